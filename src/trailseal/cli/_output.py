@@ -1,0 +1,79 @@
+"""Shared output for read commands: --json, --jsonl, --table (default on a terminal)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+import click
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def output_options(func: F) -> F:
+    """Add --json / --jsonl / --table to a read command."""
+    func = click.option(
+        "--table", "fmt", flag_value="table", help="A readable table (default on a terminal)."
+    )(func)
+    func = click.option("--jsonl", "fmt", flag_value="jsonl", help="One JSON object a line.")(func)
+    return click.option(
+        "--json", "fmt", flag_value="json", help="JSON (default when not a terminal)."
+    )(func)
+
+
+def resolve(fmt: str | None) -> str:
+    if fmt:
+        return fmt
+    return "table" if sys.stdout.isatty() else "json"
+
+
+def console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, no_color="NO_COLOR" in os.environ, highlight=False)
+
+
+def emit_json(value: Any) -> None:
+    sys.stdout.buffer.write(orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.flush()
+
+
+def emit_rows(
+    rows: Sequence[dict[str, Any]],
+    fmt: str | None,
+    columns: Iterable[tuple[str, Callable[[dict[str, Any]], Any]]],
+) -> None:
+    """Print a list of objects in the chosen format."""
+    chosen = resolve(fmt)
+    if chosen == "json":
+        emit_json(list(rows))
+    elif chosen == "jsonl":
+        out = sys.stdout.buffer
+        for row in rows:
+            out.write(orjson.dumps(row) + b"\n")
+        out.flush()
+    else:
+        cols = list(columns)
+        table = Table(*(name for name, _ in cols))
+        for row in rows:
+            table.add_row(*("" if (v := get(row)) is None else str(v) for _, get in cols))
+        console().print(table)
+
+
+def emit_mapping(value: dict[str, Any], fmt: str | None, title: str | None = None) -> None:
+    """Print one object as JSON or as a two-column table."""
+    if resolve(fmt) != "table":
+        emit_json(value)
+        return
+    table = Table("field", "value", title=title)
+    for key, item in value.items():
+        text = item if isinstance(item, str) else orjson.dumps(item).decode()
+        table.add_row(key, text)
+    console().print(table)
+
+
+def info(message: str) -> None:
+    click.echo(message, err=True)

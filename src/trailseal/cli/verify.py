@@ -1,0 +1,76 @@
+"""`trailseal verify` and `trailseal verify-export`. Exit 3 when verification fails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from trailseal.checkpoints import Verifier
+from trailseal.cli._common import data_option
+from trailseal.cli._output import emit_mapping, info, output_options
+from trailseal.errors import ConfigError
+from trailseal.ledger import Ledger, verify_export
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc}") from None
+
+
+def _verifier(value: str | None) -> Verifier | None:
+    """A verifier key given as text or as the path of a file holding it."""
+    if value is None:
+        return None
+    path = Path(value)
+    text = _read_text(path, "verifier key") if path.is_file() else value
+    return Verifier.from_string(text)
+
+
+@click.command("verify")
+@data_option
+@click.option(
+    "--against",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A checkpoint kept outside the database; catches truncation and rewrites.",
+)
+@click.option(
+    "--vkey", help="Trust this verifier key (text or file) instead of the log's own record."
+)
+@output_options
+def verify_command(
+    data: str | None, against: Path | None, vkey: str | None, fmt: str | None
+) -> None:
+    """Recompute every hash and check every checkpoint; exit 3 on any damage."""
+    with Ledger.open(data) as ledger:
+        note = _read_text(against, "checkpoint") if against else None
+        report = ledger.verify(note, _verifier(vkey))
+        info(f"OK: {report.size} entries, {report.checkpoints} checkpoints verified")
+        emit_mapping(report.to_json(), fmt, title="verification")
+
+
+@click.command("verify-export")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The signed checkpoint file.",
+)
+@click.option("--vkey", required=True, help="The log's verifier key (text or file).")
+@output_options
+def verify_export_command(file: Path, checkpoint_file: Path, vkey: str, fmt: str | None) -> None:
+    """Verify an export FILE against a checkpoint and verifier key, with no database."""
+    verifier = _verifier(vkey)
+    assert verifier is not None
+    note = _read_text(checkpoint_file, "checkpoint")
+    with file.open("rb") as lines:
+        report = verify_export(lines, note, verifier)
+    info(f"OK: {report.size} entries match the checkpoint at size {report.latest_checkpoint_size}")
+    emit_mapping(report.to_json(), fmt, title="verification")
+
+
+COMMANDS = (verify_command, verify_export_command)

@@ -1,0 +1,129 @@
+"""The one error hierarchy of trailseal.
+
+Every error a caller can act on derives from :class:`TrailsealError` and
+carries a human ``diagnostics()`` text that the CLI prints. Messages name the
+field, the value and what would be accepted.
+
+    TrailsealError
+    ├── ConfigError              bad settings, data directory or key file
+    ├── EventError               one event refused at the boundary
+    │   └── IdConflictError      an event id reused with different content
+    ├── BatchError               a batch refused; lists every bad line
+    ├── StorageError             the store cannot do what was asked
+    │   └── StoreUnavailableError  cannot append durably (disk full, read-only, locked)
+    ├── NotFoundError            no entry at that index
+    └── VerificationError        the log, an export, a proof or a note failed verification
+        ├── ProofError           an inclusion or consistency proof does not verify
+        ├── NoteError            a signed note or checkpoint is malformed or badly signed
+        └── TamperError          stored data contradicts its hashes or checkpoints
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class TrailsealError(Exception):
+    """Base of every error trailseal raises on purpose."""
+
+    def diagnostics(self) -> str:
+        """A human explanation, printed by the CLI."""
+        return str(self)
+
+
+class ConfigError(TrailsealError):
+    """A setting, the data directory or a key file is unusable."""
+
+
+class EventError(TrailsealError):
+    """An event was refused at the boundary.
+
+    ``field`` is a JSON path such as ``$.actor.id`` (``$`` for the whole event).
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class IdConflictError(EventError):
+    """An event id already stored (or earlier in the batch) with different content."""
+
+    def __init__(self, event_id: str, index: int | None) -> None:
+        where = f"entry {index}" if index is not None else "an earlier line of this batch"
+        super().__init__(
+            "$.id",
+            f"id {event_id!r} was already used by {where} with different content; "
+            "a resend must be byte-for-byte the same event, a new event needs a new id",
+        )
+        self.event_id = event_id
+        self.index = index
+
+
+@dataclass(frozen=True)
+class LineProblem:
+    """One bad line of a batch: its 1-based number and what is wrong."""
+
+    line: int
+    error: EventError
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.error}"
+
+
+class BatchError(TrailsealError):
+    """A batch was refused as a whole; every bad line is listed."""
+
+    def __init__(self, problems: list[LineProblem]) -> None:
+        self.problems = problems
+        count = len(problems)
+        super().__init__(f"{count} bad line{'s' if count != 1 else ''}; nothing was appended")
+
+    def diagnostics(self) -> str:
+        lines = [str(self)]
+        lines += [f"  {problem}" for problem in self.problems[:50]]
+        if len(self.problems) > 50:
+            lines.append(f"  ... and {len(self.problems) - 50} more")
+        return "\n".join(lines)
+
+
+class StorageError(TrailsealError):
+    """The store refused or failed an operation; nothing stored was changed."""
+
+
+class StoreUnavailableError(StorageError):
+    """The store cannot append durably right now (disk full, read-only, locked)."""
+
+
+class NotFoundError(TrailsealError):
+    """The log has no entry (or checkpoint) at the requested position."""
+
+
+class VerificationError(TrailsealError):
+    """Verification failed. ``kind`` names the damage; ``index`` the first bad entry."""
+
+    def __init__(self, kind: str, message: str, index: int | None = None) -> None:
+        self.kind = kind
+        self.index = index
+        self.message = message
+        where = f" at index {index}" if index is not None else ""
+        super().__init__(f"{kind}{where}: {message}")
+
+
+class ProofError(VerificationError):
+    """A proof does not verify, or was asked for outside the tree."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("bad-proof", message)
+
+
+class NoteError(VerificationError):
+    """A signed note or checkpoint is malformed or not signed by the expected key."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("bad-checkpoint", message)
+
+
+class TamperError(VerificationError):
+    """Stored data contradicts its own hashes or its signed checkpoints."""

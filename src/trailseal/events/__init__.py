@@ -1,0 +1,39 @@
+"""Events: the schema applications report, parsed at the boundary, and canonical bytes."""
+
+from trailseal.events.canonical import canonical
+from trailseal.events.model import (
+    Actor,
+    Context,
+    Event,
+    Geo,
+    Outcome,
+    Request,
+    Resource,
+    Source,
+)
+from trailseal.events.parse import (
+    DEFAULT_MAX_EVENT_BYTES,
+    EventLimits,
+    ParsedLine,
+    event_from_mapping,
+    parse_event,
+    parse_lines,
+)
+
+__all__ = [
+    "DEFAULT_MAX_EVENT_BYTES",
+    "Actor",
+    "Context",
+    "Event",
+    "EventLimits",
+    "Geo",
+    "Outcome",
+    "ParsedLine",
+    "Request",
+    "Resource",
+    "Source",
+    "canonical",
+    "event_from_mapping",
+    "parse_event",
+    "parse_lines",
+]

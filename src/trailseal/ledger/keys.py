@@ -1,0 +1,73 @@
+"""The signing key on disk, kept apart from the data if the operator wishes.
+
+The key file holds ``PRIVATE+KEY+...`` text and must be readable by its owner
+only. Beside it, ``<key>.last`` holds the last checkpoint this key signed, so
+the signer can refuse to sign anything inconsistent with it even when the
+database has been rolled back or rewritten.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from trailseal.checkpoints import Checkpoint, Signer
+from trailseal.errors import ConfigError
+
+
+def write_key(path: Path, signer: Signer) -> None:
+    """Create the key file with mode 0600; never overwrite one."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ConfigError(f"key file {path} already exists; refusing to overwrite it") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot create key file {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(signer.to_string() + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def read_key(path: Path) -> Signer:
+    """Load the signing key, refusing a file that others can read or write."""
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="ascii")
+    except FileNotFoundError:
+        raise ConfigError(f"no signing key at {path}; pass --key or set TRAILSEAL_KEY") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read signing key {path}: {exc}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"signing key {path} has mode {stat.S_IMODE(mode):04o}: group or others can use it; "
+            f"run `chmod 600 {path}`"
+        )
+    return Signer.from_string(text)
+
+
+def last_signed_path(key_path: Path) -> Path:
+    return key_path.with_name(key_path.name + ".last")
+
+
+def read_last_signed(key_path: Path, signer: Signer) -> Checkpoint | None:
+    path = last_signed_path(key_path)
+    try:
+        note = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    return Checkpoint.open(note, signer.verifier)
+
+
+def write_last_signed(key_path: Path, note: str) -> None:
+    """Atomically replace ``<key>.last`` with ``note``."""
+    path = last_signed_path(key_path)
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("w", encoding="utf-8") as out:
+        out.write(note)
+        out.flush()
+        os.fsync(out.fileno())
+    temporary.replace(path)

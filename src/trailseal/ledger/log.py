@@ -1,0 +1,299 @@
+"""The ledger: one append-only, hash-chained, Merkle-verifiable log.
+
+This is the library surface the CLI (and later the service) calls. Reads need
+no key; appends and erasures load the signing key.
+"""
+
+from __future__ import annotations
+
+import getpass
+import secrets
+import socket
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+import orjson
+
+from trailseal.checkpoints import Signer, Verifier
+from trailseal.config import VERIFIER_NAME, Settings, resolve_data_dir, write_config
+from trailseal.errors import ConfigError, EventError, IdConflictError, NotFoundError, ProofError
+from trailseal.events import Event, EventLimits, event_from_mapping
+from trailseal.ledger import keys
+from trailseal.ledger.entry import Unsealed, utc_now
+from trailseal.ledger.search import SearchFilter, catch_up
+from trailseal.ledger.sequencer import AppendResult, Sequencer
+from trailseal.ledger.sqlite import SQLiteStore
+from trailseal.ledger.verify import ERASE_ACTION, VerificationReport, verify_store
+from trailseal.proofs import EMPTY_ROOT, consistency_plan, fold, inclusion_plan, perfect_nodes
+
+
+@dataclass(frozen=True)
+class EntryView:
+    """One stored entry as `trailseal get` shows it."""
+
+    index: int
+    entry: dict[str, Any]
+    leaf_hash: bytes
+    chain_hash: bytes
+    detail: Any
+    erased: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "entry": self.entry,
+            "leaf_hash": self.leaf_hash.hex(),
+            "chain_hash": self.chain_hash.hex(),
+            "detail": self.detail,
+            "detail_erased": self.erased,
+        }
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    index: int
+    size: int
+    leaf_hash: bytes
+    proof: list[bytes]
+    root: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "size": self.size,
+            "leaf_hash": self.leaf_hash.hex(),
+            "proof": [p.hex() for p in self.proof],
+            "root": self.root.hex(),
+        }
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    old_size: int
+    new_size: int
+    proof: list[bytes]
+    old_root: bytes
+    new_root: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "old_size": self.old_size,
+            "new_size": self.new_size,
+            "proof": [p.hex() for p in self.proof],
+            "old_root": self.old_root.hex(),
+            "new_root": self.new_root.hex(),
+        }
+
+
+def default_origin() -> str:
+    return f"{socket.gethostname() or 'localhost'}/trailseal-{secrets.token_hex(4)}"
+
+
+class Ledger:
+    """An open log. Use :meth:`init` or :meth:`open`; close it when done."""
+
+    def __init__(self, settings: Settings, store: SQLiteStore) -> None:
+        self.settings = settings
+        self.store = store
+        origin = store.meta("origin")
+        verifier = store.meta("verifier")
+        if origin is None or verifier is None:
+            raise ConfigError(f"{settings.db_path} lacks its origin or verifier key")
+        self.origin = origin
+        self.verifier = Verifier.from_string(verifier)
+        self._sequencer: Sequencer | None = None
+
+    @classmethod
+    def init(
+        cls,
+        data_dir: str | Path | None = None,
+        *,
+        origin: str | None = None,
+        key_path: str | Path | None = None,
+    ) -> Ledger:
+        """Create a new log and its Ed25519 signing key."""
+        directory = resolve_data_dir(data_dir)
+        try:
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise ConfigError(f"cannot create data directory {directory}: {exc.strerror}") from None
+        settings = Settings.load(directory, key_path=key_path)
+        if settings.db_path.exists():
+            raise ConfigError(f"a log already exists in {directory}")
+        origin = origin or settings.origin or default_origin()
+        signer = Signer.generate(origin)
+        keys.write_key(settings.key_path, signer)
+        write_config(directory, origin, Path(key_path) if key_path else None)
+        (directory / VERIFIER_NAME).write_text(str(signer.verifier) + "\n", encoding="ascii")
+        store = SQLiteStore.create(
+            settings.db_path, {"origin": origin, "verifier": str(signer.verifier)}
+        )
+        return cls(Settings.load(directory, key_path=key_path), store)
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: str | Path | None = None,
+        *,
+        key_path: str | Path | None = None,
+        max_event_bytes: int | None = None,
+    ) -> Ledger:
+        directory = resolve_data_dir(data_dir)
+        if not directory.is_dir():
+            raise ConfigError(f"no data directory {directory}; create a log with `trailseal init`")
+        settings = Settings.load(directory, key_path=key_path, max_event_bytes=max_event_bytes)
+        return cls(settings, SQLiteStore.open(settings.db_path))
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def limits(self) -> EventLimits:
+        return self.settings.limits
+
+    # -- writing -------------------------------------------------------------
+
+    def _writer(self) -> Sequencer:
+        if self._sequencer is None:
+            signer = keys.read_key(self.settings.key_path)
+            if signer.verifier != self.verifier:
+                raise ConfigError(
+                    f"signing key {self.settings.key_path} is {signer.verifier}, but this log is "
+                    f"verified with {self.verifier}"
+                )
+            self._sequencer = Sequencer(self.store, signer, self.origin, self.settings.key_path)
+        return self._sequencer
+
+    def append(self, events: Sequence[Event]) -> AppendResult:
+        """Append events durably, in order, idempotent by id; one checkpoint per commit."""
+        return self._writer().append(events)
+
+    def conflicts(self, events: Sequence[Event]) -> dict[int, IdConflictError]:
+        """Which of ``events`` (by position) reuse a stored id with different content."""
+        known = self.store.find_ids([event.id for event in events])
+        found: dict[int, IdConflictError] = {}
+        for position, event in enumerate(events):
+            index = known.get(event.id)
+            if index is not None and not Unsealed.of(event).matches_stored(
+                *self.store.stored(index)
+            ):
+                found[position] = IdConflictError(event.id, index)
+        return found
+
+    def erase(self, index: int, reason: str, actor: str | None = None) -> int:
+        """Erase one entry's detail; the erasure itself is appended as an entry.
+
+        Returns the index of the entry that records the erasure.
+        """
+        reason = reason.strip()
+        if not reason:
+            raise EventError("reason", "an erasure needs a reason")
+        view = self.get(index)
+        if "detail_commitment" not in view.entry["event"]:
+            raise NotFoundError(f"entry {index} has no detail to erase")
+        if view.erased is not None:
+            raise NotFoundError(f"the detail of entry {index} was already erased ({view.erased})")
+        record = event_from_mapping(
+            {
+                "id": f"erase-{index}-{secrets.token_hex(8)}",
+                "time": utc_now(),
+                "actor": {"id": actor or f"local:{getpass.getuser()}", "type": "user"},
+                "action": ERASE_ACTION,
+                "resource": {"type": "entry", "id": str(index)},
+                "outcome": {"result": "success"},
+                "context": {"reason": reason[:4096]},
+            }
+        )
+        result = self.append([record])
+        record_index = result.indexes[0]
+        self.store.erase_detail(index, reason, utc_now(), record_index)
+        return record_index
+
+    # -- reading -------------------------------------------------------------
+
+    def size(self) -> int:
+        return self.store.size()
+
+    def get(self, index: int) -> EntryView:
+        stored = next(self.store.entries(index, index + 1), None)
+        if stored is None or index < 0:
+            raise NotFoundError(f"no entry {index}; the log has {self.size()} entries")
+        detail = next(self.store.details(index, index + 1))
+        return EntryView(
+            index,
+            orjson.loads(stored.entry),
+            stored.leaf_hash,
+            stored.chain_hash,
+            None if detail.detail is None else orjson.loads(detail.detail),
+            detail.erased_reason,
+        )
+
+    def export(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """JSON Lines: ``{"entry": ..., "detail": ..., "salt": ...}`` per index."""
+        end = self.size() if end is None else min(end, self.size())
+        for offset in range(max(start, 0), end, 10_000):
+            stop = min(offset + 10_000, end)
+            for stored, detail in zip(
+                self.store.entries(offset, stop), self.store.details(offset, stop), strict=True
+            ):
+                salt = b"null" if detail.salt is None else b'"' + detail.salt.hex().encode() + b'"'
+                yield b"".join(
+                    (
+                        b'{"entry":',
+                        stored.entry,
+                        b',"detail":',
+                        detail.detail or b"null",
+                        b',"salt":',
+                        salt,
+                        b"}\n",
+                    )
+                )
+
+    def checkpoint(self) -> str:
+        latest = self.store.latest_checkpoint()
+        if latest is None:
+            raise NotFoundError("the log is empty; nothing has been signed yet")
+        return latest[1]
+
+    def root(self, size: int) -> bytes:
+        if not 0 <= size <= self.size():
+            raise ProofError(f"size {size} is beyond the log's {self.size()} entries")
+        if size == 0:
+            return EMPTY_ROOT
+        return fold(self.store.nodes(perfect_nodes(0, size)))
+
+    def prove_inclusion(self, index: int, size: int | None = None) -> InclusionProof:
+        size = self.size() if size is None else size
+        if not 0 <= index < size <= self.size():
+            raise ProofError(
+                f"no inclusion proof for index {index} at size {size}; the log has {self.size()}"
+            )
+        proof = [fold(self.store.nodes(nodes)) for nodes in inclusion_plan(index, size)]
+        (leaf,) = self.store.nodes([perfect_nodes(index, index + 1)[0]])
+        return InclusionProof(index, size, leaf, proof, self.root(size))
+
+    def prove_consistency(self, old_size: int, new_size: int) -> ConsistencyProof:
+        if not 0 <= old_size <= new_size <= self.size():
+            raise ProofError(
+                f"no consistency proof from size {old_size} to {new_size}; "
+                f"the log has {self.size()} entries"
+            )
+        proof = [fold(self.store.nodes(nodes)) for nodes in consistency_plan(old_size, new_size)]
+        return ConsistencyProof(old_size, new_size, proof, self.root(old_size), self.root(new_size))
+
+    def verify(
+        self, against: str | None = None, verifier: Verifier | None = None
+    ) -> VerificationReport:
+        """Verify the whole log; ``verifier`` overrides the key recorded in the store."""
+        return verify_store(self.store, verifier or self.verifier, self.origin, against)
+
+    def search(self, query: SearchFilter) -> list[EntryView]:
+        catch_up(self.store)
+        return [self.get(index) for index in self.store.search(query)]

@@ -1,0 +1,258 @@
+"""Sequence, integrate, publish: the one writer of a log, with group commit.
+
+Callers on many threads hand batches to :meth:`Sequencer.append`. Whoever
+finds no commit in progress becomes the leader: it takes every waiting batch,
+assigns indexes (sequence), grows the tree and chain (integrate), signs the
+new checkpoint (publish) and commits all of it in one durable transaction.
+The others wait and are answered together. A caller returns only after its
+events are durable.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trailseal.checkpoints import Checkpoint, Signer
+from trailseal.errors import IdConflictError, NoteError, TrailsealError
+from trailseal.events import Event
+from trailseal.ledger.entry import SALT_BYTES, SealedEntry, Unsealed, utc_now
+from trailseal.ledger.keys import read_last_signed, write_last_signed
+from trailseal.ledger.store import AppendTransaction, Store
+from trailseal.proofs import (
+    ZERO_CHAIN,
+    CompactRange,
+    NodeID,
+    chain_hash,
+    consistency_plan,
+    fold,
+    leaf_hash,
+    verify_consistency,
+)
+
+MAX_BATCH = 10_000
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """Where each event of one call landed; ``appended`` counts new entries."""
+
+    indexes: list[int]
+    appended: int
+    first_index: int | None
+    size: int
+
+
+@dataclass
+class _Request:
+    events: Sequence[Event]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: AppendResult | None = None
+    error: BaseException | None = None
+
+
+@dataclass
+class _Tree:
+    """The in-memory head of the log: enough to append without reading it back."""
+
+    size: int
+    chain: bytes
+    compact: CompactRange
+
+
+class Sequencer:
+    """Appends to one log through one durable transaction per group of batches."""
+
+    def __init__(self, store: Store, signer: Signer, origin: str, key_path: Path) -> None:
+        self._store = store
+        self._signer = signer
+        self._origin = origin
+        self._key_path = key_path
+        self._tree: _Tree | None = None
+        self._last: Checkpoint | None = None  # the checkpoint this process last signed
+        self._lock = threading.Lock()
+        self._pending: list[_Request] = []
+        self._leader = False
+
+    def append(self, events: Sequence[Event]) -> AppendResult:
+        """Store ``events`` durably (idempotent by id); return their indexes."""
+        request = _Request(events)
+        with self._lock:
+            self._pending.append(request)
+            lead = not self._leader
+            if lead:
+                self._leader = True
+        if lead:
+            self._lead()
+        request.done.wait()
+        if request.error is not None:
+            raise request.error
+        assert request.result is not None
+        return request.result
+
+    def _lead(self) -> None:
+        while True:
+            with self._lock:
+                group = self._take()
+                if not group:
+                    self._leader = False
+                    return
+            try:
+                self._commit(group)
+            except BaseException as exc:  # noqa: BLE001 - every waiter must hear of the failure
+                for request in group:
+                    if request.result is None and request.error is None:
+                        request.error = exc
+                self._tree = None
+            for request in group:
+                request.done.set()
+
+    def _take(self) -> list[_Request]:
+        group: list[_Request] = []
+        count = 0
+        while self._pending and (not group or count + len(self._pending[0].events) <= MAX_BATCH):
+            request = self._pending.pop(0)
+            group.append(request)
+            count += len(request.events)
+        return group
+
+    def _load(self, tx: AppendTransaction) -> _Tree:
+        size = tx.size
+        compact = CompactRange(size, tx.nodes(CompactRange.border(size)) if size else [])
+        return _Tree(size, tx.last_chain_hash() or ZERO_CHAIN, compact)
+
+    def _commit(self, group: list[_Request]) -> None:
+        with self._store.append_transaction() as tx:
+            tree = self._tree
+            if tree is None or tree.size != tx.size:  # first use, or another process appended
+                tree = self._load(tx)
+                self._last = None
+            sealed, nodes, compact, chain = self._sequence(tx, tree, group)
+            if not sealed:
+                return
+            tx.write(sealed, nodes)
+            checkpoint, note = self._publish(tx, compact)
+        self._tree = _Tree(compact.size, chain, compact)
+        self._last = checkpoint
+        write_last_signed(self._key_path, note)
+
+    def _sequence(
+        self, tx: AppendTransaction, tree: _Tree, group: list[_Request]
+    ) -> tuple[list[SealedEntry], list[tuple[NodeID, bytes]], CompactRange, bytes]:
+        ids = {event.id for request in group for event in request.events}
+        known = tx.find_ids(sorted(ids))
+        batch: dict[str, tuple[int, Unsealed]] = {}
+        received_at = utc_now()
+        compact = tree.compact.copy()
+        chain = tree.chain
+        sealed: list[SealedEntry] = []
+        nodes: list[tuple[NodeID, bytes]] = []
+        for request in group:
+            try:
+                plan = self._plan(tx, request.events, known, batch, compact.size + len(sealed))
+            except TrailsealError as exc:
+                request.error = exc
+                continue
+            first: int | None = None
+            for index, unsealed, is_new in plan:
+                if not is_new:
+                    continue
+                salt = os.urandom(SALT_BYTES) if unsealed.detail is not None else None
+                data = unsealed.entry_bytes(index, received_at, salt)
+                leaf = leaf_hash(data)
+                chain = chain_hash(chain, leaf)
+                sealed.append(
+                    SealedEntry(index, unsealed.event_id, data, leaf, chain, unsealed.detail, salt)
+                )
+                first = index if first is None else first
+            new = sum(1 for _, _, is_new in plan if is_new)
+            request.result = AppendResult([index for index, _, _ in plan], new, first, 0)
+        for entry in sealed:
+            nodes += compact.append(entry.leaf_hash)
+        for request in group:
+            if request.result is not None:
+                request.result = AppendResult(
+                    request.result.indexes,
+                    request.result.appended,
+                    request.result.first_index,
+                    compact.size,
+                )
+        return sealed, nodes, compact, chain
+
+    def _plan(
+        self,
+        tx: AppendTransaction,
+        events: Sequence[Event],
+        known: dict[str, int],
+        batch: dict[str, tuple[int, Unsealed]],
+        next_index: int,
+    ) -> list[tuple[int, Unsealed, bool]]:
+        """Assign an index to each event of one request, or refuse the request whole.
+
+        Each item says whether the event is new; a resend keeps its first index.
+        """
+        plan: list[tuple[int, Unsealed, bool]] = []
+        fresh: dict[str, tuple[int, Unsealed]] = {}
+        for event in events:
+            unsealed = Unsealed.of(event)
+            if event.id in known:
+                index = known[event.id]
+                if not unsealed.matches_stored(*tx.stored(index)):
+                    raise IdConflictError(event.id, index)
+                plan.append((index, unsealed, False))
+                continue
+            earlier = fresh.get(event.id) or batch.get(event.id)
+            if earlier is not None:
+                if not earlier[1].same_as(unsealed):
+                    raise IdConflictError(event.id, None)
+                plan.append((earlier[0], unsealed, False))
+                continue
+            fresh[event.id] = (next_index, unsealed)
+            plan.append((next_index, unsealed, True))
+            next_index += 1
+        batch.update(fresh)
+        return plan
+
+    def _publish(self, tx: AppendTransaction, compact: CompactRange) -> tuple[Checkpoint, str]:
+        """Sign the new checkpoint, refusing one inconsistent with what was signed before.
+
+        It is checked against the latest stored checkpoint and against the last
+        one the key itself signed (kept beside the key, out of the database).
+        """
+        latest = tx.latest_checkpoint()
+        prev_size = latest[0] if latest else 0
+        checkpoint = Checkpoint(self._origin, compact.size, compact.root(), prev_size)
+        candidates: list[Checkpoint | None]
+        if self._last is not None and self._last.size == prev_size:
+            candidates = [self._last]  # signed by this process, already checked
+        else:
+            candidates = [
+                self._stored_checkpoint(latest),
+                read_last_signed(self._key_path, self._signer),
+            ]
+        for previous in (c for c in candidates if c is not None):
+            if previous.size > checkpoint.size:
+                raise NoteError(
+                    f"refusing to sign size {checkpoint.size}: this key already signed size "
+                    f"{previous.size}; the log was truncated or rolled back"
+                )
+            plan = consistency_plan(previous.size, checkpoint.size)
+            proof = [fold(tx.nodes(nodes)) for nodes in plan]
+            try:
+                verify_consistency(
+                    previous.size, checkpoint.size, previous.root, checkpoint.root, proof
+                )
+            except TrailsealError as exc:
+                raise NoteError(
+                    f"refusing to sign size {checkpoint.size}: not consistent with the checkpoint "
+                    f"at size {previous.size} ({exc})"
+                ) from None
+        note = checkpoint.sign(self._signer)
+        tx.write_checkpoint(checkpoint.size, note)
+        return checkpoint, note
+
+    def _stored_checkpoint(self, latest: tuple[int, str] | None) -> Checkpoint | None:
+        return None if latest is None else Checkpoint.open(latest[1], self._signer.verifier)

@@ -1,0 +1,370 @@
+"""The embedded backend: one SQLite file in WAL mode, fsync'd on every commit.
+
+Append-only is enforced three times: the library has no update or delete,
+triggers refuse UPDATE and DELETE on entries, nodes, checkpoints, erasures and
+metadata, and the hashes expose anything done with the triggers dropped.
+A detail row may be deleted only once its erasure is recorded.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from trailseal.errors import ConfigError, StorageError, StoreUnavailableError
+from trailseal.ledger.entry import SealedEntry
+from trailseal.ledger.store import (
+    Erasure,
+    SearchFilter,
+    SearchRow,
+    StoredDetail,
+    StoredEntry,
+)
+from trailseal.proofs import NodeID
+
+SCHEMA_VERSION = "1"
+_PROTECTED = ("entries", "nodes", "checkpoints", "erasures", "meta", "search_index")
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE entries (
+    idx INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    entry BLOB NOT NULL,
+    leaf_hash BLOB NOT NULL,
+    chain_hash BLOB NOT NULL
+);
+-- Perfect Merkle subtrees of level >= 1, keyed so that appends write in key
+-- order: (the last leaf the node covers) * 64 + level.
+CREATE TABLE nodes (id INTEGER PRIMARY KEY, hash BLOB NOT NULL);
+CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
+CREATE TABLE details (idx INTEGER PRIMARY KEY, salt BLOB NOT NULL, detail BLOB NOT NULL);
+CREATE TABLE erasures (
+    idx INTEGER PRIMARY KEY,
+    reason TEXT NOT NULL,
+    erased_at TEXT NOT NULL,
+    record_index INTEGER NOT NULL
+);
+-- A derived index for search, filled after appends; rebuildable from entries.
+CREATE TABLE search_index (
+    idx INTEGER PRIMARY KEY,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    resource_type TEXT,
+    resource_id TEXT,
+    outcome TEXT,
+    tenant TEXT,
+    time TEXT NOT NULL
+);
+CREATE INDEX search_actor ON search_index (actor, time);
+CREATE INDEX search_action ON search_index (action, time);
+CREATE INDEX search_resource ON search_index (resource_type, resource_id, time);
+CREATE INDEX search_tenant ON search_index (tenant, time);
+CREATE TRIGGER details_no_update BEFORE UPDATE ON details
+BEGIN SELECT RAISE(ABORT, 'trailseal: details cannot be changed, only erased'); END;
+CREATE TRIGGER details_erase_only BEFORE DELETE ON details
+WHEN NOT EXISTS (SELECT 1 FROM erasures WHERE idx = OLD.idx)
+BEGIN SELECT RAISE(ABORT, 'trailseal: a detail is removed only by a recorded erasure'); END;
+"""
+
+_TRIGGERS = "".join(
+    f"""
+CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
+BEGIN SELECT RAISE(ABORT, 'trailseal: {table} is append-only'); END;
+CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+BEGIN SELECT RAISE(ABORT, 'trailseal: {table} is append-only'); END;
+"""
+    for table in _PROTECTED
+)
+
+_UNAVAILABLE = ("full", "readonly", "read-only", "locked", "disk i/o", "unable to open", "busy")
+
+
+def node_key(node: NodeID) -> int:
+    """The storage key of a perfect node of level >= 1."""
+    return ((((node.index + 1) << node.level) - 1) << 6) | node.level
+
+
+def node_of_key(key: int) -> NodeID:
+    level = key & 63
+    return NodeID(level, (((key >> 6) + 1) >> level) - 1)
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _storage_error(exc: sqlite3.Error, doing: str) -> StorageError:
+    text = str(exc)
+    if any(word in text.lower() for word in _UNAVAILABLE):
+        return StoreUnavailableError(f"cannot {doing}: {text}; nothing was changed")
+    return StorageError(f"cannot {doing}: {text}; nothing was changed")
+
+
+class _Append:
+    """The open write transaction of :meth:`SQLiteStore.append_transaction`."""
+
+    def __init__(self, store: SQLiteStore, size: int) -> None:
+        self._store = store
+        self.size = size
+
+    def find_ids(self, event_ids: Sequence[str]) -> dict[str, int]:
+        return self._store.find_ids(event_ids)
+
+    def stored(self, index: int) -> tuple[bytes, bytes | None]:
+        return self._store.stored(index)
+
+    def nodes(self, ids: Sequence[NodeID]) -> list[bytes]:
+        return self._store.nodes(ids)
+
+    def write(self, entries: Sequence[SealedEntry], nodes: Sequence[tuple[NodeID, bytes]]) -> None:
+        db = self._store.db
+        db.executemany(
+            "INSERT INTO entries VALUES (?, ?, ?, ?, ?)",
+            [(e.index, e.event_id, e.entry, e.leaf_hash, e.chain_hash) for e in entries],
+        )
+        db.executemany(
+            "INSERT INTO details VALUES (?, ?, ?)",
+            [(e.index, e.salt, e.detail) for e in entries if e.detail is not None],
+        )
+        db.executemany("INSERT INTO nodes VALUES (?, ?)", [(node_key(n), h) for n, h in nodes])
+        if entries:
+            self.size = entries[-1].index + 1
+
+    def write_checkpoint(self, size: int, note: str) -> None:
+        self._store.db.execute("INSERT INTO checkpoints VALUES (?, ?)", (size, note))
+
+    def latest_checkpoint(self) -> tuple[int, str] | None:
+        return self._store.latest_checkpoint()
+
+    def last_chain_hash(self) -> bytes | None:
+        row = self._store.db.execute(
+            "SELECT chain_hash FROM entries ORDER BY idx DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+
+class SQLiteStore:
+    """One log in one SQLite file."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self.db = db
+        self.path = path
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = FULL")
+        db.execute("PRAGMA cache_size = -65536")
+        return db
+
+    @classmethod
+    def create(cls, path: Path, meta: dict[str, str]) -> SQLiteStore:
+        if path.exists():
+            raise ConfigError(f"{path} already exists; refusing to overwrite a log")
+        try:
+            db = cls._connect(path)
+            rows = [("schema_version", SCHEMA_VERSION), *sorted(meta.items())]
+            inserts = "".join(
+                # Values are quoted by _quote; executescript takes no parameters.
+                f"INSERT INTO meta VALUES ({_quote(k)}, {_quote(v)});\n"  # noqa: S608
+                for k, v in rows
+            )
+            db.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}{inserts}{_TRIGGERS}COMMIT;")
+        except sqlite3.Error as exc:
+            raise _storage_error(exc, f"create the log at {path}") from None
+        return cls(db, path)
+
+    @classmethod
+    def open(cls, path: Path) -> SQLiteStore:
+        if not path.is_file():
+            raise ConfigError(f"no log at {path}; create one with `trailseal init`")
+        try:
+            db = cls._connect(path)
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(f"{path} is not a trailseal log: {exc}") from None
+        if row is None or row[0] != SCHEMA_VERSION:
+            raise ConfigError(f"{path} has schema {row and row[0]}; expected {SCHEMA_VERSION}")
+        return cls(db, path)
+
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def size(self) -> int:
+        (size,) = self.db.execute("SELECT coalesce(max(idx) + 1, 0) FROM entries").fetchone()
+        return int(size)
+
+    @contextmanager
+    def append_transaction(self) -> Iterator[_Append]:
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _storage_error(exc, "start an append") from None
+        try:
+            yield _Append(self, self.size())
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise _storage_error(exc, "append") from None
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        if self.db.in_transaction:
+            # The transaction may already be gone; either way nothing was committed.
+            with suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+
+    def find_ids(self, event_ids: Sequence[str]) -> dict[str, int]:
+        """The indexes of those ``event_ids`` already stored."""
+        found: dict[str, int] = {}
+        ids = list(event_ids)
+        for start in range(0, len(ids), 30000):
+            chunk = ids[start : start + 30000]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT event_id, idx FROM entries WHERE event_id IN ({marks})"  # noqa: S608
+            found.update(self.db.execute(sql, chunk).fetchall())
+        return found
+
+    def stored(self, index: int) -> tuple[bytes, bytes | None]:
+        """The entry bytes and detail salt (None if none or erased) at ``index``."""
+        (entry,) = self.db.execute("SELECT entry FROM entries WHERE idx = ?", (index,)).fetchone()
+        row = self.db.execute("SELECT salt FROM details WHERE idx = ?", (index,)).fetchone()
+        return entry, row[0] if row else None
+
+    def entries(self, start: int, end: int) -> Iterator[StoredEntry]:
+        cursor = self.db.execute(
+            "SELECT idx, event_id, entry, leaf_hash, chain_hash FROM entries "
+            "WHERE idx >= ? AND idx < ? ORDER BY idx",
+            (start, end),
+        )
+        for row in cursor:
+            yield StoredEntry(*row)
+
+    def nodes(self, ids: Sequence[NodeID]) -> list[bytes]:
+        leaves = [n.index for n in ids if n.level == 0]
+        inner = [node_key(n) for n in ids if n.level > 0]
+        found: dict[NodeID, bytes] = {}
+        if leaves:
+            marks = ",".join("?" * len(leaves))
+            sql = f"SELECT idx, leaf_hash FROM entries WHERE idx IN ({marks})"  # noqa: S608
+            found.update((NodeID(0, i), h) for i, h in self.db.execute(sql, leaves))
+        if inner:
+            marks = ",".join("?" * len(inner))
+            sql = f"SELECT id, hash FROM nodes WHERE id IN ({marks})"  # noqa: S608
+            found.update((node_of_key(k), h) for k, h in self.db.execute(sql, inner))
+        missing = [n for n in ids if n not in found]
+        if missing:
+            raise StorageError(f"the store lacks tree nodes {missing[:5]}; run `trailseal verify`")
+        return [found[n] for n in ids]
+
+    def node_rows(self, start_leaf: int, end_leaf: int) -> Iterator[tuple[NodeID, bytes]]:
+        cursor = self.db.execute(
+            "SELECT id, hash FROM nodes WHERE id >= ? AND id < ? ORDER BY id",
+            (start_leaf << 6, end_leaf << 6),
+        )
+        for key, digest in cursor:
+            yield node_of_key(key), digest
+
+    def checkpoints(self) -> list[tuple[int, str]]:
+        return self.db.execute("SELECT size, note FROM checkpoints ORDER BY size").fetchall()
+
+    def latest_checkpoint(self) -> tuple[int, str] | None:
+        row = self.db.execute(
+            "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def details(self, start: int, end: int) -> Iterator[StoredDetail]:
+        cursor = self.db.execute(
+            "SELECT e.idx, d.detail, d.salt, x.reason FROM entries e "
+            "LEFT JOIN details d ON d.idx = e.idx LEFT JOIN erasures x ON x.idx = e.idx "
+            "WHERE e.idx >= ? AND e.idx < ? ORDER BY e.idx",
+            (start, end),
+        )
+        for row in cursor:
+            yield StoredDetail(*row)
+
+    def erasures(self) -> dict[int, Erasure]:
+        rows = self.db.execute("SELECT idx, reason, erased_at, record_index FROM erasures")
+        return {row[0]: Erasure(*row) for row in rows}
+
+    def erase_detail(self, index: int, reason: str, erased_at: str, record_index: int) -> None:
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute(
+                "INSERT INTO erasures VALUES (?, ?, ?, ?)", (index, reason, erased_at, record_index)
+            )
+            self.db.execute("DELETE FROM details WHERE idx = ?", (index,))
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise _storage_error(exc, f"erase the detail of entry {index}") from None
+
+    def index_for_search(self, rows: Sequence[SearchRow]) -> None:
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany(
+                "INSERT OR IGNORE INTO search_index VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        r.index,
+                        r.actor,
+                        r.action,
+                        r.resource_type,
+                        r.resource_id,
+                        r.outcome,
+                        r.tenant,
+                        r.time,
+                    )
+                    for r in rows
+                ],
+            )
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise _storage_error(exc, "update the search index") from None
+
+    def search_position(self) -> int:
+        (size,) = self.db.execute("SELECT coalesce(max(idx) + 1, 0) FROM search_index").fetchone()
+        return int(size)
+
+    def search(self, query: SearchFilter) -> list[int]:
+        clauses = ["idx > ?"]
+        params: list[object] = [query.after_index]
+        for column, value in (
+            ("actor", query.actor),
+            ("resource_type", query.resource_type),
+            ("resource_id", query.resource_id),
+            ("outcome", query.outcome),
+            ("tenant", query.tenant),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if query.action is not None:
+            if query.action.endswith("*"):
+                prefix = query.action[:-1]
+                clauses.append("action >= ? AND action < ?")
+                params += [prefix, prefix + "\U0010ffff"]
+            else:
+                clauses.append("action = ?")
+                params.append(query.action)
+        if query.since is not None:
+            clauses.append("time >= ?")
+            params.append(query.since)
+        if query.until is not None:
+            clauses.append("time < ?")
+            params.append(query.until)
+        sql = f"SELECT idx FROM search_index WHERE {' AND '.join(clauses)} ORDER BY idx LIMIT ?"  # noqa: S608
+        params.append(query.limit)
+        return [row[0] for row in self.db.execute(sql, params)]
+
+    def close(self) -> None:
+        self.db.close()
