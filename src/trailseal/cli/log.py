@@ -11,15 +11,15 @@ from contextlib import nullcontext
 from typing import Any, BinaryIO
 
 import click
-import msgspec
 from rich.progress import Progress
 
 from trailseal.cli._common import data_option, key_option
 from trailseal.cli._lines import bounded_lines
 from trailseal.cli._output import console, emit_json, emit_mapping, emit_rows, info, output_options
 from trailseal.errors import BatchError, EventError, IdConflictError, LineProblem
-from trailseal.events import Event, canonical, parse_event
+from trailseal.events import Event, parse_event
 from trailseal.ledger import Ledger, SearchFilter
+from trailseal.ledger.entry import event_fingerprint
 from trailseal.ledger.search import normalize_time
 
 CHUNK = 10_000
@@ -56,7 +56,7 @@ def _parse_all(
         except EventError as exc:
             problems.append(LineProblem(number, exc))
             continue
-        digest = hashlib.sha256(canonical(msgspec.to_builtins(event))).digest()
+        digest = hashlib.sha256(event_fingerprint(event)).digest()
         earlier = seen.setdefault(event.id, (number, digest))
         if earlier[1] != digest:
             error = IdConflictError(event.id, None)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import msgspec
 import orjson
 
 from trailseal.errors import EventError
@@ -34,6 +35,22 @@ def _utf16_sorted(value: Any) -> Any:
     if isinstance(value, list):
         return [_utf16_sorted(item) for item in value]
     return value
+
+
+_STRUCT_ENCODER = msgspec.json.Encoder(order="sorted")
+
+
+def canonical_struct(value: msgspec.Struct) -> bytes:
+    """RFC 8785 bytes of a validated struct (fields with None left out).
+
+    msgspec escapes strings exactly as RFC 8785 does and sorts keys by code
+    point; the same check as in :func:`canonical` catches the rare keys where
+    that differs from UTF-16 order.
+    """
+    out = _STRUCT_ENCODER.encode(value)
+    if out.isascii() or _ORDER_MAY_DIFFER.search(out) is None:
+        return out
+    return canonical(msgspec.to_builtins(value))
 
 
 def canonical(value: Any) -> bytes:

@@ -9,6 +9,7 @@ canonical bytes.
 from __future__ import annotations
 
 import ipaddress
+import re
 from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Any, Literal
@@ -44,22 +45,35 @@ DETAIL_MAX_DEPTH = 32
 
 
 class _Part(
-    msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True, kw_only=True
+    msgspec.Struct,
+    frozen=True,
+    forbid_unknown_fields=True,
+    omit_defaults=True,
+    kw_only=True,
+    gc=False,
 ):
     """Common configuration: immutable, strict, nulls omitted from the canonical form."""
 
 
-@lru_cache(maxsize=65536)
-def _is_ip(text: str) -> bool:
-    """Whether ``text`` is an IPv4 or IPv6 address; addresses repeat, so cache."""
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4 = re.compile(rf"^(?:{_OCTET}\.){{3}}{_OCTET}$")
+
+
+@lru_cache(maxsize=4096)
+def _is_ipv6(text: str) -> bool:
     try:
-        ipaddress.ip_address(text)
+        ipaddress.IPv6Address(text)
     except ValueError:
         return False
     return True
 
 
-class Actor(_Part, frozen=True):
+def _is_ip(text: str) -> bool:
+    """Whether ``text`` is an IPv4 (dotted quad) or IPv6 address; a regex is 10x cheaper."""
+    return _IPV4.match(text) is not None or (":" in text and _is_ipv6(text))
+
+
+class Actor(_Part, frozen=True, gc=False):
     id: Name
     type: Literal["user", "service", "system"] | None = None
     name: Text | None = None
@@ -72,7 +86,7 @@ class Actor(_Part, frozen=True):
     impersonator_id: Name | None = None
 
 
-class Resource(_Part, frozen=True):
+class Resource(_Part, frozen=True, gc=False):
     type: Name | None = None
     id: Name | None = None
     tenant: Name | None = None
@@ -82,19 +96,19 @@ class Resource(_Part, frozen=True):
     count: Count | None = None
 
 
-class Outcome(_Part, frozen=True):
+class Outcome(_Part, frozen=True, gc=False):
     result: Literal["success", "failure", "denied"] | None = None
     status: Int | None = None
     reason: Text | None = None
 
 
-class Geo(_Part, frozen=True):
+class Geo(_Part, frozen=True, gc=False):
     country: Name | None = None
     region: Name | None = None
     city: Name | None = None
 
 
-class Source(_Part, frozen=True):
+class Source(_Part, frozen=True, gc=False):
     ip: Name | None = None
     user_agent: Text | None = None
     geo: Geo | None = None
@@ -106,19 +120,19 @@ class Source(_Part, frozen=True):
             raise EventError("$.source.ip", f"{self.ip!r} is not an IPv4 or IPv6 address")
 
 
-class Request(_Part, frozen=True):
+class Request(_Part, frozen=True, gc=False):
     method: Name | None = None
     path: Text | None = None
     request_id: Name | None = None
 
 
-class Context(_Part, frozen=True):
+class Context(_Part, frozen=True, gc=False):
     ticket: Name | None = None
     reason: Text | None = None
     labels: dict[Name, Label] | None = None
 
 
-class Event(_Part, frozen=True):
+class Event(_Part, frozen=True, gc=False):
     """One audit event. Required: ``id``, ``time``, ``actor.id``, ``action``."""
 
     id: Name
@@ -131,6 +145,8 @@ class Event(_Part, frozen=True):
     request: Request | None = None
     context: Context | None = None
     detail: Any = None
+    detail_commitment: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")] | None = None
+    """Set only when the ledger seals the event; refused from callers."""
 
     def __post_init__(self) -> None:
         try:
@@ -159,4 +175,4 @@ def _check_detail(value: Any, path: str, depth: int) -> None:
         raise EventError(path, f"{value} is outside the exact integer range +/-(2**53 - 1)")
 
 
-EVENT_FIELDS = tuple(Event.__struct_fields__)
+EVENT_FIELDS = tuple(f for f in Event.__struct_fields__ if f != "detail_commitment")

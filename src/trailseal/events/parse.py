@@ -60,12 +60,21 @@ def _translate(exc: msgspec.ValidationError) -> EventError:
     return EventError(path, message)
 
 
+def _unsealed(event: Event) -> Event:
+    if event.detail_commitment is not None:
+        raise EventError(
+            "$.detail_commitment",
+            "unknown field; trailseal computes the commitment, send the detail itself",
+        )
+    return event
+
+
 def event_from_mapping(value: Any) -> Event:
     """Validate an already-decoded JSON value as an event."""
     if not isinstance(value, Mapping):
         raise EventError("$", f"an event is a JSON object, not {type(value).__name__}")
     try:
-        return msgspec.convert(value, Event)
+        return _unsealed(msgspec.convert(value, Event))
     except msgspec.ValidationError as exc:
         raise _translate(exc) from None
 
@@ -77,7 +86,7 @@ def parse_event(data: bytes | str, limits: EventLimits | None = None) -> Event:
     if len(raw) > limits.max_bytes:
         raise EventError("$", f"event is {len(raw)} bytes; the limit is {limits.max_bytes} bytes")
     try:
-        return _DECODER.decode(raw)
+        return _unsealed(_DECODER.decode(raw))
     except msgspec.ValidationError as exc:
         raise _translate(exc) from None
     except (msgspec.DecodeError, UnicodeDecodeError):

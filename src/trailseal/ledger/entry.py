@@ -9,14 +9,16 @@ salt are kept beside the entry, so erasing them later leaves every hash intact.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import msgspec
 import orjson
 
+from trailseal.errors import EventError
 from trailseal.events import Event, canonical
+from trailseal.events.canonical import canonical_struct
 
 SALT_BYTES = 16
 
@@ -40,40 +42,80 @@ class SealedEntry:
     entry: bytes
     leaf_hash: bytes
     chain_hash: bytes
+    tree_nodes: bytes
     detail: bytes | None
     salt: bytes | None
 
 
 @dataclass(frozen=True, slots=True)
-class Unsealed:
-    """An event split into the part the entry holds and its detail's canonical bytes."""
+class Prepared:
+    """An event made ready to sequence: everything that does not depend on its index.
 
-    event_id: str
-    body: dict[str, Any]
+    Preparing happens on the caller's thread, outside the sequencer's lock.
+    """
+
+    event: Event
+    body: bytes  # canonical bytes of the event as the entry holds it
     detail: bytes | None
+    salt: bytes | None
 
     @classmethod
-    def of(cls, event: Event) -> Unsealed:
-        body: dict[str, Any] = msgspec.to_builtins(event)
-        detail = body.pop("detail", None)
-        return cls(event.id, body, None if detail is None else canonical(detail))
+    def of(cls, event: Event) -> Prepared:
+        check_unsealed(event)
+        detail = detail_bytes(event)
+        if detail is None:
+            return cls(event, canonical_struct(event), None, None)
+        salt = os.urandom(SALT_BYTES)
+        return cls(event, sealed_event(event, commitment(salt, detail)), detail, salt)
 
-    def entry_bytes(self, index: int, received_at: str, salt: bytes | None) -> bytes:
-        body = self.body
-        if self.detail is not None:
-            assert salt is not None
-            body = {**body, "detail_commitment": commitment(salt, self.detail)}
-        return canonical({"event": body, "index": index, "received_at": received_at})
 
-    def same_as(self, other: Unsealed) -> bool:
-        return self.body == other.body and self.detail == other.detail
+def check_unsealed(event: Event) -> None:
+    """Refuse an event that already carries a commitment: only sealing sets it."""
+    if event.detail_commitment is not None:
+        raise EventError("$.detail_commitment", "is computed by trailseal; send the detail itself")
 
-    def matches_stored(self, entry: bytes, salt: bytes | None) -> bool:
-        """Whether this event is the one stored as ``entry`` (for idempotent resends)."""
-        stored = dict(orjson.loads(entry)["event"])
-        stored_commitment = stored.pop("detail_commitment", None)
-        if stored != self.body or (stored_commitment is None) != (self.detail is None):
-            return False
-        if self.detail is None or salt is None:  # no detail, or erased: nothing more to compare
-            return True
-        return bool(commitment(salt, self.detail) == stored_commitment)
+
+def event_fingerprint(event: Event) -> bytes:
+    """Canonical bytes of the whole event, detail included, to compare resends."""
+    return canonical_struct(event)
+
+
+def detail_bytes(event: Event) -> bytes | None:
+    return None if event.detail is None else canonical(event.detail)
+
+
+def sealed_event(event: Event, detail_commitment: str | None) -> bytes:
+    """Canonical bytes of the event as the entry holds it."""
+    if event.detail is None and detail_commitment is None:
+        return canonical_struct(event)
+    return canonical_struct(
+        msgspec.structs.replace(event, detail=None, detail_commitment=detail_commitment)
+    )
+
+
+def entry_bytes(event: bytes, index: int, received_at: str) -> bytes:
+    """``{"event":…,"index":…,"received_at":…}``: keys already in RFC 8785 order."""
+    return b"".join(
+        (
+            b'{"event":',
+            event,
+            b',"index":',
+            str(index).encode(),
+            b',"received_at":"',
+            received_at.encode(),
+            b'"}',
+        )
+    )
+
+
+def matches_stored(event: Event, entry: bytes, salt: bytes | None) -> bool:
+    """Whether ``event`` is the one stored as ``entry`` (an idempotent resend)."""
+    stored = orjson.loads(entry)["event"]
+    stored_commitment = stored.get("detail_commitment")
+    detail = detail_bytes(event)
+    if (stored_commitment is None) != (detail is None):
+        return False
+    if detail is not None and salt is not None and commitment(salt, detail) != stored_commitment:
+        return False
+    # With the detail erased (no salt) only the rest of the event can be compared.
+    return sealed_event(event, stored_commitment) == canonical(stored)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import secrets
 import socket
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from trailseal.config import VERIFIER_NAME, Settings, resolve_data_dir, write_co
 from trailseal.errors import ConfigError, EventError, IdConflictError, NotFoundError, ProofError
 from trailseal.events import Event, EventLimits, event_from_mapping
 from trailseal.ledger import keys
-from trailseal.ledger.entry import Unsealed, utc_now
+from trailseal.ledger.entry import matches_stored, utc_now
 from trailseal.ledger.search import SearchFilter, catch_up
 from trailseal.ledger.sequencer import AppendResult, Sequencer
 from trailseal.ledger.sqlite import SQLiteStore
@@ -103,6 +104,7 @@ class Ledger:
         self.origin = origin
         self.verifier = Verifier.from_string(verifier)
         self._sequencer: Sequencer | None = None
+        self._writer_lock = threading.Lock()
 
     @classmethod
     def init(
@@ -161,15 +163,16 @@ class Ledger:
     # -- writing -------------------------------------------------------------
 
     def _writer(self) -> Sequencer:
-        if self._sequencer is None:
-            signer = keys.read_key(self.settings.key_path)
-            if signer.verifier != self.verifier:
-                raise ConfigError(
-                    f"signing key {self.settings.key_path} is {signer.verifier}, but this log is "
-                    f"verified with {self.verifier}"
-                )
-            self._sequencer = Sequencer(self.store, signer, self.origin, self.settings.key_path)
-        return self._sequencer
+        with self._writer_lock:  # two threads appending first must share one sequencer
+            if self._sequencer is None:
+                signer = keys.read_key(self.settings.key_path)
+                if signer.verifier != self.verifier:
+                    raise ConfigError(
+                        f"signing key {self.settings.key_path} is {signer.verifier}, but this "
+                        f"log is verified with {self.verifier}"
+                    )
+                self._sequencer = Sequencer(self.store, signer, self.origin, self.settings.key_path)
+            return self._sequencer
 
     def append(self, events: Sequence[Event]) -> AppendResult:
         """Append events durably, in order, idempotent by id; one checkpoint per commit."""
@@ -181,9 +184,7 @@ class Ledger:
         found: dict[int, IdConflictError] = {}
         for position, event in enumerate(events):
             index = known.get(event.id)
-            if index is not None and not Unsealed.of(event).matches_stored(
-                *self.store.stored(index)
-            ):
+            if index is not None and not matches_stored(event, *self.store.stored(index)):
                 found[position] = IdConflictError(event.id, index)
         return found
 
@@ -225,14 +226,14 @@ class Ledger:
         stored = next(self.store.entries(index, index + 1), None)
         if stored is None or index < 0:
             raise NotFoundError(f"no entry {index}; the log has {self.size()} entries")
-        detail = next(self.store.details(index, index + 1))
+        detail = self.store.details(index, index + 1).get(index)
         return EntryView(
             index,
             orjson.loads(stored.entry),
             stored.leaf_hash,
             stored.chain_hash,
-            None if detail.detail is None else orjson.loads(detail.detail),
-            detail.erased_reason,
+            None if detail is None or detail.detail is None else orjson.loads(detail.detail),
+            None if detail is None else detail.erased_reason,
         )
 
     def export(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
@@ -240,21 +241,15 @@ class Ledger:
         end = self.size() if end is None else min(end, self.size())
         for offset in range(max(start, 0), end, 10_000):
             stop = min(offset + 10_000, end)
-            for stored, detail in zip(
-                self.store.entries(offset, stop), self.store.details(offset, stop), strict=True
-            ):
-                salt = b"null" if detail.salt is None else b'"' + detail.salt.hex().encode() + b'"'
-                yield b"".join(
-                    (
-                        b'{"entry":',
-                        stored.entry,
-                        b',"detail":',
-                        detail.detail or b"null",
-                        b',"salt":',
-                        salt,
-                        b"}\n",
-                    )
-                )
+            details = self.store.details(offset, stop)
+            for stored in self.store.entries(offset, stop):
+                detail = details.get(stored.index)
+                if detail is None or detail.detail is None or detail.salt is None:
+                    tail = b',"detail":null,"salt":null}\n'
+                else:
+                    salt = detail.salt.hex().encode()
+                    tail = b',"detail":' + detail.detail + b',"salt":"' + salt + b'"}\n'
+                yield b'{"entry":' + stored.entry + tail
 
     def checkpoint(self) -> str:
         latest = self.store.latest_checkpoint()

@@ -10,22 +10,27 @@ events are durable.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from trailseal.checkpoints import Checkpoint, Signer
 from trailseal.errors import IdConflictError, NoteError, TrailsealError
 from trailseal.events import Event
-from trailseal.ledger.entry import SALT_BYTES, SealedEntry, Unsealed, utc_now
+from trailseal.ledger.entry import (
+    Prepared,
+    SealedEntry,
+    entry_bytes,
+    event_fingerprint,
+    matches_stored,
+    utc_now,
+)
 from trailseal.ledger.keys import read_last_signed, write_last_signed
 from trailseal.ledger.store import AppendTransaction, Store
 from trailseal.proofs import (
     ZERO_CHAIN,
     CompactRange,
-    NodeID,
     chain_hash,
     consistency_plan,
     fold,
@@ -48,7 +53,7 @@ class AppendResult:
 
 @dataclass
 class _Request:
-    events: Sequence[Event]
+    events: Sequence[Prepared]
     done: threading.Event = field(default_factory=threading.Event)
     result: AppendResult | None = None
     error: BaseException | None = None
@@ -79,7 +84,7 @@ class Sequencer:
 
     def append(self, events: Sequence[Event]) -> AppendResult:
         """Store ``events`` durably (idempotent by id); return their indexes."""
-        request = _Request(events)
+        request = _Request([Prepared.of(event) for event in events])
         with self._lock:
             self._pending.append(request)
             lead = not self._leader
@@ -130,10 +135,10 @@ class Sequencer:
             if tree is None or tree.size != tx.size:  # first use, or another process appended
                 tree = self._load(tx)
                 self._last = None
-            sealed, nodes, compact, chain = self._sequence(tx, tree, group)
+            sealed, compact, chain = self._sequence(tx, tree, group)
             if not sealed:
                 return
-            tx.write(sealed, nodes)
+            tx.write(sealed)
             checkpoint, note = self._publish(tx, compact)
         self._tree = _Tree(compact.size, chain, compact)
         self._last = checkpoint
@@ -141,77 +146,73 @@ class Sequencer:
 
     def _sequence(
         self, tx: AppendTransaction, tree: _Tree, group: list[_Request]
-    ) -> tuple[list[SealedEntry], list[tuple[NodeID, bytes]], CompactRange, bytes]:
-        ids = {event.id for request in group for event in request.events}
+    ) -> tuple[list[SealedEntry], CompactRange, bytes]:
+        """Assign indexes and seal every new event of the group; nothing is written yet."""
+        ids = {item.event.id for request in group for item in request.events}
         known = tx.find_ids(sorted(ids))
-        batch: dict[str, tuple[int, Unsealed]] = {}
+        batch: dict[str, tuple[int, Event]] = {}
         received_at = utc_now()
         compact = tree.compact.copy()
         chain = tree.chain
         sealed: list[SealedEntry] = []
-        nodes: list[tuple[NodeID, bytes]] = []
         for request in group:
             try:
-                plan = self._plan(tx, request.events, known, batch, compact.size + len(sealed))
+                plan = self._plan(tx, request.events, known, batch, compact.size)
             except TrailsealError as exc:
                 request.error = exc
                 continue
             first: int | None = None
-            for index, unsealed, is_new in plan:
-                if not is_new:
+            for index, item in plan:
+                if item is None:
                     continue
-                salt = os.urandom(SALT_BYTES) if unsealed.detail is not None else None
-                data = unsealed.entry_bytes(index, received_at, salt)
+                data = entry_bytes(item.body, index, received_at)
                 leaf = leaf_hash(data)
                 chain = chain_hash(chain, leaf)
+                nodes = compact.append(leaf)
                 sealed.append(
-                    SealedEntry(index, unsealed.event_id, data, leaf, chain, unsealed.detail, salt)
+                    SealedEntry(
+                        index, item.event.id, data, leaf, chain, nodes, item.detail, item.salt
+                    )
                 )
                 first = index if first is None else first
-            new = sum(1 for _, _, is_new in plan if is_new)
-            request.result = AppendResult([index for index, _, _ in plan], new, first, 0)
-        for entry in sealed:
-            nodes += compact.append(entry.leaf_hash)
+            new = sum(1 for _, item in plan if item is not None)
+            request.result = AppendResult([index for index, _ in plan], new, first, 0)
         for request in group:
             if request.result is not None:
-                request.result = AppendResult(
-                    request.result.indexes,
-                    request.result.appended,
-                    request.result.first_index,
-                    compact.size,
-                )
-        return sealed, nodes, compact, chain
+                request.result = replace(request.result, size=compact.size)
+        return sealed, compact, chain
 
     def _plan(
         self,
         tx: AppendTransaction,
-        events: Sequence[Event],
+        events: Sequence[Prepared],
         known: dict[str, int],
-        batch: dict[str, tuple[int, Unsealed]],
+        batch: dict[str, tuple[int, Event]],
         next_index: int,
-    ) -> list[tuple[int, Unsealed, bool]]:
+    ) -> list[tuple[int, Prepared | None]]:
         """Assign an index to each event of one request, or refuse the request whole.
 
-        Each item says whether the event is new; a resend keeps its first index.
+        Each item holds the event if it is new, None if it resends an earlier one
+        (which keeps its first index).
         """
-        plan: list[tuple[int, Unsealed, bool]] = []
-        fresh: dict[str, tuple[int, Unsealed]] = {}
-        for event in events:
-            unsealed = Unsealed.of(event)
+        plan: list[tuple[int, Prepared | None]] = []
+        fresh: dict[str, tuple[int, Event]] = {}
+        for item in events:
+            event = item.event
             if event.id in known:
                 index = known[event.id]
-                if not unsealed.matches_stored(*tx.stored(index)):
+                if not matches_stored(event, *tx.stored(index)):
                     raise IdConflictError(event.id, index)
-                plan.append((index, unsealed, False))
+                plan.append((index, None))
                 continue
             earlier = fresh.get(event.id) or batch.get(event.id)
             if earlier is not None:
-                if not earlier[1].same_as(unsealed):
+                if event_fingerprint(earlier[1]) != event_fingerprint(event):
                     raise IdConflictError(event.id, None)
-                plan.append((earlier[0], unsealed, False))
+                plan.append((earlier[0], None))
                 continue
-            fresh[event.id] = (next_index, unsealed)
-            plan.append((next_index, unsealed, True))
+            fresh[event.id] = (next_index, event)
+            plan.append((next_index, item))
             next_index += 1
         batch.update(fresh)
         return plan

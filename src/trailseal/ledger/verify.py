@@ -17,13 +17,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import orjson
 
 from trailseal.checkpoints import Checkpoint, Verifier
 from trailseal.errors import NoteError, TamperError, TrailsealError, VerificationError
 from trailseal.events import canonical
 from trailseal.ledger.store import Store
-from trailseal.proofs import ZERO_CHAIN, CompactRange, NodeID, chain_hash, leaf_hash
+from trailseal.proofs import ZERO_CHAIN, CompactRange, chain_hash, leaf_hash
 
 CHUNK = 20_000
 ERASE_ACTION = "detail.erase"
@@ -54,6 +55,21 @@ class VerificationReport:
         }
 
 
+class _EventHead(msgspec.Struct, gc=False):
+    id: str
+    detail_commitment: str | None = None
+
+
+class EntryHead(msgspec.Struct, gc=False):
+    """The parts of an entry verification reads; the rest is skipped unparsed."""
+
+    event: _EventHead
+    index: int
+
+
+_HEAD = msgspec.json.Decoder(EntryHead)
+
+
 class Replayer:
     """Recomputes the log from its entries, one index at a time."""
 
@@ -69,39 +85,37 @@ class Replayer:
     def size(self) -> int:
         return self.compact.size
 
-    def add(
-        self, index: int, entry: bytes
-    ) -> tuple[dict[str, Any], bytes, list[tuple[NodeID, bytes]]]:
-        """Check and absorb the entry stored at ``index``; return it parsed, its leaf, new nodes."""
+    def add(self, index: int, entry: bytes) -> tuple[EntryHead, bytes, bytes]:
+        """Check and absorb the entry stored at ``index``.
+
+        Returns its head, its leaf hash and the tree nodes it completed.
+        """
         if index != self.size:
             raise TamperError(
                 "missing-entry", f"entries jump from {self.size - 1} to {index}", self.size
             )
         try:
-            parsed = orjson.loads(entry)
-            claimed = parsed["index"]
-        except (orjson.JSONDecodeError, TypeError, KeyError):
+            head = _HEAD.decode(entry)
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
             raise TamperError("modified-entry", "entry is not a trailseal entry", index) from None
-        if claimed != index:
-            kind = "inserted-entry" if isinstance(claimed, int) and claimed < index else "reordered"
+        if head.index != index:
+            kind = "inserted-entry" if head.index < index else "reordered"
             raise TamperError(
-                kind, f"the entry stored at {index} says it is entry {claimed}", index
+                kind, f"the entry stored at {index} says it is entry {head.index}", index
             )
         leaf = leaf_hash(entry)
         self.chain = chain_hash(self.chain, leaf)
         nodes = self.compact.append(leaf)
         if self.size in self._wanted:
             self.roots[self.size] = self.compact.root()
-        return parsed, leaf, nodes
+        return head, leaf, nodes
 
 
-def check_detail(
-    index: int, parsed: dict[str, Any], detail: bytes | None, salt: bytes | None
-) -> None:
+def check_detail(index: int, head: EntryHead, detail: bytes | None, salt: bytes | None) -> None:
     """A present detail must match the entry's commitment."""
-    committed = parsed["event"].get("detail_commitment")
     if detail is None:
         return
+    committed = head.event.detail_commitment
     if committed is None or salt is None:
         raise TamperError("modified-detail", "a detail is stored for an entry without one", index)
     if hashlib.sha256(salt + detail).hexdigest() != committed:
@@ -135,7 +149,7 @@ def _open_checkpoints(store: Store, verifier: Verifier, origin: str) -> list[Che
     return opened
 
 
-def verify_store(
+def verify_store(  # noqa: C901 - one pass over the entries checks each stored part in turn
     store: Store, verifier: Verifier, origin: str, against: str | None = None
 ) -> VerificationReport:
     """Verify everything in ``store``; ``against`` is a checkpoint note kept elsewhere."""
@@ -146,14 +160,13 @@ def verify_store(
     size = store.size()
     erasures = store.erasures()
     erased: list[int] = []
-    for start in range(0, max(size, 1), CHUNK):
+    for start in range(0, size, CHUNK):
         end = min(start + CHUNK, size)
-        stored_nodes = dict(store.node_rows(start, end))
         details = store.details(start, end)
-        for stored, detail in zip(store.entries(start, end), details, strict=True):
+        for stored in store.entries(start, end):
             index = stored.index
             previous_chain = replay.chain
-            parsed, leaf, nodes = replay.add(index, stored.entry)
+            head, leaf, nodes = replay.add(index, stored.entry)
             if leaf != stored.leaf_hash:
                 damaged = (
                     "hash" if chain_hash(previous_chain, leaf) == stored.chain_hash else "entry"
@@ -167,20 +180,22 @@ def verify_store(
                 )
             if replay.chain != stored.chain_hash:
                 raise TamperError("modified-hash", "the stored chain hash was changed", index)
-            if parsed["event"].get("id") != stored.event_id:
+            if head.event.id != stored.event_id:
                 raise TamperError("modified-entry", "the stored event id column was changed", index)
-            for node, digest in nodes:
-                if stored_nodes.get(node) != digest:
-                    raise TamperError(
-                        "modified-hash",
-                        f"stored tree node (level {node.level}, index {node.index}) "
-                        "is wrong or missing",
-                        index,
-                    )
-            check_detail(index, parsed, detail.detail, detail.salt)
-            if detail.detail is None and "detail_commitment" in parsed["event"]:
+            if nodes != stored.tree_nodes:
+                raise TamperError("modified-hash", "the stored tree nodes were changed", index)
+            detail = details.get(index)
+            if detail is not None:
+                check_detail(index, head, detail.detail, detail.salt)
+            if head.event.detail_commitment is not None and (
+                detail is None or detail.detail is None
+            ):
                 _check_erasure(index, erasures, store)
                 erased.append(index)
+    if replay.size != size:
+        raise TamperError(
+            "missing-entry", f"the log has {replay.size} of {size} entries", replay.size
+        )
     _check_roots(checkpoints, replay, size)
     if outside is not None:
         _check_against(outside, replay)
@@ -302,10 +317,10 @@ def verify_export(lines: Iterable[bytes], note: str, verifier: Verifier) -> Veri
             data = canonical(entry)
         except TrailsealError:
             raise VerificationError("malformed-export", f"line {number}: bad entry") from None
-        parsed, _, _ = replay.add(replay.size, data)
-        check_detail(parsed["index"], parsed, detail, salt)
-        if detail is None and "detail_commitment" in parsed["event"]:
-            erased.append(parsed["index"])
+        head, _, _ = replay.add(replay.size, data)
+        check_detail(head.index, head, detail, salt)
+        if detail is None and head.event.detail_commitment is not None:
+            erased.append(head.index)
     if checkpoint.size > replay.size:
         raise TamperError(
             "truncated",

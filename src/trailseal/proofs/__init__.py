@@ -8,7 +8,7 @@ them with :func:`fold`. Verifiers use :func:`verify_inclusion` and
 
 from trailseal.proofs.hashing import EMPTY_ROOT, ZERO_CHAIN, chain_hash, leaf_hash, node_hash
 from trailseal.proofs.plan import NodeID, consistency_plan, fold, inclusion_plan, perfect_nodes
-from trailseal.proofs.tree import CompactRange
+from trailseal.proofs.tree import CompactRange, completing_leaf
 from trailseal.proofs.verify import root_from_inclusion, verify_consistency, verify_inclusion
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "CompactRange",
     "NodeID",
     "chain_hash",
+    "completing_leaf",
     "consistency_plan",
     "fold",
     "inclusion_plan",

@@ -6,11 +6,20 @@ from trailseal.proofs.hashing import EMPTY_ROOT, node_hash
 from trailseal.proofs.plan import NodeID, perfect_nodes
 
 
+def completing_leaf(node: NodeID) -> int:
+    """The leaf whose append completes ``node`` (level >= 1)."""
+    return ((node.index + 1) << node.level) - 1
+
+
 class CompactRange:
     """The perfect subtrees covering leaves ``[0, size)``, largest first.
 
-    Appending a leaf merges equal-sized subtrees and reports every perfect
-    node it completed, so a store can keep them for O(log n) proofs.
+    Appending leaf ``k`` merges equal-sized subtrees and completes the perfect
+    nodes of levels 1..t that end at ``k`` (t = trailing one bits of ``k``).
+    :meth:`append` returns their hashes concatenated in level order, so a store
+    can keep them beside the leaf for O(log n) proofs: the node of level ``L``
+    and index ``i`` is bytes ``32*(L-1)`` to ``32*L`` of what leaf
+    ``((i + 1) << L) - 1`` completed (see :func:`completing_leaf`).
     """
 
     __slots__ = ("_hashes", "size")
@@ -27,16 +36,15 @@ class CompactRange:
         """The perfect nodes whose hashes make up the compact range of ``size``."""
         return perfect_nodes(0, size)
 
-    def append(self, leaf: bytes) -> list[tuple[NodeID, bytes]]:
-        """Add one leaf hash; return the perfect nodes (level >= 1) it completed."""
-        completed: list[tuple[NodeID, bytes]] = []
+    def append(self, leaf: bytes) -> bytes:
+        """Add one leaf hash; return the hashes of the nodes it completed, level 1 first."""
+        completed = b""
         index = self.size
         current = leaf
-        level = 0
-        while (index >> level) & 1:
+        while index & 1:
             current = node_hash(self._hashes.pop(), current)
-            level += 1
-            completed.append((NodeID(level, index >> level), current))
+            completed += current
+            index >>= 1
         self._hashes.append(current)
         self.size += 1
         return completed

@@ -1,0 +1,127 @@
+"""Helpers for testing code that uses trailseal: realistic sample events.
+
+``sample_events(n)`` yields JSON-ready dicts shaped like what a hospital EHR,
+a SaaS admin console, a CI/CD pipeline and a document-control system report:
+varied actors, resources and actions, about 600 bytes each, and a before/after
+``detail`` on changes. The same seed gives the same events.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+_UNITS = ("cardiology", "oncology", "emergency", "pediatrics", "radiology", "icu")
+_ROLES = ("nurse", "physician", "admin", "billing", "auditor", "engineer")
+_AGENTS = ("ehr-web/4.2", "ehr-mobile/2.9", "admin-console/1.7", "terraform/1.9", "dms/3.1")
+_COUNTRIES = ("US", "US", "US", "CA", "GB", "DE")
+_ACTIONS: tuple[tuple[str, str, str, int], ...] = (
+    # action, resource type, HTTP method, weight
+    ("record.read", "patient", "GET", 60),
+    ("record.update", "patient", "PATCH", 10),
+    ("record.export", "patient", "POST", 2),
+    ("auth.login", "session", "POST", 8),
+    ("iam.role.assign", "user", "POST", 2),
+    ("iam.apikey.create", "apikey", "POST", 1),
+    ("config.change", "config", "PUT", 3),
+    ("document.transition", "document", "POST", 2),
+    ("document.sign", "document", "POST", 1),
+    ("document.download", "document", "GET", 3),
+    ("record.delete", "patient", "DELETE", 1),
+)
+_WEIGHTS = [weight for *_, weight in _ACTIONS]
+_STATES = ("draft", "review", "approved", "obsolete")
+
+
+def _uuid7(rng: random.Random, millis: int) -> str:
+    value = (millis & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= rng.getrandbits(12) << 64
+    value |= 0b10 << 62
+    value |= rng.getrandbits(62)
+    return str(uuid.UUID(int=value))
+
+
+def _detail(rng: random.Random, action: str) -> dict[str, Any] | None:
+    if action == "record.update":
+        before, after = rng.sample(("3B", "4A", "5C", "ICU-2", "ER-1"), 2)
+        return {
+            "before": {"ward": before, "attending": f"dr-{rng.randint(1, 80)}"},
+            "after": {"ward": after, "attending": f"dr-{rng.randint(1, 80)}"},
+        }
+    if action == "iam.role.assign":
+        return {"before": {"roles": ["member"]}, "after": {"roles": ["member", "admin"]}}
+    if action == "config.change":
+        return {
+            "before": {"retention_days": 365, "mfa_required": True},
+            "after": {"retention_days": rng.choice((90, 730)), "mfa_required": True},
+        }
+    if action == "document.transition":
+        start = rng.randrange(3)
+        return {"before": {"state": _STATES[start]}, "after": {"state": _STATES[start + 1]}}
+    return None
+
+
+def sample_event(rng: random.Random, moment: datetime) -> dict[str, Any]:
+    """One realistic event at ``moment``."""
+    action, rtype, method, _ = rng.choices(_ACTIONS, weights=_WEIGHTS)[0]
+    user = rng.randint(1, 5000)
+    unit = _UNITS[user % len(_UNITS)]
+    tenant = f"tenant-{user % 17}"
+    rid = f"{rtype[0]}-{rng.randint(1, 200_000)}"
+    event: dict[str, Any] = {
+        "id": _uuid7(rng, int(moment.timestamp() * 1000)),
+        "time": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "actor": {
+            "id": f"u-{user}",
+            "type": "user",
+            "roles": [_ROLES[user % len(_ROLES)]],
+            "session_id": f"s-{rng.getrandbits(32):08x}",
+            "tenant": tenant,
+            "unit": unit,
+            "auth_method": "sso+mfa",
+        },
+        "action": action,
+        "resource": {"type": rtype, "id": rid, "tenant": tenant, "unit": rng.choice(_UNITS)},
+        "outcome": {"result": "success" if rng.random() < 0.97 else "denied", "status": 200},
+        "source": {
+            "ip": f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
+            "user_agent": rng.choice(_AGENTS),
+            "geo": {"country": rng.choice(_COUNTRIES)},
+            "host": f"api-{rng.randint(1, 8)}",
+            "service": "ehr",
+        },
+        "request": {
+            "method": method,
+            "path": f"/api/{rtype}s/{{id}}",
+            "request_id": f"r-{rng.getrandbits(40):010x}",
+        },
+        "context": {"reason": "treatment", "labels": {"env": "prod", "region": "us-east-1"}},
+    }
+    if rtype == "document":
+        event["resource"]["version"] = rng.randint(1, 12)
+        event["resource"]["hash"] = f"{rng.getrandbits(256):064x}"
+    if action == "record.export":
+        event["resource"]["count"] = rng.randint(10, 5000)
+    if action.startswith(("iam.", "config.")):
+        event["context"]["ticket"] = f"CHG-{rng.randint(1000, 9999)}"
+    if event["outcome"]["result"] == "denied":
+        event["outcome"].update(status=403, reason="outside care team")
+    detail = _detail(rng, action)
+    if detail is not None:
+        event["detail"] = detail
+    return event
+
+
+def sample_events(
+    count: int, seed: int = 7, start: datetime | None = None
+) -> Iterator[dict[str, Any]]:
+    """``count`` realistic events, a few milliseconds apart, reproducible by ``seed``."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
+    moment = start or datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+    for _ in range(count):
+        moment += timedelta(microseconds=rng.randint(500, 8000))
+        yield sample_event(rng, moment)
