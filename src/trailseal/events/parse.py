@@ -22,6 +22,10 @@ _PATTERN_HINTS = {
     "e.g. 2026-03-01T14:05:09.123456Z",
     "$.action": "must be a dotted verb of letters, digits, '_' and '-', e.g. record.read",
 }
+_CHOICES = {
+    "$.actor.type": "user, service or system",
+    "$.outcome.result": "success, failure or denied",
+}
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,10 @@ def _translate(exc: msgspec.ValidationError) -> EventError:
     if message.startswith("Object missing required field"):
         name = message.rsplit("`", 2)[-2]
         return EventError(f"{path}.{name}", "required field is missing")
+    if message.startswith("Invalid enum value") and path in _CHOICES:
+        return EventError(
+            path, f"{message.removeprefix('Invalid enum value ')} is not one of {_CHOICES[path]}"
+        )
     if "matching regex" in message and path in _PATTERN_HINTS:
         return EventError(path, _PATTERN_HINTS[path])
     return EventError(path, message)
@@ -89,11 +97,15 @@ def parse_event(data: bytes | str, limits: EventLimits | None = None) -> Event:
         return _unsealed(_DECODER.decode(raw))
     except msgspec.ValidationError as exc:
         raise _translate(exc) from None
+    except RecursionError:
+        raise EventError("$", "JSON nested too deeply") from None
     except (msgspec.DecodeError, UnicodeDecodeError):
         pass
     # msgspec's decode errors are terse; orjson names the line and column.
     try:
         value = orjson.loads(raw)
+    except RecursionError:
+        raise EventError("$", "JSON nested too deeply") from None
     except orjson.JSONDecodeError as exc:
         raise EventError("$", f"malformed JSON: {exc}") from None
     return event_from_mapping(value)

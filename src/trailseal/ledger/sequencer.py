@@ -109,8 +109,9 @@ class Sequencer:
                 self._commit(group)
             except BaseException as exc:  # noqa: BLE001 - every waiter must hear of the failure
                 for request in group:
-                    if request.result is None and request.error is None:
-                        request.error = exc
+                    # Nothing of the group was committed: no result may stand.
+                    request.result = None
+                    request.error = request.error or exc
                 self._tree = None
             for request in group:
                 request.done.set()

@@ -1,0 +1,305 @@
+"""The ledger on real SQLite files: appends, idempotency, group commit, proofs, erasure, search."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+import orjson
+import pytest
+
+from conftest import append_sample, event_lines
+from trailseal import (
+    ConfigError,
+    IdConflictError,
+    Ledger,
+    NotFoundError,
+    ProofError,
+    SearchFilter,
+    StorageError,
+    verify_consistency,
+    verify_inclusion,
+)
+from trailseal.checkpoints import Checkpoint
+from trailseal.events import parse_event
+from trailseal.ledger import verify_export
+from trailseal.proofs import leaf_hash
+
+
+def _event(n: int, **extra: object) -> object:
+    raw = {
+        "id": f"evt-{n}",
+        "time": "2026-03-01T14:05:09Z",
+        "actor": {"id": f"u-{n % 3}"},
+        "action": "record.read",
+        "resource": {"type": "patient", "id": f"p-{n}"},
+        **extra,
+    }
+    return parse_event(orjson.dumps(raw))
+
+
+def test_append_assigns_consecutive_indexes_and_signs(ledger: Ledger) -> None:
+    result = ledger.append([_event(i) for i in range(5)])
+    assert (result.indexes, result.appended, result.first_index, result.size) == (
+        [0, 1, 2, 3, 4],
+        5,
+        0,
+        5,
+    )
+    checkpoint = Checkpoint.open(ledger.checkpoint(), ledger.verifier, ledger.origin)
+    assert checkpoint.size == 5
+    assert checkpoint.root == ledger.root(5)
+
+
+def test_entry_shape_and_hashes(ledger: Ledger) -> None:
+    ledger.append([_event(0, detail={"before": {"ward": "3B"}, "after": {"ward": "4A"}})])
+    view = ledger.get(0)
+    assert set(view.entry) == {"event", "index", "received_at"}
+    assert "detail" not in view.entry["event"]
+    assert len(view.entry["event"]["detail_commitment"]) == 64
+    assert view.detail == {"before": {"ward": "3B"}, "after": {"ward": "4A"}}
+    stored = next(ledger.store.entries(0, 1))
+    assert view.leaf_hash == leaf_hash(stored.entry)
+
+
+def test_resend_is_idempotent_and_stores_nothing(ledger: Ledger) -> None:
+    first = ledger.append([_event(1), _event(2, detail={"x": 1})])
+    again = ledger.append([_event(2, detail={"x": 1}), _event(1), _event(3)])
+    assert first.indexes == [0, 1]
+    assert again.indexes == [1, 0, 2]
+    assert again.appended == 1
+    assert ledger.size() == 3
+    assert len(ledger.store.checkpoints()) == 2
+    nothing = ledger.append([_event(1)])
+    assert nothing.appended == 0
+    assert len(ledger.store.checkpoints()) == 2  # no empty checkpoint
+
+
+def test_resend_with_different_content_is_refused(ledger: Ledger) -> None:
+    ledger.append([_event(1, detail={"x": 1})])
+    with pytest.raises(IdConflictError, match="already used by entry 0"):
+        ledger.append([_event(1, detail={"x": 2})])
+    with pytest.raises(IdConflictError):
+        ledger.append([_event(1, action="record.delete")])
+    assert ledger.size() == 1
+
+
+def test_duplicate_ids_within_one_batch(ledger: Ledger) -> None:
+    result = ledger.append([_event(1), _event(2), _event(1)])
+    assert result.indexes == [0, 1, 0]
+    with pytest.raises(IdConflictError, match="earlier line of this batch"):
+        ledger.append([_event(7), _event(7, action="record.update")])
+    assert ledger.size() == 2
+
+
+def test_concurrent_appends_share_one_sequencer(ledger: Ledger) -> None:
+    """Regression: threads appending first once built two sequencers on one connection."""
+    lines = event_lines(4000)
+    errors: list[BaseException] = []
+
+    def worker(part: list[bytes]) -> None:
+        try:
+            for start in range(0, len(part), 100):
+                ledger.append([parse_event(line) for line in part[start : start + 100]])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(lines[i::4],)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert ledger.size() == 4000
+    report = ledger.verify()
+    assert report.size == 4000
+    assert report.checkpoints <= 40  # batches waiting together were committed together
+
+
+def test_two_processes_appending_to_one_log(data_dir: Path) -> None:
+    """A second writer (another process) is noticed: the head is reloaded, not overwritten."""
+    with Ledger.init(data_dir, origin="test.example/log") as first:
+        first.append([_event(0)])
+        with Ledger.open(data_dir) as second:
+            second.append([_event(1)])
+        first.append([_event(2)])
+        assert first.size() == 3
+        first.verify()
+
+
+def test_proofs_match_signed_roots(ledger: Ledger) -> None:
+    append_sample(ledger, 1000, batch=300)
+    sizes = [size for size, _ in ledger.store.checkpoints()]
+    assert sizes == [300, 600, 900, 1000]
+    for index in (0, 1, 299, 300, 999):
+        proof = ledger.prove_inclusion(index, 600 if index < 600 else 1000)
+        verify_inclusion(proof.index, proof.size, proof.leaf_hash, proof.proof, proof.root)
+    for old, new in [(300, 600), (600, 1000), (1, 1000), (0, 1000), (1000, 1000)]:
+        proof = ledger.prove_consistency(old, new)
+        verify_consistency(old, new, proof.old_root, proof.new_root, proof.proof)
+        for size, note in ledger.store.checkpoints():
+            signed = Checkpoint.open(note, ledger.verifier)
+            if size == new:
+                assert signed.root == proof.new_root
+
+
+def test_proofs_outside_the_log_are_refused(ledger: Ledger) -> None:
+    append_sample(ledger, 10)
+    with pytest.raises(ProofError):
+        ledger.prove_inclusion(10)
+    with pytest.raises(ProofError):
+        ledger.prove_inclusion(3, 11)
+    with pytest.raises(ProofError):
+        ledger.prove_consistency(5, 11)
+    with pytest.raises(ProofError):
+        ledger.prove_consistency(6, 5)
+    with pytest.raises(NotFoundError):
+        ledger.get(10)
+
+
+def test_erasure_keeps_every_proof_and_is_itself_logged(ledger: Ledger) -> None:
+    ledger.append([_event(0, detail={"ssn": "123-45-6789"}), _event(1)])
+    record = ledger.erase(0, "right to erasure request RE-17", actor="dpo-1")
+    assert record == 2
+    view = ledger.get(0)
+    assert view.detail is None
+    assert view.erased == "right to erasure request RE-17"
+    erased_record = ledger.get(2).entry["event"]
+    assert erased_record["action"] == "detail.erase"
+    assert erased_record["resource"] == {"type": "entry", "id": "0"}
+    report = ledger.verify()
+    assert report.erased == [0]
+    rows = ledger.store.db.execute("SELECT count(*) FROM details").fetchone()[0]
+    assert rows == 0
+    with pytest.raises(NotFoundError, match="already erased"):
+        ledger.erase(0, "again")
+    with pytest.raises(NotFoundError, match="no detail"):
+        ledger.erase(1, "nothing there")
+
+
+def test_erasure_needs_a_reason(ledger: Ledger) -> None:
+    ledger.append([_event(0, detail={"x": 1})])
+    with pytest.raises(Exception, match="reason"):
+        ledger.erase(0, "   ")
+
+
+def test_triggers_refuse_update_and_delete(ledger: Ledger) -> None:
+    ledger.append([_event(0, detail={"x": 1})])
+    db = sqlite3.connect(ledger.settings.db_path)
+    for statement in (
+        "UPDATE entries SET entry = x'00'",
+        "DELETE FROM entries",
+        "UPDATE entries SET leaf_hash = x'00'",
+        "DELETE FROM checkpoints",
+        "UPDATE checkpoints SET note = ''",
+        "DELETE FROM details",
+        "UPDATE details SET detail = x'00'",
+        "UPDATE meta SET value = 'x'",
+        "DELETE FROM meta",
+    ):
+        with pytest.raises(sqlite3.DatabaseError, match="trailseal"):
+            db.execute(statement)
+    db.close()
+    ledger.verify()
+
+
+def test_export_verifies_offline(ledger: Ledger, tmp_path: Path) -> None:
+    append_sample(ledger, 500, batch=200)
+    ledger.erase(3, "retention") if ledger.get(3).entry["event"].get("detail_commitment") else None
+    lines = list(ledger.export())
+    report = verify_export(lines, ledger.checkpoint(), ledger.verifier)
+    assert report.size == ledger.size()
+    rows = [orjson.loads(line) for line in lines]
+    assert [row["entry"]["index"] for row in rows] == list(range(ledger.size()))
+
+
+def test_search_filters(ledger: Ledger) -> None:
+    ledger.append(
+        [
+            _event(0),
+            _event(1, action="record.update", outcome={"result": "denied"}),
+            _event(2, action="record.export", time="2026-03-02T00:00:00Z"),
+            _event(3, resource={"type": "document", "id": "spec-7", "tenant": "acme"}),
+        ]
+    )
+
+    def found(**kwargs: object) -> list[int]:
+        return [view.index for view in ledger.search(SearchFilter(**kwargs))]
+
+    assert found(actor="u-0") == [0, 3]
+    assert found(action="record.*") == [0, 1, 2, 3]
+    assert found(action="record.e*") == [2]
+    assert found(action="record.update") == [1]
+    assert found(outcome="denied") == [1]
+    assert found(resource_type="document", resource_id="spec-7") == [3]
+    assert found(tenant="acme") == [3]
+    assert found(since="2026-03-02T00:00:00.000000Z") == [2]
+    assert found(until="2026-03-02T00:00:00.000000Z") == [0, 1, 3]
+    assert found(limit=2) == [0, 1]
+    ledger.append([_event(9)])
+    assert found(actor="u-0") == [0, 3, 4]  # the index catches up before every search
+
+
+def test_signer_refuses_a_checkpoint_inconsistent_with_what_it_signed(ledger: Ledger) -> None:
+    append_sample(ledger, 20)
+    db = sqlite3.connect(ledger.settings.db_path)
+    db.execute("DROP TRIGGER entries_no_delete")
+    db.execute("DROP TRIGGER checkpoints_no_delete")
+    db.execute("DELETE FROM entries WHERE idx >= 10")
+    db.execute("DELETE FROM checkpoints")
+    db.commit()
+    db.close()
+    with Ledger.open(ledger.settings.data_dir) as reopened:
+        with pytest.raises(Exception, match="refusing to sign"):
+            reopened.append([_event(100)])
+        assert reopened.size() == 10
+
+
+def test_key_file_with_loose_permissions_is_refused(ledger: Ledger) -> None:
+    ledger.settings.key_path.chmod(0o644)
+    with Ledger.open(ledger.settings.data_dir) as reopened:
+        with pytest.raises(ConfigError, match="chmod 600"):
+            reopened.append([_event(0)])
+        assert reopened.size() == 0
+
+
+def test_init_refuses_to_overwrite(data_dir: Path) -> None:
+    Ledger.init(data_dir).close()
+    with pytest.raises(ConfigError, match="already exists"):
+        Ledger.init(data_dir)
+
+
+def test_open_missing_or_foreign_data(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="trailseal init"):
+        Ledger.open(tmp_path / "nowhere")
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "log.db").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(ConfigError, match="not a trailseal log"):
+        Ledger.open(tmp_path / "junk")
+
+
+def test_signing_key_kept_apart_from_the_data(tmp_path: Path) -> None:
+    key = tmp_path / "keys" / "log.key"
+    key.parent.mkdir()
+    with Ledger.init(tmp_path / "data", key_path=key) as ledger:
+        ledger.append([_event(0)])
+    assert not (tmp_path / "data" / "signing.key").exists()
+    assert (tmp_path / "keys" / "log.key.last").exists()
+    with Ledger.open(tmp_path / "data") as reopened:  # the config remembers where the key is
+        reopened.append([_event(1)])
+        assert reopened.size() == 2
+
+
+def test_store_error_leaves_log_intact(ledger: Ledger) -> None:
+    ledger.append([_event(0)])
+    blocker = sqlite3.connect(ledger.settings.db_path, timeout=0)
+    blocker.execute("BEGIN IMMEDIATE")
+    ledger.store.db.execute("PRAGMA busy_timeout = 100")
+    with pytest.raises(StorageError):
+        ledger.append([_event(1)])
+    blocker.rollback()
+    blocker.close()
+    ledger.append([_event(1)])
+    assert ledger.verify().size == 2
