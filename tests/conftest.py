@@ -59,8 +59,8 @@ def run_cli(
     command = [sys.executable, "-m", "trailseal", *map(str, args)]
     if data is not None:
         command += ["--data", str(data)]
-    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
-    full_env.pop("TRAILSEAL_DATA", None)
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("TRAILSEAL_")}
+    full_env = {**inherited, "NO_COLOR": "1", **(env or {})}
     result = subprocess.run(  # noqa: PLW1510 - callers assert on the exit code
         command, input=stdin, capture_output=True, env=full_env, timeout=300, **kwargs
     )

@@ -23,6 +23,7 @@ def bounded_lines(stream: BinaryIO, max_bytes: int) -> Iterator[bytes | EventErr
                 if not line:
                     break
                 total += len(line)
+            total -= line.endswith(b"\n")
             yield EventError("$", f"line is {total} bytes; the limit is {max_bytes} bytes")
             continue
         yield line

@@ -9,6 +9,7 @@ once its erasure is recorded.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -211,6 +212,15 @@ class SQLiteStore:
         try:
             db = cls._connect(path)
             row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.OperationalError as exc:
+            if not os.access(path.parent, os.W_OK) or "readonly" in str(exc):
+                raise StoreUnavailableError(
+                    f"cannot open {path}: {exc}. SQLite needs to write its WAL index beside "
+                    "the log even to read it, and this directory or disk is read-only: copy "
+                    "the data directory to a writable disk, or check an export with "
+                    "`trailseal verify-export`"
+                ) from None
+            raise _storage_error(exc, f"open {path}") from None
         except sqlite3.DatabaseError as exc:
             raise ConfigError(f"{path} is not a trailseal log: {exc}") from None
         if row is None or row[0] != SCHEMA_VERSION:

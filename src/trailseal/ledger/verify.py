@@ -142,7 +142,7 @@ def _open_checkpoints(store: Store, verifier: Verifier, origin: str) -> list[Che
                 "missing-checkpoint",
                 f"checkpoint at size {size} follows size {checkpoint.prev_size}, but the store's "
                 f"previous checkpoint is at size {previous}; a checkpoint was deleted",
-                previous,
+                (checkpoint.prev_size or 0) - 1,
             )
         opened.append(checkpoint)
         previous = size

@@ -1,0 +1,243 @@
+"""The real `trailseal` command in subprocesses: every command, its output and its exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+
+from conftest import event_lines, run_cli
+
+COMMANDS = [
+    [],
+    ["init"],
+    ["append"],
+    ["get"],
+    ["export"],
+    ["checkpoint"],
+    ["pubkey"],
+    ["prove"],
+    ["prove", "inclusion"],
+    ["prove", "consistency"],
+    ["verify"],
+    ["verify-export"],
+    ["erase"],
+    ["search"],
+]
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    run_cli("init", "--origin", "cli.example/log", data=data, check=True)
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\n".join(event_lines(120)) + b"\n")
+    run_cli("append", events, data=data, check=True)
+    return data
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "trailseal")
+def test_help_everywhere(command: list[str]) -> None:
+    result = run_cli(*command, "--help", check=True)
+    assert b"Usage:" in result.stdout
+
+
+def test_init_prints_verifier_key_and_protects_the_key(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    result = run_cli("init", "--origin", "cli.example/log", data=data, check=True)
+    vkey = result.stdout.decode().strip()
+    assert vkey.startswith("cli.example/log+")
+    assert (data / "signing.key").stat().st_mode & 0o777 == 0o600
+    assert run_cli("pubkey", data=data, check=True).stdout.decode().strip() == vkey
+    again = run_cli("init", data=data)
+    assert again.returncode == 1
+    assert b"already exists" in again.stderr
+
+
+def test_append_prints_counts_and_is_idempotent(log: Path, tmp_path: Path) -> None:
+    result = run_cli("append", tmp_path / "events.jsonl", data=log, check=True)
+    assert json.loads(result.stdout) == {
+        "appended": 0,
+        "first_index": None,
+        "size": 120,
+        "duplicates": 120,
+    }
+    more = b"\n".join(event_lines(5, seed=99))
+    result = run_cli("append", "-", data=log, stdin=more, check=True)
+    assert json.loads(result.stdout) == {"appended": 5, "first_index": 120, "size": 125}
+
+
+def test_bad_lines_refuse_the_whole_file(log: Path) -> None:
+    good = event_lines(3, seed=5)
+    lines = [good[0], b"{not json", good[1], b'{"id": "x"}', b"\xff\xfe", good[2]]
+    result = run_cli("append", "-", data=log, stdin=b"\n".join(lines))
+    assert result.returncode == 1
+    message = result.stderr.decode()
+    assert "3 bad lines; nothing was appended" in message
+    for line in ("line 2:", "line 4:", "line 5:"):
+        assert line in message
+    assert "$.time: required field is missing" in message
+    size = json.loads(run_cli("verify", "--json", data=log, check=True).stdout)["size"]
+    assert size == 120
+
+
+def test_skip_invalid_appends_the_good_lines(log: Path) -> None:
+    good = event_lines(2, seed=6)
+    result = run_cli(
+        "append", "-", "--skip-invalid", data=log, stdin=b"\n".join([good[0], b"[]", good[1]])
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["appended"] == 2
+    assert report["skipped"][0]["line"] == 2
+    assert b"skipped line 2" in result.stderr
+
+
+def test_huge_line_is_refused_without_reading_it_whole(log: Path) -> None:
+    huge = b'{"id":"' + b"x" * 5_000_000 + b'"}'
+    result = run_cli("append", "-", data=log, stdin=huge + b"\n" + event_lines(1, seed=8)[0])
+    assert result.returncode == 1
+    assert b"line 1: $: line is 5000009 bytes; the limit is 65536 bytes" in result.stderr
+    bigger = run_cli("append", "-", "--max-event-bytes", "100", data=log, stdin=b"{}")
+    assert bigger.returncode == 2  # below the smallest accepted limit: a usage error
+
+
+def test_duplicate_ids_in_one_file(log: Path) -> None:
+    line = event_lines(1, seed=11)[0]
+    changed = orjson.loads(line)
+    changed["action"] = "record.delete"
+    result = run_cli("append", "-", data=log, stdin=b"\n".join([line, line, orjson.dumps(changed)]))
+    assert result.returncode == 1
+    assert b"line 3: $.id" in result.stderr
+    assert b"(line 1)" in result.stderr
+    ok = run_cli("append", "-", data=log, stdin=b"\n".join([line, line]), check=True)
+    assert json.loads(ok.stdout)["appended"] == 1
+
+
+def test_get_export_checkpoint_prove(log: Path, tmp_path: Path) -> None:
+    entry = json.loads(run_cli("get", "7", "--json", data=log, check=True).stdout)
+    assert entry["entry"]["index"] == 7
+    assert len(entry["leaf_hash"]) == len(entry["chain_hash"]) == 64
+    table = run_cli("get", "7", "--table", data=log, check=True).stdout.decode()
+    assert "leaf_hash" in table
+    missing = run_cli("get", "999", data=log)
+    assert missing.returncode == 1
+    assert b"no entry 999; the log has 120 entries" in missing.stderr
+
+    run_cli(
+        "export", "--from", "10", "--to", "20", "-o", tmp_path / "part.jsonl", data=log, check=True
+    )
+    rows = [json.loads(line) for line in (tmp_path / "part.jsonl").read_text().splitlines()]
+    assert [row["entry"]["index"] for row in rows] == list(range(10, 20))
+    assert set(rows[0]) == {"entry", "detail", "salt"}
+
+    note = run_cli("checkpoint", data=log, check=True).stdout.decode()
+    assert note.startswith("cli.example/log\n120\n")
+
+    proof = json.loads(
+        run_cli("prove", "inclusion", "7", "--size", "100", data=log, check=True).stdout
+    )
+    assert set(proof) == {"index", "size", "leaf_hash", "proof", "root"}
+    assert proof["leaf_hash"] == entry["leaf_hash"]
+    consistency = json.loads(
+        run_cli("prove", "consistency", "50", "120", data=log, check=True).stdout
+    )
+    assert set(consistency) == {"old_size", "new_size", "proof", "old_root", "new_root"}
+    bad = run_cli("prove", "inclusion", "500", data=log)
+    assert bad.returncode == 3
+    assert b"no inclusion proof for index 500" in bad.stderr
+
+
+def test_verify_export_offline(log: Path, tmp_path: Path) -> None:
+    run_cli("export", "-o", tmp_path / "all.jsonl", data=log, check=True)
+    (tmp_path / "cp").write_bytes(run_cli("checkpoint", data=log, check=True).stdout)
+    vkey = run_cli("pubkey", data=log, check=True).stdout.decode().strip()
+    ok = run_cli(
+        "verify-export", tmp_path / "all.jsonl", "--checkpoint", tmp_path / "cp", "--vkey", vkey
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["size"] == 120
+    text = (tmp_path / "all.jsonl").read_text().replace('"record.read"', '"record.edit"', 1)
+    (tmp_path / "edited.jsonl").write_text(text)
+    bad = run_cli(
+        "verify-export", tmp_path / "edited.jsonl", "--checkpoint", tmp_path / "cp", "--vkey", vkey
+    )
+    assert bad.returncode == 3
+    assert b"root-mismatch" in bad.stderr
+    lines = (tmp_path / "all.jsonl").read_text().splitlines()
+    (tmp_path / "short.jsonl").write_text("\n".join(lines[:100]) + "\n")
+    short = run_cli(
+        "verify-export", tmp_path / "short.jsonl", "--checkpoint", tmp_path / "cp", "--vkey", vkey
+    )
+    assert short.returncode == 3
+    assert b"truncated" in short.stderr
+    other = run_cli(
+        "verify-export",
+        tmp_path / "all.jsonl",
+        "--checkpoint",
+        tmp_path / "cp",
+        "--vkey",
+        "someone+00000000+AQ" + "A" * 42 + "=",
+    )
+    assert other.returncode in (1, 3)
+
+
+def test_erase_and_search(log: Path) -> None:
+    rows = json.loads(
+        run_cli("search", "--action", "record.update", "--json", data=log, check=True).stdout
+    )
+    with_detail = next(r for r in rows if "detail_commitment" in r["entry"]["event"])
+    index = with_detail["index"]
+    result = run_cli(
+        "erase", str(index), "--reason", "GDPR art. 17 request 42", data=log, check=True
+    )
+    assert json.loads(result.stdout) == {"erased": index, "record_index": 120}
+    report = json.loads(run_cli("verify", "--json", data=log, check=True).stdout)
+    assert report["detail_erased"] == [index]
+    actor = with_detail["entry"]["event"]["actor"]["id"]
+    found = json.loads(
+        run_cli("search", "--actor", actor, "--jsonl", data=log, check=True).stdout.splitlines()[0]
+    )
+    assert found["entry"]["event"]["actor"]["id"] == actor
+    empty = run_cli("search", "--actor", "nobody-at-all", "--json", data=log, check=True)
+    assert json.loads(empty.stdout) == []
+    bad_time = run_cli("search", "--since", "last tuesday", data=log)
+    assert bad_time.returncode == 1
+    assert b"--since" in bad_time.stderr
+    no_reason = run_cli("erase", str(index), data=log)
+    assert no_reason.returncode == 2
+
+
+def test_missing_and_unusable_data_directory(tmp_path: Path) -> None:
+    result = run_cli("verify", data=tmp_path / "nowhere")
+    assert result.returncode == 1
+    assert b"trailseal init" in result.stderr
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    result = run_cli("init", data=blocked / "sub")
+    assert result.returncode == 1
+    assert b"cannot create data directory" in result.stderr
+
+
+def test_data_directory_from_environment(tmp_path: Path) -> None:
+    env = {"TRAILSEAL_DATA": str(tmp_path / "envdata")}
+    run_cli("init", env=env, check=True)
+    assert (tmp_path / "envdata" / "log.db").exists()
+
+
+def test_loose_key_permissions_refuse_appends(log: Path) -> None:
+    (log / "signing.key").chmod(0o644)
+    result = run_cli("append", "-", data=log, stdin=event_lines(1, seed=3)[0])
+    assert result.returncode == 1
+    assert b"chmod 600" in result.stderr
+    (log / "signing.key").chmod(0o600)
+    assert run_cli("verify", data=log).returncode == 0
+
+
+def test_bad_config_file_is_named(log: Path) -> None:
+    (log / "config.toml").write_text('origin = "x"\nmax_events = 3\n')
+    result = run_cli("verify", data=log)
+    assert result.returncode == 1
+    assert b"unknown setting(s) max_events" in result.stderr
