@@ -1,0 +1,120 @@
+"""Docs that are tested: the README's commands, its Python example, the CLI reference, __all__."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import trailseal
+from trailseal.cli._reference import reference
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def _shell_blocks() -> list[str]:
+    return re.findall(r"```sh\n(.*?)\n```", README, flags=re.DOTALL)
+
+
+def test_readme_second_command_is_what_ci_runs() -> None:
+    second = _shell_blocks()[1].strip()
+    assert "pytest" in second
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert second in ci
+
+
+def test_readme_first_command_runs_the_quickstart() -> None:
+    first = _shell_blocks()[0].strip()
+    assert first.endswith("bash examples/quickstart.sh")
+
+
+def test_quickstart_script_runs(tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("TRAILSEAL_DATA", None)
+    result = subprocess.run(
+        ["bash", str(ROOT / "examples" / "quickstart.sh"), str(tmp_path / "data")],
+        capture_output=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert b'"proof"' in result.stdout
+    assert b"OK: 44 entries" in result.stderr
+
+
+def test_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (code,) = re.findall(r"```python\n(.*?)\n```", README, flags=re.DOTALL)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    assert (tmp_path / "trailseal-data" / "log.db").exists()
+
+
+def test_cli_reference_is_current() -> None:
+    current = (ROOT / "docs" / "cli.md").read_text()
+    assert current == reference(), "run: python -m trailseal.cli._reference > docs/cli.md"
+
+
+def test_every_command_is_documented_in_the_readme_or_reference() -> None:
+    text = (ROOT / "docs" / "cli.md").read_text()
+    for name in (
+        "init",
+        "append",
+        "get",
+        "export",
+        "checkpoint",
+        "pubkey",
+        "prove inclusion",
+        "prove consistency",
+        "verify",
+        "verify-export",
+        "erase",
+        "search",
+    ):
+        assert f"## trailseal {name}\n" in text
+
+
+def test_public_surface_is_pinned() -> None:
+    assert sorted(trailseal.__all__) == [
+        "AppendResult",
+        "BatchError",
+        "Checkpoint",
+        "ConfigError",
+        "ConsistencyProof",
+        "EntryView",
+        "Event",
+        "EventError",
+        "IdConflictError",
+        "InclusionProof",
+        "Ledger",
+        "NotFoundError",
+        "ProofError",
+        "SearchFilter",
+        "Signer",
+        "StorageError",
+        "StoreUnavailableError",
+        "TamperError",
+        "TrailsealError",
+        "VerificationError",
+        "VerificationReport",
+        "Verifier",
+        "__version__",
+        "canonical",
+        "parse_event",
+        "verify_consistency",
+        "verify_export",
+        "verify_inclusion",
+    ]
+    for name in trailseal.__all__:
+        assert hasattr(trailseal, name)
+
+
+def test_glossary_words_are_used_in_code() -> None:
+    glossary = (ROOT / "docs" / "glossary.md").read_text()
+    for word in ("entry", "leaf hash", "chain hash", "checkpoint", "detail", "index", "erasure"):
+        assert f"**{word}**" in glossary
