@@ -16,7 +16,8 @@ import orjson
 import pytest
 
 from conftest import append_sample, run_cli
-from trailseal.checkpoints import Checkpoint, Signer
+from trailseal.checkpoints import Checkpoint, Signer, Verifier
+from trailseal.errors import VerificationError
 from trailseal.ledger import Ledger
 from trailseal.proofs import ZERO_CHAIN, CompactRange, chain_hash, leaf_hash
 
@@ -59,11 +60,23 @@ def verify(data: Path, *extra: str) -> tuple[int, str]:
 
 
 def assert_detected(data: Path, kind: str, index: int | None, *extra: str) -> None:
+    """The CLI (one process, whole-log chunks) and the library checking many small chunks
+    in worker processes must both name the same damage."""
     code, message = verify(data, *extra)
     assert code == 3, message
     assert kind in message, message
     if index is not None:
         assert re.search(rf"\bat index {index}\b", message), message
+    options = dict(zip(extra[::2], extra[1::2], strict=True))
+    against = Path(options["--against"]).read_text() if "--against" in options else None
+    trusted = (
+        Verifier.from_string(Path(options["--vkey"]).read_text()) if "--vkey" in options else None
+    )
+    with Ledger.open(data) as ledger, pytest.raises(VerificationError) as caught:
+        ledger.verify(against, trusted, workers=2, chunk_level=3)
+    assert caught.value.kind == kind
+    if index is not None:
+        assert caught.value.index == index
 
 
 def test_pristine_log_verifies(copy: Path) -> None:

@@ -12,6 +12,7 @@ import socket
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Self
 
@@ -284,10 +285,27 @@ class Ledger:
         return ConsistencyProof(old_size, new_size, proof, self.root(old_size), self.root(new_size))
 
     def verify(
-        self, against: str | None = None, verifier: Verifier | None = None
+        self,
+        against: str | None = None,
+        verifier: Verifier | None = None,
+        workers: int | None = None,
+        chunk_level: int = 16,
     ) -> VerificationReport:
-        """Verify the whole log; ``verifier`` overrides the key recorded in the store."""
-        return verify_store(self.store, verifier or self.verifier, self.origin, against)
+        """Verify the whole log; ``verifier`` overrides the key recorded in the store.
+
+        Large logs are checked in chunks of ``2**chunk_level`` entries by
+        ``workers`` processes (default: one per CPU).
+        """
+        opener = partial(SQLiteStore.open, self.settings.db_path, readonly=True)
+        return verify_store(
+            self.store,
+            verifier or self.verifier,
+            self.origin,
+            against,
+            opener=opener,
+            workers=workers,
+            chunk_level=chunk_level,
+        )
 
     def search(self, query: SearchFilter) -> list[EntryView]:
         catch_up(self.store)

@@ -179,7 +179,14 @@ class SQLiteStore:
         self.path = path
 
     @staticmethod
-    def _connect(path: Path, page_size: int | None = None) -> sqlite3.Connection:
+    def _connect(
+        path: Path, page_size: int | None = None, *, readonly: bool = False
+    ) -> sqlite3.Connection:
+        if readonly:
+            uri = f"{path.resolve().as_uri()}?mode=ro"
+            db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+            db.execute("PRAGMA cache_size = -65536")
+            return db
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         if page_size is not None:  # only takes effect before the first table exists
             db.execute(f"PRAGMA page_size = {int(page_size)}")
@@ -206,11 +213,12 @@ class SQLiteStore:
         return cls(db, path)
 
     @classmethod
-    def open(cls, path: Path) -> SQLiteStore:
+    def open(cls, path: Path, *, readonly: bool = False) -> SQLiteStore:
+        """Open an existing log; ``readonly`` for verifiers that must not write."""
         if not path.is_file():
             raise ConfigError(f"no log at {path}; create one with `trailseal init`")
         try:
-            db = cls._connect(path)
+            db = cls._connect(path, readonly=readonly)
             row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         except sqlite3.OperationalError as exc:
             if not os.access(path.parent, os.W_OK) or "readonly" in str(exc):

@@ -49,6 +49,10 @@ class CompactRange:
         self.size += 1
         return completed
 
+    def hashes(self) -> list[bytes]:
+        """The perfect subtree hashes covering the range, largest first."""
+        return list(self._hashes)
+
     def root(self) -> bytes:
         """The RFC 9162 root of the leaves appended so far."""
         if not self._hashes:

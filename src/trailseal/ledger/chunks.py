@@ -1,0 +1,162 @@
+"""Verifying a store in aligned chunks, in parallel processes when the log is large.
+
+Each chunk of ``2**level`` entries is checked on its own: entry indexes, leaf
+hashes, every chain link (from the stored chain hash before the chunk), the
+tree nodes inside the chunk, details and erasures. It returns the perfect
+subtree hashes it forms, so the caller can join chunks into the whole tree and
+check the nodes that span chunks. Workers open the store read-only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Generator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+
+import orjson
+
+from trailseal.errors import TamperError, VerificationError
+from trailseal.ledger.replay import EntryHead, Replayer, check_detail
+from trailseal.ledger.store import Erasure, Store, StoredEntry
+from trailseal.proofs import ZERO_CHAIN, chain_hash
+
+LEVEL = 16  # chunks of 65,536 entries
+PARALLEL_CHUNKS = 4  # below this many chunks, starting processes costs more than it saves
+ERASE_ACTION = "detail.erase"
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk ``[start, end)`` contributes to the whole."""
+
+    start: int
+    end: int
+    hashes: list[bytes] = field(default_factory=list)
+    at_sizes: dict[int, list[bytes]] = field(default_factory=dict)
+    upper_nodes: bytes = b""
+    erased: list[int] = field(default_factory=list)
+    error: tuple[str, str, int | None] | None = None
+
+
+def verify_chunk(
+    opener: Callable[[], Store], start: int, end: int, wanted: list[int], size: int
+) -> ChunkResult:
+    """Check entries ``[start, end)`` of a chunk of ``size`` entries (fewer only at the
+    log's end); never raises a VerificationError, returns it."""
+    store = opener()
+    try:
+        return _check(store, start, end, wanted, size)
+    except VerificationError as exc:
+        return ChunkResult(start, end, error=(exc.kind, exc.message, exc.index))
+    finally:
+        store.close()
+
+
+def _check(store: Store, start: int, end: int, wanted: list[int], size: int) -> ChunkResult:
+    chain = ZERO_CHAIN
+    if start:
+        before = next(store.entries(start - 1, start), None)
+        if before is None:
+            raise TamperError("missing-entry", f"entry {start - 1} is missing", start - 1)
+        chain = before.chain_hash
+    replay = Replayer(wanted, start, chain)
+    details = store.details(start, end)
+    result = ChunkResult(start, end)
+    erasures: dict[int, Erasure] | None = None
+    for stored in store.entries(start, end):
+        head, upper = _check_entry(replay, stored, last=stored.index + 1 == start + size)
+        result.upper_nodes = upper
+        detail = details.get(stored.index)
+        if detail is not None:
+            check_detail(stored.index, head, detail.detail, detail.salt)
+        if head.event.detail_commitment is not None and (detail is None or detail.detail is None):
+            erasures = store.erasures() if erasures is None else erasures
+            _check_erasure(store, stored.index, erasures.get(stored.index))
+            result.erased.append(stored.index)
+    if replay.next_index != end:
+        raise TamperError(
+            "missing-entry",
+            f"entries {replay.next_index}..{end - 1} are missing",
+            replay.next_index,
+        )
+    result.hashes = replay.compact.hashes()
+    result.at_sizes = replay.at_sizes
+    return result
+
+
+def _check_entry(replay: Replayer, stored: StoredEntry, *, last: bool) -> tuple[EntryHead, bytes]:
+    """Replay one stored entry and compare every stored hash; return its head and the
+    stored tree nodes above this chunk (only the chunk's last entry has any)."""
+    index = stored.index
+    previous_chain = replay.chain
+    head, leaf, nodes = replay.add(index, stored.entry)
+    if leaf != stored.leaf_hash:
+        damaged = "hash" if chain_hash(previous_chain, leaf) == stored.chain_hash else "entry"
+        raise TamperError(
+            f"modified-{damaged}",
+            "the stored leaf hash was changed"
+            if damaged == "hash"
+            else "the entry's bytes no longer match its leaf hash",
+            index,
+        )
+    if replay.chain != stored.chain_hash:
+        raise TamperError("modified-hash", "the stored chain hash was changed", index)
+    if head.event.id != stored.event_id:
+        raise TamperError("modified-entry", "the stored event id column was changed", index)
+    upper = stored.tree_nodes[len(nodes) :]
+    if stored.tree_nodes[: len(nodes)] != nodes or (upper and not last):
+        raise TamperError("modified-hash", "the stored tree nodes were changed", index)
+    return head, upper
+
+
+def _check_erasure(store: Store, index: int, erasure: Erasure | None) -> None:
+    if erasure is None:
+        raise TamperError(
+            "missing-detail", "the detail was removed without a recorded erasure", index
+        )
+    record = next(store.entries(erasure.record_index, erasure.record_index + 1), None)
+    event = orjson.loads(record.entry)["event"] if record else {}
+    resource = event.get("resource", {})
+    if event.get("action") != ERASE_ACTION or resource.get("id") != str(index):
+        raise TamperError(
+            "missing-detail",
+            f"the erasure names record entry {erasure.record_index}, which does not record it",
+            index,
+        )
+
+
+def run_chunks(
+    opener: Callable[[], Store],
+    size: int,
+    wanted: list[int],
+    workers: int | None = None,
+    level: int = LEVEL,
+) -> Generator[ChunkResult, None, None]:
+    """Results for every chunk of ``[0, size)``, in order; in processes for large logs."""
+    chunk = 1 << level
+    spans = [(start, min(start + chunk, size)) for start in range(0, size, chunk)]
+    count = workers if workers is not None else (os.cpu_count() or 1)
+    if count <= 1 or len(spans) < PARALLEL_CHUNKS:
+        for start, end in spans:
+            yield verify_chunk(opener, start, end, wanted, chunk)
+        return
+    done = 0
+    pool = ProcessPoolExecutor(max_workers=count, mp_context=get_context("spawn"))
+    try:
+        futures = [
+            pool.submit(verify_chunk, opener, start, end, wanted, chunk) for start, end in spans
+        ]
+        for future in futures:
+            result = future.result()
+            done += 1
+            yield result
+    except BrokenProcessPool:
+        # Workers could not start (e.g. the main program came from stdin): go on here.
+        for start, end in spans[done:]:
+            yield verify_chunk(opener, start, end, wanted, chunk)
+    finally:
+        # Closed early (damage found): chunks not yet started are not needed.
+        pool.shutdown(wait=True, cancel_futures=True)
