@@ -39,16 +39,13 @@ class Replayer:
         self, wanted_sizes: Iterable[int], start: int = 0, chain: bytes = ZERO_CHAIN
     ) -> None:
         self.start = start
+        self.next_index = start
         self.compact = CompactRange()
         self.chain = chain
         self.at_sizes: dict[int, list[bytes]] = {}
         self._wanted = {size for size in wanted_sizes if size >= start}
         if start in self._wanted:
             self.at_sizes[start] = []
-
-    @property
-    def next_index(self) -> int:
-        return self.start + self.compact.size
 
     def add(self, index: int, entry: bytes) -> tuple[EntryHead, bytes, bytes]:
         """Check and absorb the entry stored at ``index``.
@@ -74,6 +71,7 @@ class Replayer:
         leaf = leaf_hash(entry)
         self.chain = chain_hash(self.chain, leaf)
         nodes = self.compact.append(leaf)
+        self.next_index = index + 1
         if self.next_index in self._wanted:
             self.at_sizes[self.next_index] = self.compact.hashes()
         return head, leaf, nodes

@@ -284,12 +284,11 @@ class SQLiteStore:
 
     def entries(self, start: int, end: int) -> Iterator[StoredEntry]:
         cursor = self.db.execute(
-            "SELECT idx, event_id, entry, leaf_hash, chain_hash, tree_nodes FROM entries "
-            "WHERE idx >= ? AND idx < ? ORDER BY idx",
+            "SELECT idx, event_id, entry, leaf_hash, chain_hash, coalesce(tree_nodes, x'') "
+            "FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx",
             (start, end),
         )
-        for index, event_id, entry, leaf, chain, nodes in cursor:
-            yield StoredEntry(index, event_id, entry, leaf, chain, nodes or b"")
+        return map(StoredEntry._make, cursor)
 
     def nodes(self, ids: Sequence[NodeID]) -> list[bytes]:
         """Hashes of perfect nodes: a leaf hash, or a slice of the completing leaf's nodes."""

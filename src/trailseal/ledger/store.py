@@ -11,15 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from trailseal.ledger.entry import SealedEntry
 from trailseal.proofs import NodeID
 
 
-@dataclass(frozen=True, slots=True)
-class StoredEntry:
-    index: int
+class StoredEntry(NamedTuple):
+    """One entries row (a tuple: verification reads millions of them)."""
+
+    index: int  # type: ignore[assignment]  # the glossary's word; shadows tuple.index
     event_id: str
     entry: bytes
     leaf_hash: bytes
