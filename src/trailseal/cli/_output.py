@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import click
 import orjson
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -73,6 +74,36 @@ def emit_mapping(value: dict[str, Any], fmt: str | None, title: str | None = Non
         text = item if isinstance(item, str) else orjson.dumps(item).decode()
         table.add_row(key, text)
     console().print(table)
+
+
+class _Bar:
+    """A Rich progress bar on stderr, or nothing when stderr is not a terminal."""
+
+    def __init__(self, label: str, total: int) -> None:
+        self._progress = (
+            Progress(console=console(stderr=True), transient=True)
+            if sys.stderr.isatty() and total > 10_000
+            else None
+        )
+        self._task = self._progress.add_task(label, total=total) if self._progress else None
+
+    def set(self, done: int) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, completed=done)
+
+    def __enter__(self) -> Self:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def progress_bar(label: str, total: int) -> _Bar:
+    """Progress on long work, shown only when stderr is a terminal."""
+    return _Bar(label, total)
 
 
 def info(message: str) -> None:

@@ -5,21 +5,22 @@ init, append, get, export, checkpoint, pubkey, erase and search.
 
 from __future__ import annotations
 
-import hashlib
-import sys
-from contextlib import nullcontext
 from typing import Any, BinaryIO
 
 import click
-from rich.progress import Progress
 
 from trailseal.cli._common import data_option, key_option
 from trailseal.cli._lines import bounded_lines
-from trailseal.cli._output import console, emit_json, emit_mapping, emit_rows, info, output_options
-from trailseal.errors import BatchError, EventError, IdConflictError, LineProblem
-from trailseal.events import Event, parse_event
+from trailseal.cli._output import (
+    emit_json,
+    emit_mapping,
+    emit_rows,
+    info,
+    output_options,
+    progress_bar,
+)
+from trailseal.errors import BatchError, EventError, LineProblem
 from trailseal.ledger import Ledger, SearchFilter
-from trailseal.ledger.entry import event_fingerprint
 from trailseal.ledger.search import normalize_time
 
 CHUNK = 10_000
@@ -38,39 +39,16 @@ def init(data: str | None, key: str | None, origin: str | None) -> None:
         click.echo(str(ledger.verifier))
 
 
-def _parse_all(
-    stream: BinaryIO, ledger: Ledger
-) -> tuple[list[tuple[int, Event]], list[LineProblem]]:
-    """Parse every line; collect every problem with its line number."""
-    good: list[tuple[int, Event]] = []
+def _read_lines(stream: BinaryIO, max_bytes: int) -> tuple[list[bytes], list[LineProblem]]:
+    """Every line (an oversized one kept as a blank placeholder, so numbers hold)."""
+    lines: list[bytes] = []
     problems: list[LineProblem] = []
-    seen: dict[str, tuple[int, bytes]] = {}
-    for number, line in enumerate(bounded_lines(stream, ledger.limits.max_bytes), start=1):
+    for number, line in enumerate(bounded_lines(stream, max_bytes), start=1):
         if isinstance(line, EventError):
             problems.append(LineProblem(number, line))
-            continue
-        if not line.strip():
-            continue
-        try:
-            event = parse_event(line, ledger.limits)
-        except EventError as exc:
-            problems.append(LineProblem(number, exc))
-            continue
-        digest = hashlib.sha256(event_fingerprint(event)).digest()
-        earlier = seen.setdefault(event.id, (number, digest))
-        if earlier[1] != digest:
-            error = IdConflictError(event.id, None)
-            problems.append(
-                LineProblem(number, EventError("$.id", f"{error.message} (line {earlier[0]})"))
-            )
-            continue
-        good.append((number, event))
-    conflicts = ledger.conflicts([event for _, event in good])
-    if conflicts:
-        problems += [LineProblem(good[p][0], error) for p, error in conflicts.items()]
-        good = [item for p, item in enumerate(good) if p not in conflicts]
-    problems.sort(key=lambda problem: problem.line)
-    return good, problems
+            line = b""  # noqa: PLW2901 - the placeholder keeps later line numbers right
+        lines.append(line)
+    return lines, problems
 
 
 @click.command()
@@ -92,23 +70,20 @@ def append(
     --skip-invalid the good lines are appended and the bad ones reported.
     """
     with Ledger.open(data, key_path=key, max_event_bytes=max_event_bytes) as ledger:
-        good, problems = _parse_all(file, ledger)
+        lines, problems = _read_lines(file, ledger.limits.max_bytes)
+        with progress_bar("checking", len(lines)) as bar:
+            events, found = ledger.check_lines(lines, progress=bar.set)
+        problems = sorted(problems + found, key=lambda problem: problem.line)
         if problems and not skip_invalid:
             raise BatchError(problems)
-        events = [event for _, event in good]
         appended, first, size = 0, None, ledger.size()
-        show = sys.stderr.isatty() and len(events) > CHUNK
-        with (
-            Progress(console=console(stderr=True), transient=True) if show else nullcontext() as bar
-        ):
-            task = bar.add_task("appending", total=len(events)) if bar else None
+        with progress_bar("appending", len(events)) as bar:
             for start in range(0, len(events), CHUNK):
-                result = ledger.append(events[start : start + CHUNK])
+                result = ledger.append_prepared(events[start : start + CHUNK])
                 appended += result.appended
                 first = result.first_index if first is None else first
                 size = result.size
-                if bar is not None and task is not None:
-                    bar.advance(task, len(events[start : start + CHUNK]))
+                bar.set(start + len(events[start : start + CHUNK]))
         report: dict[str, Any] = {"appended": appended, "first_index": first, "size": size}
         if len(events) > appended:
             report["duplicates"] = len(events) - appended

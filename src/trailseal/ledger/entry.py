@@ -12,12 +12,13 @@ import hashlib
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import msgspec
 import orjson
 
 from trailseal.errors import EventError
-from trailseal.events import Event, canonical
+from trailseal.events import Event, EventLimits, canonical, parse_event
 from trailseal.events.canonical import canonical_struct
 
 SALT_BYTES = 16
@@ -33,11 +34,10 @@ def commitment(salt: bytes, detail: bytes) -> str:
     return hashlib.sha256(salt + detail).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class SealedEntry:
-    """What the store keeps for one index."""
+class SealedEntry(NamedTuple):
+    """What the store keeps for one index (a tuple: millions are made)."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # the glossary's word; shadows tuple.index
     event_id: str
     entry: bytes
     leaf_hash: bytes
@@ -51,22 +51,33 @@ class SealedEntry:
 class Prepared:
     """An event made ready to sequence: everything that does not depend on its index.
 
-    Preparing happens on the caller's thread, outside the sequencer's lock.
+    Preparing happens outside the sequencer's lock: on the caller's thread, or in
+    worker processes for bulk input, which send back only these bytes. ``source``
+    is the event, or the JSON line it came from; it is parsed again only in the
+    rare case of a resent id that must be compared with what is stored.
     """
 
-    event: Event
+    event_id: str
     body: bytes  # canonical bytes of the event as the entry holds it
     detail: bytes | None
     salt: bytes | None
+    source: Event | bytes
 
     @classmethod
-    def of(cls, event: Event) -> Prepared:
+    def of(cls, event: Event, source: bytes | None = None) -> Prepared:
         check_unsealed(event)
         detail = detail_bytes(event)
+        origin = event if source is None else source
         if detail is None:
-            return cls(event, canonical_struct(event), None, None)
+            return cls(event.id, canonical_struct(event), None, None, origin)
         salt = os.urandom(SALT_BYTES)
-        return cls(event, sealed_event(event, commitment(salt, detail)), detail, salt)
+        body = sealed_event(event, commitment(salt, detail))
+        return cls(event.id, body, detail, salt, origin)
+
+    def event(self, limits: EventLimits | None = None) -> Event:
+        if isinstance(self.source, Event):
+            return self.source
+        return parse_event(self.source, limits or EventLimits(max_bytes=max(len(self.source), 256)))
 
 
 def check_unsealed(event: Event) -> None:
@@ -93,19 +104,16 @@ def sealed_event(event: Event, detail_commitment: str | None) -> bytes:
     )
 
 
-def entry_bytes(event: bytes, index: int, received_at: str) -> bytes:
-    """``{"event":…,"index":…,"received_at":…}``: keys already in RFC 8785 order."""
-    return b"".join(
-        (
-            b'{"event":',
-            event,
-            b',"index":',
-            str(index).encode(),
-            b',"received_at":"',
-            received_at.encode(),
-            b'"}',
-        )
-    )
+def entry_bytes(event: bytes, index: int, tail: bytes) -> bytes:
+    """``{"event":…,"index":…,"received_at":…}``: keys already in RFC 8785 order.
+
+    ``tail`` is :func:`received_tail` of the batch's receipt time.
+    """
+    return b'{"event":' + event + b',"index":' + str(index).encode() + tail
+
+
+def received_tail(received_at: str) -> bytes:
+    return b',"received_at":"' + received_at.encode() + b'"}'
 
 
 def matches_stored(event: Event, entry: bytes, salt: bytes | None) -> bool:

@@ -10,7 +10,7 @@ import getpass
 import secrets
 import socket
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -20,10 +20,18 @@ import orjson
 
 from trailseal.checkpoints import Signer, Verifier
 from trailseal.config import VERIFIER_NAME, Settings, resolve_data_dir, write_config
-from trailseal.errors import ConfigError, EventError, IdConflictError, NotFoundError, ProofError
+from trailseal.errors import (
+    ConfigError,
+    EventError,
+    IdConflictError,
+    LineProblem,
+    NotFoundError,
+    ProofError,
+)
 from trailseal.events import Event, EventLimits, event_from_mapping
 from trailseal.ledger import keys
-from trailseal.ledger.entry import matches_stored, utc_now
+from trailseal.ledger.bulk import CHUNK_LINES, PreparedChunk, prepare_lines
+from trailseal.ledger.entry import Prepared, event_fingerprint, matches_stored, utc_now
 from trailseal.ledger.search import SearchFilter, catch_up
 from trailseal.ledger.sequencer import AppendResult, Sequencer
 from trailseal.ledger.sqlite import SQLiteStore
@@ -86,6 +94,20 @@ class ConsistencyProof:
             "old_root": self.old_root.hex(),
             "new_root": self.new_root.hex(),
         }
+
+
+def _repeated_ids(prepared: Sequence[Prepared], numbers: Sequence[int]) -> dict[int, LineProblem]:
+    """Positions of events whose id an earlier line used for a different event."""
+    first: dict[str, int] = {}
+    bad: dict[int, LineProblem] = {}
+    for position, item in enumerate(prepared):
+        earlier = first.setdefault(item.event_id, position)
+        if earlier == position:
+            continue
+        if event_fingerprint(prepared[earlier].event()) != event_fingerprint(item.event()):
+            message = f"{IdConflictError(item.event_id, None).message} (line {numbers[earlier]})"
+            bad[position] = LineProblem(numbers[position], EventError("$.id", message))
+    return bad
 
 
 def default_origin() -> str:
@@ -177,16 +199,55 @@ class Ledger:
 
     def append(self, events: Sequence[Event]) -> AppendResult:
         """Append events durably, in order, idempotent by id; one checkpoint per commit."""
-        return self._writer().append(events)
+        return self._writer().append([Prepared.of(event) for event in events])
 
-    def conflicts(self, events: Sequence[Event]) -> dict[int, IdConflictError]:
-        """Which of ``events`` (by position) reuse a stored id with different content."""
-        known = self.store.find_ids([event.id for event in events])
+    def append_prepared(self, prepared: Sequence[Prepared]) -> AppendResult:
+        """Append events prepared by :meth:`prepare_lines` (or :meth:`Prepared.of`)."""
+        return self._writer().append(prepared)
+
+    def prepare_lines(
+        self, lines: Sequence[bytes], workers: int | None = None
+    ) -> Iterator[PreparedChunk]:
+        """Parse, validate and prepare JSON Lines, in worker processes for large inputs.
+
+        Yields chunks in order, a few ahead of the caller, so appending one chunk
+        overlaps with preparing the next.
+        """
+        return prepare_lines(lines, self.limits, workers)
+
+    def check_lines(
+        self,
+        lines: Sequence[bytes],
+        workers: int | None = None,
+        progress: Callable[[int], object] | None = None,
+    ) -> tuple[list[Prepared], list[LineProblem]]:
+        """Prepare every line of a JSON Lines input and find every problem before
+        anything is appended: bad events, one id used for two different events,
+        and ids already stored with different content. ``progress`` hears how many
+        lines were checked."""
+        prepared: list[Prepared] = []
+        numbers: list[int] = []
+        problems: list[LineProblem] = []
+        for chunk in self.prepare_lines(lines, workers):
+            prepared += chunk.prepared
+            numbers += chunk.line_numbers
+            problems += chunk.problems
+            if progress is not None:
+                progress(min(chunk.first_line - 1 + CHUNK_LINES, len(lines)))
+        bad = _repeated_ids(prepared, numbers)
+        bad.update((p, LineProblem(numbers[p], e)) for p, e in self.conflicts(prepared).items())
+        problems += bad.values()
+        problems.sort(key=lambda problem: problem.line)
+        return [item for p, item in enumerate(prepared) if p not in bad], problems
+
+    def conflicts(self, prepared: Sequence[Prepared]) -> dict[int, IdConflictError]:
+        """Which events (by position) reuse a stored id with different content."""
+        known = self.store.find_ids([item.event_id for item in prepared])
         found: dict[int, IdConflictError] = {}
-        for position, event in enumerate(events):
-            index = known.get(event.id)
-            if index is not None and not matches_stored(event, *self.store.stored(index)):
-                found[position] = IdConflictError(event.id, index)
+        for position, item in enumerate(prepared):
+            index = known.get(item.event_id)
+            if index is not None and not matches_stored(item.event(), *self.store.stored(index)):
+                found[position] = IdConflictError(item.event_id, index)
         return found
 
     def erase(self, index: int, reason: str, actor: str | None = None) -> int:

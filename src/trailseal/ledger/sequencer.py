@@ -17,13 +17,13 @@ from pathlib import Path
 
 from trailseal.checkpoints import Checkpoint, Signer
 from trailseal.errors import IdConflictError, NoteError, TrailsealError
-from trailseal.events import Event
 from trailseal.ledger.entry import (
     Prepared,
     SealedEntry,
     entry_bytes,
     event_fingerprint,
     matches_stored,
+    received_tail,
     utc_now,
 )
 from trailseal.ledger.keys import read_last_signed, write_last_signed
@@ -68,6 +68,25 @@ class _Tree:
     compact: CompactRange
 
 
+class _Sealer:
+    """Turns prepared events into entries: index, receipt time, leaf, chain, tree nodes."""
+
+    def __init__(self, received_at: str, compact: CompactRange, chain: bytes) -> None:
+        self.tail = received_tail(received_at)
+        self.compact = compact
+        self.chain = chain
+        self.sealed: list[SealedEntry] = []
+
+    def add(self, index: int, item: Prepared) -> None:
+        data = entry_bytes(item.body, index, self.tail)
+        leaf = leaf_hash(data)
+        self.chain = chain = chain_hash(self.chain, leaf)
+        nodes = self.compact.append(leaf)
+        self.sealed.append(
+            SealedEntry(index, item.event_id, data, leaf, chain, nodes, item.detail, item.salt)
+        )
+
+
 class Sequencer:
     """Appends to one log through one durable transaction per group of batches."""
 
@@ -82,9 +101,9 @@ class Sequencer:
         self._pending: list[_Request] = []
         self._leader = False
 
-    def append(self, events: Sequence[Event]) -> AppendResult:
-        """Store ``events`` durably (idempotent by id); return their indexes."""
-        request = _Request([Prepared.of(event) for event in events])
+    def append(self, events: Sequence[Prepared]) -> AppendResult:
+        """Store prepared events durably (idempotent by id); return their indexes."""
+        request = _Request(events)
         with self._lock:
             self._pending.append(request)
             lead = not self._leader
@@ -149,46 +168,41 @@ class Sequencer:
         self, tx: AppendTransaction, tree: _Tree, group: list[_Request]
     ) -> tuple[list[SealedEntry], CompactRange, bytes]:
         """Assign indexes and seal every new event of the group; nothing is written yet."""
-        ids = {item.event.id for request in group for item in request.events}
+        ids = {item.event_id for request in group for item in request.events}
         known = tx.find_ids(sorted(ids))
-        batch: dict[str, tuple[int, Event]] = {}
-        received_at = utc_now()
-        compact = tree.compact.copy()
-        chain = tree.chain
-        sealed: list[SealedEntry] = []
+        unique = not known and len(ids) == sum(len(request.events) for request in group)
+        batch: dict[str, tuple[int, Prepared]] = {}
+        seal = _Sealer(utc_now(), tree.compact.copy(), tree.chain)
         for request in group:
-            try:
-                plan = self._plan(tx, request.events, known, batch, compact.size)
-            except TrailsealError as exc:
-                request.error = exc
-                continue
-            first: int | None = None
-            for index, item in plan:
-                if item is None:
-                    continue
-                data = entry_bytes(item.body, index, received_at)
-                leaf = leaf_hash(data)
-                chain = chain_hash(chain, leaf)
-                nodes = compact.append(leaf)
-                sealed.append(
-                    SealedEntry(
-                        index, item.event.id, data, leaf, chain, nodes, item.detail, item.salt
-                    )
+            if unique:  # the common case: every event is new, nothing to look up
+                start = seal.compact.size
+                plan: list[tuple[int, Prepared | None]] = list(
+                    enumerate(request.events, start=start)
                 )
-                first = index if first is None else first
-            new = sum(1 for _, item in plan if item is not None)
+            else:
+                try:
+                    plan = self._plan(tx, request.events, known, batch, seal.compact.size)
+                except TrailsealError as exc:
+                    request.error = exc
+                    continue
+            before = len(seal.sealed)
+            for index, item in plan:
+                if item is not None:
+                    seal.add(index, item)
+            new = len(seal.sealed) - before
+            first = seal.sealed[before].index if new else None
             request.result = AppendResult([index for index, _ in plan], new, first, 0)
         for request in group:
             if request.result is not None:
-                request.result = replace(request.result, size=compact.size)
-        return sealed, compact, chain
+                request.result = replace(request.result, size=seal.compact.size)
+        return seal.sealed, seal.compact, seal.chain
 
     def _plan(
         self,
         tx: AppendTransaction,
         events: Sequence[Prepared],
         known: dict[str, int],
-        batch: dict[str, tuple[int, Event]],
+        batch: dict[str, tuple[int, Prepared]],
         next_index: int,
     ) -> list[tuple[int, Prepared | None]]:
         """Assign an index to each event of one request, or refuse the request whole.
@@ -197,22 +211,22 @@ class Sequencer:
         (which keeps its first index).
         """
         plan: list[tuple[int, Prepared | None]] = []
-        fresh: dict[str, tuple[int, Event]] = {}
+        fresh: dict[str, tuple[int, Prepared]] = {}
         for item in events:
-            event = item.event
-            if event.id in known:
-                index = known[event.id]
-                if not matches_stored(event, *tx.stored(index)):
-                    raise IdConflictError(event.id, index)
+            event_id = item.event_id
+            if event_id in known:
+                index = known[event_id]
+                if not matches_stored(item.event(), *tx.stored(index)):
+                    raise IdConflictError(event_id, index)
                 plan.append((index, None))
                 continue
-            earlier = fresh.get(event.id) or batch.get(event.id)
+            earlier = fresh.get(event_id) or batch.get(event_id)
             if earlier is not None:
-                if event_fingerprint(earlier[1]) != event_fingerprint(event):
-                    raise IdConflictError(event.id, None)
+                if event_fingerprint(earlier[1].event()) != event_fingerprint(item.event()):
+                    raise IdConflictError(event_id, None)
                 plan.append((earlier[0], None))
                 continue
-            fresh[event.id] = (next_index, event)
+            fresh[event_id] = (next_index, item)
             plan.append((next_index, item))
             next_index += 1
         batch.update(fresh)

@@ -13,6 +13,8 @@ import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 
 from trailseal.errors import ConfigError, StorageError, StoreUnavailableError
@@ -88,12 +90,13 @@ _UNAVAILABLE = ("full", "readonly", "read-only", "locked", "disk i/o", "unable t
 
 
 _ROWS_PER_STATEMENT = 1000
+_ENTRY_ROW = itemgetter(0, 1, 2, 3, 4, 5)
 
 
 def insert_rows(
     db: sqlite3.Connection,
     table: str,
-    width: int,
+    width: int | str,
     rows: Sequence[tuple[object, ...]],
     verb: str = "INSERT",
 ) -> None:
@@ -103,12 +106,13 @@ def insert_rows(
     ``executemany`` that is once per row, and each re-acquisition can wait a
     whole switch interval (5 ms) while another thread runs Python. One
     statement per thousand rows keeps appends fast under concurrency.
+    ``width`` is the number of columns, or one row's placeholder text.
     """
-    one = "(" + ",".join("?" * width) + ")"
+    one = "(" + ",".join("?" * width) + ")" if isinstance(width, int) else width
     for start in range(0, len(rows), _ROWS_PER_STATEMENT):
         part = rows[start : start + _ROWS_PER_STATEMENT]
         sql = f"{verb} INTO {table} VALUES {','.join([one] * len(part))}"
-        db.execute(sql, [value for row in part for value in row])
+        db.execute(sql, list(chain.from_iterable(part)))
 
 
 def _quote(text: str) -> str:
@@ -140,15 +144,8 @@ class _Append:
 
     def write(self, entries: Sequence[SealedEntry]) -> None:
         db = self._store.db
-        insert_rows(
-            db,
-            "entries",
-            6,
-            [
-                (e.index, e.event_id, e.entry, e.leaf_hash, e.chain_hash, e.tree_nodes or None)
-                for e in entries
-            ],
-        )
+        # The first six fields of a SealedEntry are the row; no tree nodes are stored as NULL.
+        insert_rows(db, "entries", "(?,?,?,?,?,nullif(?,x''))", list(map(_ENTRY_ROW, entries)))
         insert_rows(
             db,
             "details",

@@ -1,0 +1,103 @@
+"""Bulk input: parse, validate and prepare JSON Lines in worker processes.
+
+Preparing an event (validation, canonical bytes, detail commitment) is most of
+the CPU an append costs and needs no shared state, so for large inputs it runs
+in worker processes, a few chunks ahead, while the sequencer commits the
+previous chunk. Workers send back only the prepared bytes; the lines stay here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Generator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing import get_context
+
+from trailseal.errors import EventError, LineProblem
+from trailseal.events import EventLimits, parse_event
+from trailseal.ledger.entry import Prepared
+
+CHUNK_LINES = 10_000
+PARALLEL_FROM = 4 * CHUNK_LINES  # below this, starting processes costs more than it saves
+
+_Result = tuple[str, bytes, bytes | None, bytes | None] | tuple[str, str] | None
+
+
+@dataclass(frozen=True)
+class PreparedChunk:
+    """Lines ``first_line .. first_line + len - 1`` (1-based): the good ones prepared."""
+
+    first_line: int
+    prepared: list[Prepared]
+    line_numbers: list[int]  # of each prepared event
+    problems: list[LineProblem]
+
+
+def prepare_chunk(lines: Sequence[bytes], max_bytes: int) -> list[_Result]:
+    """Worker side: one result a line: prepared bytes, (field, message), or None if blank."""
+    limits = EventLimits(max_bytes=max_bytes)
+    results: list[_Result] = []
+    for line in lines:
+        if not line.strip():
+            results.append(None)
+            continue
+        try:
+            item = Prepared.of(parse_event(line, limits))
+        except EventError as exc:
+            results.append((exc.field, exc.message))
+            continue
+        results.append((item.event_id, item.body, item.detail, item.salt))
+    return results
+
+
+def _collect(lines: Sequence[bytes], first_line: int, results: list[_Result]) -> PreparedChunk:
+    prepared: list[Prepared] = []
+    numbers: list[int] = []
+    problems: list[LineProblem] = []
+    for offset, result in enumerate(results):
+        if result is None:
+            continue
+        if len(result) == 2:
+            problems.append(LineProblem(first_line + offset, EventError(*result)))
+            continue
+        event_id, body, detail, salt = result
+        prepared.append(Prepared(event_id, body, detail, salt, lines[offset]))
+        numbers.append(first_line + offset)
+    return PreparedChunk(first_line, prepared, numbers, problems)
+
+
+def prepare_lines(
+    lines: Sequence[bytes], limits: EventLimits, workers: int | None = None
+) -> Generator[PreparedChunk, None, None]:
+    """Prepared chunks of ``lines`` in order; in worker processes for large inputs."""
+    spans = [
+        (start, lines[start : start + CHUNK_LINES]) for start in range(0, len(lines), CHUNK_LINES)
+    ]
+    count = workers if workers is not None else (os.cpu_count() or 1)
+    if count <= 1 or len(lines) < PARALLEL_FROM:
+        for start, part in spans:
+            yield _collect(part, start + 1, prepare_chunk(part, limits.max_bytes))
+        return
+    pool = ProcessPoolExecutor(max_workers=count, mp_context=get_context("spawn"))
+    pending: deque[tuple[int, Sequence[bytes], Future[list[_Result]]]] = deque()
+    done = 0
+    try:
+        for start, part in spans:
+            pending.append((start, part, pool.submit(prepare_chunk, part, limits.max_bytes)))
+            if len(pending) > 2 * count:  # keep a few chunks ahead, not the whole input
+                first, chunk, future = pending.popleft()
+                yield _collect(chunk, first + 1, future.result())
+                done += 1
+        while pending:
+            first, chunk, future = pending.popleft()
+            yield _collect(chunk, first + 1, future.result())
+            done += 1
+    except BrokenProcessPool:
+        # Workers could not start (e.g. the main program came from stdin): go on here.
+        for start, part in spans[done:]:
+            yield _collect(part, start + 1, prepare_chunk(part, limits.max_bytes))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
