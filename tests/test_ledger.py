@@ -302,3 +302,40 @@ def test_store_error_leaves_log_intact(ledger: Ledger) -> None:
     blocker.close()
     ledger.append([_event(1)])
     assert ledger.verify().size == 2
+
+
+def test_reads_never_see_a_batch_before_it_commits(ledger: Ledger) -> None:
+    ledger.append([_event(0)])
+    with pytest.raises(RuntimeError, match="abandon"), ledger.store.append_transaction():
+        ledger.store.db.execute(
+            "INSERT INTO entries VALUES (1, 'x', x'00', zeroblob(32), zeroblob(32), NULL)"
+        )
+        assert ledger.size() == 1
+        with pytest.raises(NotFoundError):
+            ledger.get(1)
+        raise RuntimeError("abandon")
+    assert ledger.size() == 1
+    ledger.append([_event(1)])
+    assert ledger.verify().size == 2
+
+
+def test_search_while_appending_from_another_thread(ledger: Ledger) -> None:
+    """Search writes its index on the writer connection; it must wait for, not join,
+    an append in progress."""
+    lines = event_lines(3000, seed=17)
+    failures: list[BaseException] = []
+
+    def appender() -> None:
+        try:
+            for start in range(0, len(lines), 300):
+                ledger.append([parse_event(line) for line in lines[start : start + 300]])
+        except BaseException as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=appender)
+    thread.start()
+    while thread.is_alive():
+        ledger.search(SearchFilter(action="record.*", limit=10))
+    thread.join()
+    assert failures == []
+    assert ledger.verify().size == 3000

@@ -119,7 +119,9 @@ class Ledger:
 
     def __init__(self, settings: Settings, store: SQLiteStore) -> None:
         self.settings = settings
-        self.store = store
+        self.store = store  # the writer: the sequencer, erasures, the search index
+        # Reads use their own connection, so they never see a batch not yet committed.
+        self.reader = SQLiteStore.open(settings.db_path, readonly=True)
         origin = store.meta("origin")
         verifier = store.meta("verifier")
         if origin is None or verifier is None:
@@ -171,6 +173,7 @@ class Ledger:
         return cls(settings, SQLiteStore.open(settings.db_path))
 
     def close(self) -> None:
+        self.reader.close()
         self.store.close()
 
     def __enter__(self) -> Self:
@@ -242,11 +245,11 @@ class Ledger:
 
     def conflicts(self, prepared: Sequence[Prepared]) -> dict[int, IdConflictError]:
         """Which events (by position) reuse a stored id with different content."""
-        known = self.store.find_ids([item.event_id for item in prepared])
+        known = self.reader.find_ids([item.event_id for item in prepared])
         found: dict[int, IdConflictError] = {}
         for position, item in enumerate(prepared):
             index = known.get(item.event_id)
-            if index is not None and not matches_stored(item.event(), *self.store.stored(index)):
+            if index is not None and not matches_stored(item.event(), *self.reader.stored(index)):
                 found[position] = IdConflictError(item.event_id, index)
         return found
 
@@ -282,13 +285,13 @@ class Ledger:
     # -- reading -------------------------------------------------------------
 
     def size(self) -> int:
-        return self.store.size()
+        return self.reader.size()
 
     def get(self, index: int) -> EntryView:
-        stored = next(self.store.entries(index, index + 1), None)
+        stored = next(self.reader.entries(index, index + 1), None)
         if stored is None or index < 0:
             raise NotFoundError(f"no entry {index}; the log has {self.size()} entries")
-        detail = self.store.details(index, index + 1).get(index)
+        detail = self.reader.details(index, index + 1).get(index)
         return EntryView(
             index,
             orjson.loads(stored.entry),
@@ -303,8 +306,8 @@ class Ledger:
         end = self.size() if end is None else min(end, self.size())
         for offset in range(max(start, 0), end, 10_000):
             stop = min(offset + 10_000, end)
-            details = self.store.details(offset, stop)
-            for stored in self.store.entries(offset, stop):
+            details = self.reader.details(offset, stop)
+            for stored in self.reader.entries(offset, stop):
                 detail = details.get(stored.index)
                 if detail is None or detail.detail is None or detail.salt is None:
                     tail = b',"detail":null,"salt":null}\n'
@@ -314,7 +317,7 @@ class Ledger:
                 yield b'{"entry":' + stored.entry + tail
 
     def checkpoint(self) -> str:
-        latest = self.store.latest_checkpoint()
+        latest = self.reader.latest_checkpoint()
         if latest is None:
             raise NotFoundError("the log is empty; nothing has been signed yet")
         return latest[1]
@@ -324,7 +327,7 @@ class Ledger:
             raise ProofError(f"size {size} is beyond the log's {self.size()} entries")
         if size == 0:
             return EMPTY_ROOT
-        return fold(self.store.nodes(perfect_nodes(0, size)))
+        return fold(self.reader.nodes(perfect_nodes(0, size)))
 
     def prove_inclusion(self, index: int, size: int | None = None) -> InclusionProof:
         size = self.size() if size is None else size
@@ -332,8 +335,8 @@ class Ledger:
             raise ProofError(
                 f"no inclusion proof for index {index} at size {size}; the log has {self.size()}"
             )
-        proof = [fold(self.store.nodes(nodes)) for nodes in inclusion_plan(index, size)]
-        (leaf,) = self.store.nodes([perfect_nodes(index, index + 1)[0]])
+        proof = [fold(self.reader.nodes(nodes)) for nodes in inclusion_plan(index, size)]
+        (leaf,) = self.reader.nodes([perfect_nodes(index, index + 1)[0]])
         return InclusionProof(index, size, leaf, proof, self.root(size))
 
     def prove_consistency(self, old_size: int, new_size: int) -> ConsistencyProof:
@@ -342,7 +345,7 @@ class Ledger:
                 f"no consistency proof from size {old_size} to {new_size}; "
                 f"the log has {self.size()} entries"
             )
-        proof = [fold(self.store.nodes(nodes)) for nodes in consistency_plan(old_size, new_size)]
+        proof = [fold(self.reader.nodes(nodes)) for nodes in consistency_plan(old_size, new_size)]
         return ConsistencyProof(old_size, new_size, proof, self.root(old_size), self.root(new_size))
 
     def verify(
@@ -359,7 +362,7 @@ class Ledger:
         """
         opener = partial(SQLiteStore.open, self.settings.db_path, readonly=True)
         return verify_store(
-            self.store,
+            self.reader,
             verifier or self.verifier,
             self.origin,
             against,
@@ -370,4 +373,4 @@ class Ledger:
 
     def search(self, query: SearchFilter) -> list[EntryView]:
         catch_up(self.store)
-        return [self.get(index) for index in self.store.search(query)]
+        return [self.get(index) for index in self.reader.search(query)]

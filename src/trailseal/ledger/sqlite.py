@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from itertools import chain
@@ -174,6 +175,8 @@ class SQLiteStore:
     def __init__(self, db: sqlite3.Connection, path: Path) -> None:
         self.db = db
         self.path = path
+        # One write transaction at a time on this connection, whichever thread asks.
+        self._writing = threading.RLock()
 
     @staticmethod
     def _connect(
@@ -181,7 +184,9 @@ class SQLiteStore:
     ) -> sqlite3.Connection:
         if readonly:
             uri = f"{path.resolve().as_uri()}?mode=ro"
-            db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+            db = sqlite3.connect(
+                uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30
+            )
             db.execute("PRAGMA cache_size = -65536")
             return db
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -242,19 +247,20 @@ class SQLiteStore:
 
     @contextmanager
     def append_transaction(self) -> Iterator[_Append]:
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise _storage_error(exc, "start an append") from None
-        try:
-            yield _Append(self, self.size())
-            self.db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._rollback()
-            raise _storage_error(exc, "append") from None
-        except BaseException:
-            self._rollback()
-            raise
+        with self._writing:
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise _storage_error(exc, "start an append") from None
+            try:
+                yield _Append(self, self.size())
+                self.db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise _storage_error(exc, "append") from None
+            except BaseException:
+                self._rollback()
+                raise
 
     def _rollback(self) -> None:
         if self.db.in_transaction:
@@ -339,6 +345,10 @@ class SQLiteStore:
         return {row[0]: Erasure(*row) for row in rows}
 
     def erase_detail(self, index: int, reason: str, erased_at: str, record_index: int) -> None:
+        with self._writing:
+            self._erase_detail(index, reason, erased_at, record_index)
+
+    def _erase_detail(self, index: int, reason: str, erased_at: str, record_index: int) -> None:
         try:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute(
@@ -351,6 +361,10 @@ class SQLiteStore:
             raise _storage_error(exc, f"erase the detail of entry {index}") from None
 
     def index_for_search(self, rows: Sequence[SearchRow]) -> None:
+        with self._writing:
+            self._index_for_search(rows)
+
+    def _index_for_search(self, rows: Sequence[SearchRow]) -> None:
         try:
             self.db.execute("BEGIN IMMEDIATE")
             insert_rows(
