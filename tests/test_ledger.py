@@ -306,14 +306,23 @@ def test_store_error_leaves_log_intact(ledger: Ledger) -> None:
 
 def test_reads_never_see_a_batch_before_it_commits(ledger: Ledger) -> None:
     ledger.append([_event(0)])
-    with pytest.raises(RuntimeError, match="abandon"), ledger.store.append_transaction():
-        ledger.store.db.execute(
-            "INSERT INTO entries VALUES (1, 'x', x'00', zeroblob(32), zeroblob(32), NULL)"
-        )
-        assert ledger.size() == 1
-        with pytest.raises(NotFoundError):
-            ledger.get(1)
-        raise RuntimeError("abandon")
+    seen: list[int] = []
+
+    def write_then_abandon() -> None:
+        with ledger.store.append_transaction():
+            ledger.store.db.execute(
+                "INSERT INTO entries VALUES (1, 'x', x'00', zeroblob(32), zeroblob(32), NULL)"
+            )
+            seen.append(ledger.size())
+            try:
+                ledger.get(1)
+            except NotFoundError:
+                seen.append(-1)
+            raise RuntimeError("abandon")
+
+    with pytest.raises(RuntimeError, match="abandon"):
+        write_then_abandon()
+    assert seen == [1, -1]
     assert ledger.size() == 1
     ledger.append([_event(1)])
     assert ledger.verify().size == 2
