@@ -36,7 +36,14 @@ from trailseal.ledger.search import SearchFilter, catch_up
 from trailseal.ledger.sequencer import AppendResult, Sequencer
 from trailseal.ledger.sqlite import SQLiteStore
 from trailseal.ledger.verify import ERASE_ACTION, VerificationReport, verify_store
-from trailseal.proofs import EMPTY_ROOT, consistency_plan, fold, inclusion_plan, perfect_nodes
+from trailseal.proofs import (
+    EMPTY_ROOT,
+    NodeID,
+    consistency_plan,
+    fold,
+    inclusion_plan,
+    perfect_nodes,
+)
 
 
 @dataclass(frozen=True)
@@ -322,31 +329,42 @@ class Ledger:
             raise NotFoundError("the log is empty; nothing has been signed yet")
         return latest[1]
 
+    def _folded(self, groups: list[list[NodeID]]) -> list[bytes]:
+        """One read for every node the groups need; each group folded into one hash."""
+        hashes = iter(self.reader.nodes([node for group in groups for node in group]))
+        return [fold([next(hashes) for _ in group]) for group in groups]
+
     def root(self, size: int) -> bytes:
+        """The tree root when the log had ``size`` entries."""
         if not 0 <= size <= self.size():
             raise ProofError(f"size {size} is beyond the log's {self.size()} entries")
-        if size == 0:
-            return EMPTY_ROOT
-        return fold(self.reader.nodes(perfect_nodes(0, size)))
+        return self._folded([perfect_nodes(0, size)])[0] if size else EMPTY_ROOT
 
     def prove_inclusion(self, index: int, size: int | None = None) -> InclusionProof:
-        size = self.size() if size is None else size
-        if not 0 <= index < size <= self.size():
+        """RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` entries."""
+        log_size = self.size()
+        size = log_size if size is None else size
+        if not 0 <= index < size <= log_size:
             raise ProofError(
-                f"no inclusion proof for index {index} at size {size}; the log has {self.size()}"
+                f"no inclusion proof for index {index} at size {size}; the log has {log_size}"
             )
-        proof = [fold(self.reader.nodes(nodes)) for nodes in inclusion_plan(index, size)]
-        (leaf,) = self.reader.nodes([perfect_nodes(index, index + 1)[0]])
-        return InclusionProof(index, size, leaf, proof, self.root(size))
+        groups = [[NodeID(0, index)], perfect_nodes(0, size), *inclusion_plan(index, size)]
+        leaf, root, *proof = self._folded(groups)
+        return InclusionProof(index, size, leaf, proof, root)
 
     def prove_consistency(self, old_size: int, new_size: int) -> ConsistencyProof:
-        if not 0 <= old_size <= new_size <= self.size():
+        """RFC 9162 consistency proof from ``old_size`` to ``new_size`` entries."""
+        log_size = self.size()
+        if not 0 <= old_size <= new_size <= log_size:
             raise ProofError(
                 f"no consistency proof from size {old_size} to {new_size}; "
-                f"the log has {self.size()} entries"
+                f"the log has {log_size} entries"
             )
-        proof = [fold(self.reader.nodes(nodes)) for nodes in consistency_plan(old_size, new_size)]
-        return ConsistencyProof(old_size, new_size, proof, self.root(old_size), self.root(new_size))
+        roots = [perfect_nodes(0, size) for size in (old_size, new_size) if size]
+        folded = iter(self._folded([*roots, *consistency_plan(old_size, new_size)]))
+        old_root = next(folded) if old_size else EMPTY_ROOT
+        new_root = next(folded) if new_size else EMPTY_ROOT
+        return ConsistencyProof(old_size, new_size, list(folded), old_root, new_root)
 
     def verify(
         self,
