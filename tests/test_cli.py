@@ -241,3 +241,22 @@ def test_bad_config_file_is_named(log: Path) -> None:
     result = run_cli("verify", data=log)
     assert result.returncode == 1
     assert b"unknown setting(s) max_events" in result.stderr
+
+
+def test_store_that_is_not_a_file(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    run_cli("init", data=data, check=True)
+    (data / "log.db").unlink()
+    (data / "log.db").mkdir()
+    result = run_cli("verify", data=data)
+    assert result.returncode == 1
+    assert b"no log at" in result.stderr
+    assert b"Traceback" not in result.stderr
+
+
+def test_events_from_stdin_with_invalid_utf8_and_nul_bytes(log: Path) -> None:
+    result = run_cli("append", "-", data=log, stdin=b'{"id":"\x00\xff"}\n\x00\x00\n')
+    assert result.returncode == 1
+    assert b"line 1:" in result.stderr
+    assert b"line 2:" in result.stderr
+    assert b"Traceback" not in result.stderr

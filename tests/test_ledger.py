@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import append_sample, event_lines
 from trailseal import (
@@ -24,6 +27,7 @@ from trailseal import (
 from trailseal.checkpoints import Checkpoint
 from trailseal.events import parse_event
 from trailseal.ledger import verify_export
+from trailseal.ledger.search import _fixed_width, normalize_time
 from trailseal.proofs import leaf_hash
 
 
@@ -348,3 +352,16 @@ def test_search_while_appending_from_another_thread(ledger: Ledger) -> None:
     thread.join()
     assert failures == []
     assert ledger.verify().size == 3000
+
+
+@given(
+    st.datetimes(min_value=datetime(1000, 1, 1), timezones=st.just(UTC)),  # noqa: DTZ001 - hypothesis wants naive bounds; 4-digit years
+    st.integers(min_value=0, max_value=6),
+)
+def test_search_index_times_sort_as_text(moment: datetime, digits: int) -> None:
+    """The index stores event times at fixed width so that text order is time order."""
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if digits:
+        text += "." + moment.strftime("%f")[:digits]
+    text += "Z"
+    assert _fixed_width(text) == normalize_time(text)

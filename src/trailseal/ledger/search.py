@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-import orjson
+import msgspec
 
 from trailseal.errors import EventError
 from trailseal.ledger.store import SearchFilter, SearchRow, Store
@@ -37,20 +37,60 @@ def normalize_time(value: str, name: str = "time") -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+class _Actor(msgspec.Struct, gc=False):
+    id: str
+    tenant: str | None = None
+
+
+class _Resource(msgspec.Struct, gc=False):
+    type: str | None = None
+    id: str | None = None
+    tenant: str | None = None
+
+
+class _Outcome(msgspec.Struct, gc=False):
+    result: str | None = None
+
+
+class _Event(msgspec.Struct, gc=False):
+    """The indexed fields of an entry's event; msgspec skips the rest unparsed."""
+
+    actor: _Actor
+    action: str
+    time: str
+    resource: _Resource | None = None
+    outcome: _Outcome | None = None
+
+
+class _Entry(msgspec.Struct, gc=False):
+    event: _Event
+
+
+_ENTRY = msgspec.json.Decoder(_Entry)
+_NO_RESOURCE = _Resource()
+_NO_OUTCOME = _Outcome()
+
+
+def _fixed_width(time: str) -> str:
+    """An event time (validated RFC 3339 UTC, 0-6 fraction digits) as fixed width."""
+    if len(time) == 27:
+        return time
+    seconds, _, fraction = time[:-1].partition(".")
+    return f"{seconds}.{fraction:0<6}Z"
+
+
 def _row(index: int, entry: bytes) -> SearchRow:
-    event = orjson.loads(entry)["event"]
-    actor = event["actor"]
-    resource = event.get("resource") or {}
-    outcome = event.get("outcome") or {}
+    event = _ENTRY.decode(entry).event
+    resource = event.resource or _NO_RESOURCE
     return SearchRow(
         index=index,
-        actor=actor["id"],
-        action=event["action"],
-        resource_type=resource.get("type"),
-        resource_id=resource.get("id"),
-        outcome=outcome.get("result"),
-        tenant=resource.get("tenant") or actor.get("tenant"),
-        time=normalize_time(event["time"]),
+        actor=event.actor.id,
+        action=event.action,
+        resource_type=resource.type,
+        resource_id=resource.id,
+        outcome=(event.outcome or _NO_OUTCOME).result,
+        tenant=resource.tenant or event.actor.tenant,
+        time=_fixed_width(event.time),
     )
 
 
