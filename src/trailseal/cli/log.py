@@ -213,7 +213,9 @@ def search(
         limit=limit,
     )
     with Ledger.open(data) as ledger:
-        emit_rows([_row(view) for view in ledger.search(query)], fmt, _COLUMNS)
+        with progress_bar("indexing for search", ledger.unindexed()) as bar:
+            views = ledger.search(query, progress=bar.set)
+        emit_rows([_row(view) for view in views], fmt, _COLUMNS)
 
 
 COMMANDS = (init, append, get, export, checkpoint, pubkey, erase, search)

@@ -8,7 +8,7 @@ import click
 
 from trailseal.checkpoints import Verifier
 from trailseal.cli._common import data_option
-from trailseal.cli._output import emit_mapping, info, output_options
+from trailseal.cli._output import emit_mapping, info, output_options, progress_bar
 from trailseal.errors import ConfigError
 from trailseal.ledger import Ledger, verify_export
 
@@ -46,7 +46,8 @@ def verify_command(
     """Recompute every hash and check every checkpoint; exit 3 on any damage."""
     with Ledger.open(data) as ledger:
         note = _read_text(against, "checkpoint") if against else None
-        report = ledger.verify(note, _verifier(vkey))
+        with progress_bar("verifying", ledger.size()) as bar:
+            report = ledger.verify(note, _verifier(vkey), progress=bar.set)
         info(f"OK: {report.size} entries, {report.checkpoints} checkpoints verified")
         emit_mapping(report.to_json(), fmt, title="verification")
 

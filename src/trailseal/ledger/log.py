@@ -32,7 +32,7 @@ from trailseal.events import Event, EventLimits, event_from_mapping
 from trailseal.ledger import keys
 from trailseal.ledger.bulk import CHUNK_LINES, PreparedChunk, prepare_lines
 from trailseal.ledger.entry import Prepared, event_fingerprint, matches_stored, utc_now
-from trailseal.ledger.search import SearchFilter, catch_up
+from trailseal.ledger.search import SearchFilter, catch_up, pending
 from trailseal.ledger.sequencer import AppendResult, Sequencer
 from trailseal.ledger.sqlite import SQLiteStore
 from trailseal.ledger.verify import ERASE_ACTION, VerificationReport, verify_store
@@ -372,6 +372,7 @@ class Ledger:
         verifier: Verifier | None = None,
         workers: int | None = None,
         chunk_level: int = 16,
+        progress: Callable[[int], object] | None = None,
     ) -> VerificationReport:
         """Verify the whole log; ``verifier`` overrides the key recorded in the store.
 
@@ -387,8 +388,17 @@ class Ledger:
             opener=opener,
             workers=workers,
             chunk_level=chunk_level,
+            progress=progress,
         )
 
-    def search(self, query: SearchFilter) -> list[EntryView]:
-        catch_up(self.store)
+    def search(
+        self, query: SearchFilter, progress: Callable[[int], object] | None = None
+    ) -> list[EntryView]:
+        """Entries matching ``query``, in index order; the search index first catches up
+        with every entry appended since the last search (``progress`` hears how far)."""
+        catch_up(self.store, progress)
         return [self.get(index) for index in self.reader.search(query)]
+
+    def unindexed(self) -> int:
+        """Entries the search index has yet to catch up with."""
+        return pending(self.reader)

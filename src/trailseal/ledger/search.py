@@ -8,6 +8,7 @@ search runs, so results are always complete. It never searches ``detail``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import msgspec
@@ -15,7 +16,7 @@ import msgspec
 from trailseal.errors import EventError
 from trailseal.ledger.store import SearchFilter, SearchRow, Store
 
-__all__ = ["SearchFilter", "catch_up", "normalize_time"]
+__all__ = ["SearchFilter", "catch_up", "normalize_time", "pending"]
 
 _CHUNK = 20_000
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -94,11 +95,19 @@ def _row(index: int, entry: bytes) -> SearchRow:
     )
 
 
-def catch_up(store: Store) -> int:
-    """Index every entry appended since the last search; return how many."""
+def pending(store: Store) -> int:
+    """How many entries the search index has not caught up with."""
+    return store.size() - store.search_position()
+
+
+def catch_up(store: Store, progress: Callable[[int], object] | None = None) -> int:
+    """Index every entry appended since the last search; return how many.
+    ``progress`` hears how many were indexed so far."""
     start = store.search_position()
     size = store.size()
     for offset in range(start, size, _CHUNK):
         rows = [_row(e.index, e.entry) for e in store.entries(offset, min(offset + _CHUNK, size))]
         store.index_for_search(rows)
+        if progress is not None:
+            progress(min(offset + _CHUNK, size) - start)
     return size - start

@@ -127,6 +127,7 @@ def verify_store(  # noqa: PLR0913 - each is a separate input to what is trusted
     opener: Callable[[], Store] | None = None,
     workers: int | None = None,
     chunk_level: int = LEVEL,
+    progress: Callable[[int], object] | None = None,
 ) -> VerificationReport:
     """Verify everything in ``store``; ``against`` is a checkpoint note kept elsewhere.
 
@@ -145,6 +146,8 @@ def verify_store(  # noqa: PLR0913 - each is a separate input to what is trusted
     with closing(chunks):
         for chunk in chunks:
             tree.join(chunk, complete=chunk.end - chunk.start == 1 << chunk_level)
+            if progress is not None:
+                progress(chunk.end)
     tree.roots.setdefault(0, EMPTY_ROOT)
     for checkpoint in checkpoints:
         if tree.roots[checkpoint.size] != checkpoint.root:
