@@ -17,9 +17,9 @@ from trailseal.events import (
     canonical,
     event_from_mapping,
     parse_event,
-    parse_lines,
 )
 from trailseal.events.canonical import canonical_struct
+from trailseal.ledger.bulk import prepare_lines
 from trailseal.testing import sample_events
 
 GOOD = {
@@ -138,10 +138,12 @@ def test_size_limit_default_and_configurable() -> None:
         EventLimits(max_bytes=10)
 
 
-def test_parse_lines_reports_every_bad_line_with_its_number() -> None:
+def test_prepare_lines_reports_every_bad_line_with_its_number() -> None:
     lines = [orjson.dumps(GOOD), b"{oops", b"", orjson.dumps(_with("time", "yesterday"))]
-    parsed = list(parse_lines(lines))
-    assert [(p.line, p.error is None) for p in parsed] == [(1, True), (2, False), (4, False)]
+    (chunk,) = prepare_lines(lines, EventLimits(), workers=1)
+    assert chunk.line_numbers == [1]
+    assert [problem.line for problem in chunk.problems] == [2, 4]
+    assert chunk.problems[1].error.field == "$.time"
 
 
 def test_event_from_mapping_refuses_non_objects() -> None:

@@ -14,10 +14,8 @@ from trailseal.events.model import (
 from trailseal.events.parse import (
     DEFAULT_MAX_EVENT_BYTES,
     EventLimits,
-    ParsedLine,
     event_from_mapping,
     parse_event,
-    parse_lines,
 )
 
 __all__ = [
@@ -28,12 +26,10 @@ __all__ = [
     "EventLimits",
     "Geo",
     "Outcome",
-    "ParsedLine",
     "Request",
     "Resource",
     "Source",
     "canonical",
     "event_from_mapping",
     "parse_event",
-    "parse_lines",
 ]

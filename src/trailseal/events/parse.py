@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,24 +109,3 @@ def parse_event(data: bytes | str, limits: EventLimits | None = None) -> Event:
     except orjson.JSONDecodeError as exc:
         raise EventError("$", f"malformed JSON: {exc}") from None
     return event_from_mapping(value)
-
-
-@dataclass(frozen=True)
-class ParsedLine:
-    """One line of a JSON Lines batch: the event, or why it was refused."""
-
-    line: int
-    event: Event | None
-    error: EventError | None
-
-
-def parse_lines(lines: Iterable[bytes], limits: EventLimits | None = None) -> Iterator[ParsedLine]:
-    """Parse JSON Lines; blank lines are skipped, line numbers are 1-based."""
-    limits = limits or EventLimits()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            yield ParsedLine(number, parse_event(line, limits), None)
-        except EventError as exc:
-            yield ParsedLine(number, None, exc)
