@@ -398,6 +398,9 @@ class SQLiteStore:
     def search(self, query: SearchFilter) -> list[int]:
         clauses = ["idx > ?"]
         params: list[object] = [query.after_index]
+        if query.below_index is not None:
+            clauses.append("idx < ?")
+            params.append(query.below_index)
         for column, value in (
             ("actor", query.actor),
             ("resource_type", query.resource_type),

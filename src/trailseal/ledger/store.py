@@ -57,7 +57,8 @@ class SearchFilter:
     since: str | None = None  # RFC 3339 UTC, inclusive
     until: str | None = None  # RFC 3339 UTC, exclusive
     limit: int = 1000
-    after_index: int = -1
+    after_index: int = -1  # only entries after this index (cursor pagination)
+    below_index: int | None = None  # only entries before this index (a pinned log size)
 
 
 @dataclass(frozen=True)

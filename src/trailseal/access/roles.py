@@ -1,0 +1,57 @@
+"""Roles and what each may do (separation of duties). Every decision carries a reason.
+
+No role may modify or delete an entry: there is no such permission.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    WRITER = "writer"  # applications: append only
+    AUDITOR = "auditor"  # read, search, export, prove, verify
+    PRIVACY = "privacy"  # erase details, with a reason
+    SECURITY = "security"  # read entries; rules and alerts (detection)
+    ADMIN = "admin"  # principals and configuration; never entries
+
+
+class Permission(StrEnum):
+    APPEND = "append"
+    READ = "read"
+    EXPORT = "export"
+    PROVE = "prove"
+    VERIFY = "verify"
+    ERASE = "erase"
+    CHECKPOINT = "checkpoint"
+    MANAGE_PRINCIPALS = "manage-principals"
+
+
+GRANTS: dict[Permission, frozenset[Role]] = {
+    Permission.APPEND: frozenset({Role.WRITER}),
+    Permission.READ: frozenset({Role.AUDITOR, Role.SECURITY}),
+    Permission.EXPORT: frozenset({Role.AUDITOR}),
+    Permission.PROVE: frozenset({Role.AUDITOR}),
+    Permission.VERIFY: frozenset({Role.AUDITOR}),
+    Permission.ERASE: frozenset({Role.PRIVACY}),
+    # A checkpoint holds a size and a root, no event data: every principal may fetch it.
+    Permission.CHECKPOINT: frozenset(Role),
+    Permission.MANAGE_PRINCIPALS: frozenset({Role.ADMIN}),
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """An access decision and why; the reason is what the log records."""
+
+    allowed: bool
+    reason: str
+
+
+def decide(role: Role, permission: Permission) -> Decision:
+    allowed_roles = GRANTS[permission]
+    if role in allowed_roles:
+        return Decision(allowed=True, reason=f"role {role} may {permission}")
+    names = ", ".join(sorted(allowed_roles))
+    return Decision(allowed=False, reason=f"role {role} may not {permission}; only {names} may")

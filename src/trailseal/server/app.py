@@ -1,0 +1,56 @@
+"""The HTTP API, versioned under /v1: a thin layer over the ledger and the access rules.
+
+Every route but /healthz and /metrics authenticates, asks
+:func:`~trailseal.access.decide` for its permission, keeps tenants apart, and
+records reads of the log in the log itself. Errors are RFC 9457 problem details.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+
+from trailseal.access import PrincipalStore
+from trailseal.ledger import Ledger
+from trailseal.server import problems
+from trailseal.server.problems import Problem
+from trailseal.server.routes import entries, events, log, principals
+from trailseal.server.service import Limits, Service
+
+
+def create_app(ledger: Ledger, store: PrincipalStore, limits: Limits | None = None) -> FastAPI:
+    """The ASGI app serving one log; it records its own start and stop in the log."""
+    service = Service(ledger, store, limits or Limits())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        service.record("audit.started", None, reason="the service started")
+        yield
+        service.flush_floods()
+        service.record("audit.stopped", None, reason="the service stopped")
+
+    app = FastAPI(title="trailseal", version="1", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.service = service
+    app.add_exception_handler(Problem, problems.on_problem)
+    app.add_exception_handler(HTTPException, problems.on_http)
+    app.add_exception_handler(RequestValidationError, problems.on_validation)
+    app.add_exception_handler(Exception, problems.on_unexpected)
+    for module in (events, entries, log, principals):
+        app.include_router(module.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        """Liveness only: no authentication, no data."""
+        return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        text = service.metrics.text(service.ledger.size())
+        return Response(text, media_type="text/plain; version=0.0.4")
+
+    return app

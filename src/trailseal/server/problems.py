@@ -1,0 +1,88 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``), never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+PROBLEM = "application/problem+json"
+logger = logging.getLogger("trailseal.server")
+
+
+class Problem(Exception):  # noqa: N818 - named after RFC 9457's term
+    """An HTTP error with a title, a detail and, for bad fields, their JSON pointers."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.errors = errors or []
+        self.headers = headers or {}
+
+
+def pointer(path: str) -> str:
+    """A JSON path such as ``$.actor.id`` or ``$[3].time`` as a JSON pointer."""
+    body = path.removeprefix("$").replace("[", ".").replace("]", "")
+    return "/" + "/".join(part for part in body.split(".") if part) if body else ""
+
+
+def render(problem: Problem, instance: str) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+        "instance": instance,
+    }
+    if problem.errors:
+        body["errors"] = problem.errors
+    return JSONResponse(
+        body, status_code=problem.status, media_type=PROBLEM, headers=problem.headers
+    )
+
+
+async def on_problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Problem)
+    return render(exc, request.url.path)
+
+
+async def on_http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    return render(Problem(exc.status_code, "HTTP error", str(exc.detail)), request.url.path)
+
+
+async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {
+            "pointer": "/" + "/".join(str(p) for p in error.get("loc", ())),
+            "detail": error.get("msg"),
+        }
+        for error in exc.errors()
+    ]
+    return render(
+        Problem(422, "Invalid request", "the request's parameters are invalid", errors),
+        request.url.path,
+    )
+
+
+async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """Never a stack trace to the client; the server's own log gets it."""
+    logger.error("unexpected error on %s", request.url.path, exc_info=exc)
+    return render(
+        Problem(500, "Internal error", "the server failed; the error is in its own log"),
+        request.url.path,
+    )

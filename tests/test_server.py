@@ -1,0 +1,318 @@
+"""The HTTP service as a real process on loopback: roles, tenants, hostile input, self-audit."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from conftest import event_lines, run_cli
+from trailseal.ledger import Ledger
+from trailseal.server.service import entry_tenant
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    data: Path
+    admin: str
+    process: subprocess.Popen[bytes]
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+    def principal(self, name: str, role: str, tenant: str = "*") -> str:
+        with self.client(self.admin) as admin:
+            answer = admin.post(
+                "/v1/principals", json={"name": name, "role": role, "tenant": tenant}
+            )
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["token"])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
+
+
+def start_server(data: Path, *extra: str) -> subprocess.Popen[bytes]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "trailseal",
+            "serve",
+            "--data",
+            str(data),
+            "--port",
+            str(port),
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                process.url = url  # type: ignore[attr-defined]
+                return process
+        except httpx.TransportError:
+            time.sleep(0.05)
+    process.kill()
+    raise AssertionError(process.stderr.read().decode() if process.stderr else "no server")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    data = tmp_path / "data"
+    run_cli("init", "--origin", "service.example/log", data=data, check=True)
+    created = run_cli(
+        "principals", "create", "root-admin", "--role", "admin", data=data, check=True
+    )
+    admin = json.loads(created.stdout)["token"]
+    process = start_server(data, "--max-body-bytes", "1048576", "--max-batch", "500")
+    running = Server(process.url, data, admin, process)  # type: ignore[attr-defined]
+    yield running
+    running.stop()
+
+
+def _events(count: int, seed: int, tenant: str | None = None) -> list[dict]:
+    events = [orjson.loads(line) for line in event_lines(count, seed=seed)]
+    if tenant is not None:
+        for event in events:
+            event["resource"]["tenant"] = tenant
+            event["actor"]["tenant"] = tenant
+    return events
+
+
+def _actions(data: Path) -> list[str]:
+    with Ledger.open(data) as ledger:
+        return [view.entry["event"]["action"] for view in map(ledger.get, range(ledger.size()))]
+
+
+ROLES = ("writer", "auditor", "privacy", "security", "admin")
+
+
+def test_every_role_against_every_endpoint(server: Server) -> None:
+    tokens = {role: server.principal(f"p-{role}", role) for role in ROLES}
+    with server.client(tokens["writer"]) as writer:
+        assert writer.post("/v1/events", json=_events(5, seed=1)).status_code == 201
+    erasable = (
+        next(i for i, e in enumerate(_events(5, seed=1)) if "detail" in e)
+        if any("detail" in e for e in _events(5, seed=1))
+        else 0
+    )
+    calls = [
+        ("POST", "/v1/events", {"json": _events(1, seed=2)}, {"writer"}),
+        ("GET", "/v1/entries/1", {}, {"auditor", "security"}),
+        ("GET", "/v1/entries?limit=2", {}, {"auditor", "security"}),
+        ("GET", "/v1/checkpoint", {}, set(ROLES)),
+        ("GET", "/v1/proofs/inclusion?index=1", {}, {"auditor"}),
+        ("GET", "/v1/proofs/consistency?old=1&new=3", {}, {"auditor"}),
+        ("GET", "/v1/export", {}, {"auditor"}),
+        ("POST", "/v1/verify", {}, {"auditor"}),
+        ("POST", f"/v1/entries/{erasable}/erase-detail", {"json": {"reason": "test"}}, {"privacy"}),
+        ("GET", "/v1/principals", {}, {"admin"}),
+        ("POST", "/v1/principals", {"json": {"name": "x", "role": "writer"}}, {"admin"}),
+    ]
+    for method, path, kwargs, allowed in calls:
+        for role in ROLES:
+            with server.client(tokens[role]) as client:
+                answer = client.request(method, path, **kwargs)
+            if role in allowed:
+                assert answer.status_code not in (401, 403), (method, path, role, answer.text)
+            else:
+                assert answer.status_code == 403, (method, path, role, answer.text)
+                assert answer.headers["content-type"] == "application/problem+json"
+                assert f"role {role} may not" in answer.json()["detail"]
+    with server.client(tokens["auditor"]) as auditor:
+        assert auditor.post("/v1/verify").json()["ok"] is True
+
+
+def test_authentication_failures(server: Server) -> None:
+    token = server.principal("w", "writer")
+    for headers in (
+        {},
+        {"Authorization": "Bearer nope"},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Bearer " + token[:-1]},
+        {"Authorization": "Bearer " + token + "x"},
+    ):
+        answer = httpx.post(f"{server.url}/v1/events", json=_events(1, seed=3), headers=headers)
+        assert answer.status_code == 401
+        assert answer.headers["www-authenticate"] == "Bearer"
+        assert "Traceback" not in answer.text
+    with server.client(server.admin) as admin:
+        principal_id = next(
+            p["id"] for p in admin.get("/v1/principals").json()["principals"] if p["name"] == "w"
+        )
+        rotated = admin.post(f"/v1/principals/{principal_id}/rotate").json()["token"]
+        with server.client(token) as old:
+            assert old.post("/v1/events", json=_events(1, seed=3)).status_code == 401
+        with server.client(rotated) as new:
+            assert new.post("/v1/events", json=_events(1, seed=3)).status_code == 201
+        assert admin.delete(f"/v1/principals/{principal_id}").status_code == 200
+        with server.client(rotated) as revoked:
+            assert revoked.post("/v1/events", json=_events(1, seed=4)).status_code == 401
+
+
+def test_append_batches_idempotent_and_all_or_nothing(server: Server) -> None:
+    writer = server.client(server.principal("w", "writer"))
+    events = _events(20, seed=5)
+    first = writer.post("/v1/events", json=events)
+    assert first.status_code == 201
+    indexes = [e["index"] for e in first.json()["entries"]]
+    assert indexes == list(range(indexes[0], indexes[0] + 20))
+    again = writer.post("/v1/events", json=events)
+    assert again.json()["appended"] == 0
+    assert [e["index"] for e in again.json()["entries"]] == indexes
+    bad = [*_events(2, seed=6), {"id": "x"}, {**_events(1, seed=7)[0], "time": "yesterday"}]
+    refused = writer.post("/v1/events", json=bad)
+    assert refused.status_code == 422
+    pointers = [error["pointer"] for error in refused.json()["errors"]]
+    assert "/2/time" in pointers
+    assert "/3/time" in pointers
+    partial = writer.post("/v1/events?partial=true", json=bad)
+    assert partial.status_code == 201
+    assert [e["position"] for e in partial.json()["entries"]] == [0, 1]
+    lines = b"\n".join(orjson.dumps(e) for e in _events(3, seed=8))
+    ndjson = writer.post(
+        "/v1/events", content=lines, headers={"content-type": "application/x-ndjson"}
+    )
+    assert ndjson.status_code == 201
+    assert ndjson.json()["appended"] == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "words"),
+    [
+        (b"{not json", {}, 400, "not JSON"),
+        (b'{"id": "\xff"}', {}, 400, "not JSON"),
+        (b"[" * 5000 + b"]" * 5000, {}, 400, "not JSON"),
+        (b"[]", {}, 400, "no events"),
+        (b"x" * 2_000_000, {}, 413, "exceeds the limit of 1048576 bytes"),
+        (b"[" + b",".join([b"{}"] * 501) + b"]", {}, 413, "the limit is 500"),
+        (b"{oops}\n", {"content-type": "application/x-ndjson"}, 400, "line 1"),
+    ],
+)
+def test_hostile_bodies(
+    server: Server, body: bytes, headers: dict, status: int, words: str
+) -> None:
+    with server.client(server.principal("w", "writer")) as writer:
+        answer = writer.post("/v1/events", content=body, headers=headers)
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert words in answer.json()["detail"]
+    with server.client(server.principal("a", "auditor")) as auditor:
+        assert auditor.post("/v1/verify").json()["ok"] is True
+
+
+def test_hostile_reads(server: Server) -> None:
+    with server.client(server.principal("a", "auditor")) as auditor:
+        for path, status in [
+            ("/v1/entries/99999", 404),
+            ("/v1/entries/-1", 404),
+            ("/v1/entries/..%2F..%2Fetc%2Fpasswd", 404),
+            ("/v1/entries?limit=100000000", 400),
+            ("/v1/entries?cursor=garbage", 400),
+            ("/v1/entries?since=someday", 400),
+            ("/v1/proofs/inclusion?index=5000", 404),
+            ("/v1/proofs/consistency?old=9&new=2", 400),
+        ]:
+            answer = auditor.get(path)
+            assert answer.status_code == status, (path, answer.text)
+            assert "Traceback" not in answer.text
+
+
+def test_tenants_never_cross(server: Server) -> None:
+    acme_writer = server.client(server.principal("acme-w", "writer", "acme"))
+    globex_writer = server.client(server.principal("globex-w", "writer", "globex"))
+    assert acme_writer.post("/v1/events", json=_events(5, seed=9, tenant="acme")).status_code == 201
+    assert (
+        globex_writer.post("/v1/events", json=_events(5, seed=10, tenant="globex")).status_code
+        == 201
+    )
+    crossing = acme_writer.post("/v1/events", json=_events(1, seed=11, tenant="globex"))
+    assert crossing.status_code == 422
+    assert "tenant 'acme'" in crossing.json()["errors"][0]["detail"]
+    acme = server.client(server.principal("acme-a", "auditor", "acme"))
+    listed = acme.get("/v1/entries?limit=100").json()["entries"]
+    assert len(listed) == 5
+    assert {e["entry"]["event"]["resource"]["tenant"] for e in listed} == {"acme"}
+    globex_index = (
+        server.client(server.principal("root-a", "auditor"))
+        .get("/v1/entries?tenant=globex&limit=1")
+        .json()["entries"][0]["index"]
+    )
+    assert acme.get(f"/v1/entries/{globex_index}").status_code == 404
+    assert acme.get(f"/v1/proofs/inclusion?index={globex_index}").status_code == 404
+    assert acme.get("/v1/entries?tenant=globex").status_code == 403
+    exported = [json.loads(line) for line in acme.get("/v1/export").text.splitlines()]
+    assert len(exported) >= 5  # its events, and the log's records of its own reads
+    assert {entry_tenant(row["entry"]["event"]) for row in exported} == {"acme"}
+    page = acme.get("/v1/entries?limit=2").json()
+    pinned = page["size"]
+    seen = [e["index"] for e in page["entries"]]
+    while page["next_cursor"]:
+        page = acme.get(f"/v1/entries?limit=2&cursor={page['next_cursor']}").json()
+        assert page["size"] == pinned  # the cursor pins the size of the first page
+        seen += [e["index"] for e in page["entries"]]
+    assert seen == sorted(set(seen))  # stable order, nothing twice
+    assert all(index < pinned for index in seen)  # the pages end although reads are logged
+    assert {e["index"] for e in listed} <= set(seen)
+
+
+def test_the_log_audits_itself(server: Server) -> None:
+    auditor = server.client(server.principal("a", "auditor"))
+    auditor.get("/v1/entries/0")
+    auditor.get("/v1/export").read()
+    for _ in range(12):
+        httpx.get(f"{server.url}/v1/entries/0", headers={"Authorization": "Bearer tsk_wrong"})
+    server.stop()
+    actions = _actions(server.data)
+    assert actions[0] == "principal.create"  # made on the host before the service started
+    assert "audit.started" in actions
+    assert actions[-1] == "audit.stopped"
+    assert "audit.read" in actions
+    assert "audit.export" in actions
+    assert actions.count("principal.create") == 2
+    failures = [a for a in actions if a == "auth.failure"]
+    assert 2 <= len(failures) <= 7  # five individually, the rest counted in one entry
+    with Ledger.open(server.data) as ledger:
+        ledger.verify()
+        summary = [
+            view.entry["event"]
+            for view in map(ledger.get, range(ledger.size()))
+            if view.entry["event"].get("resource", {}).get("type") == "authentication"
+        ]
+    assert summary
+    assert summary[0]["resource"]["count"] == 7
+
+
+def test_openapi_healthz_and_metrics(server: Server) -> None:
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    assert "/v1/events" in spec["paths"]
+    assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert "trailseal_log_size" in metrics
+    assert "trailseal_events_appended_total" in metrics
