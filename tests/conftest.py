@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,3 +152,41 @@ def server(tmp_path: Path) -> Iterator[Server]:
     running = Server(process.url, data, admin, process)  # type: ignore[attr-defined]
     yield running
     running.stop()
+
+
+def _can_mount() -> bool:
+    if os.geteuid() != 0:
+        return False
+    probe = Path(f"/tmp/trailseal-mount-probe-{uuid.uuid4().hex}")
+    probe.mkdir()
+    try:
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(probe)],
+            capture_output=True,
+            check=False,
+        )
+        if mounted.returncode != 0:
+            return False
+        subprocess.run(["umount", str(probe)], check=False)
+        return True
+    finally:
+        probe.rmdir()
+
+
+needs_mount = pytest.mark.skipif(
+    not _can_mount(), reason="needs root and permission to mount a tmpfs (a real small disk)"
+)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)],
+        check=True,
+    )
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)

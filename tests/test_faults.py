@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import resource
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from conftest import event_lines, run_cli
+from conftest import event_lines, needs_mount, run_cli
 
 
 def _size(data: Path) -> int:
@@ -85,44 +80,6 @@ def test_full_disk_simulated_with_rlimit_fsize(tmp_path: Path) -> None:
     assert size % 10_000 == 500  # whole batches only
     run_cli("append", source, data=data, check=True)
     assert _size(data) == 30_500
-
-
-def _can_mount() -> bool:
-    if os.geteuid() != 0:
-        return False
-    probe = Path(f"/tmp/trailseal-mount-probe-{uuid.uuid4().hex}")
-    probe.mkdir()
-    try:
-        mounted = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(probe)],
-            capture_output=True,
-            check=False,
-        )
-        if mounted.returncode != 0:
-            return False
-        subprocess.run(["umount", str(probe)], check=False)
-        return True
-    finally:
-        probe.rmdir()
-
-
-needs_mount = pytest.mark.skipif(
-    not _can_mount(), reason="needs root and permission to mount a tmpfs (a real small disk)"
-)
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)],
-        check=True,
-    )
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 @needs_mount

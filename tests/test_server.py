@@ -9,7 +9,7 @@ import httpx
 import orjson
 import pytest
 
-from conftest import Server, event_lines
+from conftest import Server, event_lines, needs_mount, run_cli, start_server
 from trailseal.ledger import Ledger
 from trailseal.server.service import entry_tenant
 
@@ -234,3 +234,76 @@ def test_openapi_healthz_and_metrics(server: Server) -> None:
     metrics = httpx.get(f"{server.url}/metrics").text
     assert "trailseal_log_size" in metrics
     assert "trailseal_events_appended_total" in metrics
+
+
+def test_wrong_content_type(server: Server) -> None:
+    with server.client(server.principal("w", "writer")) as writer:
+        answer = writer.post(
+            "/v1/events", content=b"<event/>", headers={"content-type": "text/xml"}
+        )
+    assert answer.status_code == 415
+    assert "application/x-ndjson" in answer.json()["detail"]
+
+
+def test_rate_limit_per_principal(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    run_cli("init", data=data, check=True)
+    admin = json.loads(
+        run_cli("principals", "create", "adm", "--role", "admin", data=data, check=True).stdout
+    )["token"]
+    process = start_server(data, "--rate", "2")
+    running = Server(process.url, data, admin, process)  # type: ignore[attr-defined]
+    try:
+        with running.client(admin) as client:
+            answers = [client.get("/v1/principals") for _ in range(12)]
+        limited = [a for a in answers if a.status_code == 429]
+        assert limited, [a.status_code for a in answers]
+        assert int(limited[0].headers["retry-after"]) >= 1
+        assert limited[0].headers["ratelimit-remaining"] == "0"
+        assert "2 requests a second" in limited[0].json()["detail"]
+    finally:
+        running.stop()
+
+
+def _fill_disk(directory: Path) -> Path:
+    filler = directory / "filler"
+    with filler.open("wb") as out:
+        try:
+            while True:
+                out.write(b"\0" * 65536)
+                out.flush()
+        except OSError:
+            pass
+    return filler
+
+
+@needs_mount
+def test_full_store_gets_503_and_reads_go_on(small_disk: Path) -> None:
+    data = small_disk / "data"
+    run_cli("init", data=data, check=True)
+    admin = json.loads(
+        run_cli("principals", "create", "adm", "--role", "admin", data=data, check=True).stdout
+    )["token"]
+    process = start_server(data)
+    running = Server(process.url, data, admin, process)  # type: ignore[attr-defined]
+    try:
+        writer = running.client(running.principal("w", "writer"))
+        auditor = running.client(running.principal("a", "auditor"))
+        assert writer.post("/v1/events", json=_events(3, seed=31)).status_code == 201
+        filler = _fill_disk(small_disk)
+        try:
+            refused = writer.post("/v1/events", json=_events(300, seed=32))
+            assert refused.status_code == 503, refused.text
+            assert refused.headers["retry-after"] == "5"
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert auditor.get("/v1/checkpoint").status_code == 200
+            # A read must be recorded in the log; when it cannot be, it is refused.
+            unrecorded = auditor.get("/v1/entries/3")
+            assert unrecorded.status_code == 503
+            assert "must be recorded" in unrecorded.json()["detail"]
+        finally:
+            filler.unlink()
+        assert writer.post("/v1/events", json=_events(300, seed=32)).status_code == 201
+        assert auditor.post("/v1/verify").json()["ok"] is True
+    finally:
+        running.stop()

@@ -38,8 +38,21 @@ PRINCIPALS_DB = "principals.db"
     type=click.IntRange(min=1),
     help="Most events in one request.",
 )
+@click.option(
+    "--rate",
+    default=200.0,
+    show_default=True,
+    type=click.FloatRange(min=0.01),
+    help="Requests a second per principal (bursts of twice that).",
+)
 def serve(
-    data: str | None, key: str | None, host: str, port: int, max_body_bytes: int, max_batch: int
+    data: str | None,
+    key: str | None,
+    host: str,
+    port: int,
+    max_body_bytes: int,
+    max_batch: int,
+    rate: float,
 ) -> None:
     """Serve the log over HTTP (API under /v1, OpenAPI at /openapi.json)."""
     ledger = Ledger.open(data, key_path=key)
@@ -49,7 +62,10 @@ def serve(
             "no principals yet: create an administrator with "
             "`trailseal principals create NAME --role admin`"
         )
-    app = create_app(ledger, store, Limits(max_body_bytes=max_body_bytes, max_batch=max_batch))
+    limits = Limits(
+        max_body_bytes=max_body_bytes, max_batch=max_batch, rate=rate, burst=max(1, int(rate * 2))
+    )
+    app = create_app(ledger, store, limits)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
     finally:

@@ -14,12 +14,19 @@ from typing import Any
 import orjson
 
 from trailseal.access import Decision, Permission, Principal, PrincipalStore, decide
-from trailseal.errors import EventError, TrailsealError
+from trailseal.errors import (
+    ConfigError,
+    EventError,
+    StorageError,
+    TrailsealError,
+    VerificationError,
+)
 from trailseal.events import Event, EventLimits, event_from_mapping, parse_event
 from trailseal.ledger import EntryView, Ledger
 from trailseal.ledger.entry import utc_now
 from trailseal.server.metrics import Metrics
 from trailseal.server.problems import Problem, pointer
+from trailseal.server.ratelimit import RateLimiter
 
 FAILURES_LOGGED_PER_MINUTE = 5  # per source; beyond that they are counted, then logged once
 
@@ -48,6 +55,8 @@ class Limits:
     max_body_bytes: int = 16 * 1024 * 1024
     max_batch: int = 10_000
     max_page: int = 1000
+    rate: float = 200.0  # requests a second per principal
+    burst: int = 400
 
 
 @dataclass
@@ -58,6 +67,7 @@ class Service:
     principals: PrincipalStore
     limits: Limits = field(default_factory=Limits)
     metrics: Metrics = field(default_factory=Metrics)
+    rates: RateLimiter | None = None
     instance: str = field(default_factory=lambda: secrets.token_hex(4))
     _floods: dict[str, _Flood] = field(default_factory=dict)
     _flood_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -95,9 +105,24 @@ class Service:
             raw["resource"] = resource
         if labels:
             raw["context"] = {"labels": labels}
-        return self.ledger.append([event_from_mapping(raw)]).indexes[0]
+        try:
+            return self.ledger.append([event_from_mapping(raw)]).indexes[0]
+        except (StorageError, ConfigError, VerificationError) as exc:
+            # Fail closed: what the log cannot record (a read of it, say) does not happen.
+            raise Problem(
+                503,
+                "Cannot record",
+                f"this request must be recorded in the log and the log cannot append: {exc}",
+                headers={"Retry-After": "5"},
+            ) from None
+
+    def __post_init__(self) -> None:
+        if self.rates is None:
+            self.rates = RateLimiter(self.limits.rate, self.limits.burst)
 
     def authorize(self, principal: Principal, permission: Permission, ip: str | None) -> Decision:
+        assert self.rates is not None
+        self.rates.take(principal.id)
         decision = decide(principal.role, permission)
         if not decision.allowed:
             self.record(
@@ -177,9 +202,20 @@ class Service:
         return view
 
 
+_JSON_TYPES = ("", "application/json")
+_LINES_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
+
+
 def parse_body(raw: bytes, content_type: str, max_count: int) -> list[Any]:
     """A JSON object, a JSON array, or JSON Lines, as a list of raw values."""
-    if "ndjson" in content_type or "jsonl" in content_type:
+    media = content_type.split(";", maxsplit=1)[0].strip().lower()
+    if media not in _JSON_TYPES + _LINES_TYPES:
+        raise Problem(
+            415,
+            "Unsupported media type",
+            f"{media!r} is not accepted; send application/json or application/x-ndjson",
+        )
+    if media in _LINES_TYPES:
         values = []
         for number, line in enumerate(raw.splitlines(), start=1):
             if line.strip():

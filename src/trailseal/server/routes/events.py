@@ -9,7 +9,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from trailseal.access import Permission
-from trailseal.errors import IdConflictError, StorageError, StoreUnavailableError
+from trailseal.errors import (
+    ConfigError,
+    IdConflictError,
+    StorageError,
+    StoreUnavailableError,
+    VerificationError,
+)
 from trailseal.ledger.entry import Prepared
 from trailseal.server.deps import CallerDep, ServiceDep, allow
 from trailseal.server.problems import Problem
@@ -60,8 +66,10 @@ async def post_events(
         raise Problem(409, "Id conflict", exc.message) from None
     except StoreUnavailableError as exc:
         raise Problem(503, "Store unavailable", str(exc), headers={"Retry-After": "5"}) from None
-    except StorageError as exc:
-        raise Problem(503, "Store failed", str(exc), headers={"Retry-After": "5"}) from None
+    except (StorageError, ConfigError, VerificationError) as exc:
+        # Fail closed: a store that cannot append durably, a key that cannot be used, or
+        # a signer refusing an inconsistent checkpoint never yields a 2xx.
+        raise Problem(503, "Cannot append", str(exc), headers={"Retry-After": "5"}) from None
     service.metrics.appended(result.appended, len(good), time.perf_counter() - started)
     body: dict[str, Any] = {
         "appended": result.appended,
