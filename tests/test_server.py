@@ -125,12 +125,12 @@ def test_append_batches_idempotent_and_all_or_nothing(server: Server) -> None:
     ("body", "headers", "status", "words"),
     [
         (b"{not json", {}, 400, "not JSON"),
-        (b'{"id": "\xff"}', {}, 400, "not JSON"),
+        (b'{"id": "\xff"}', {}, 422, "1 of 1 events are invalid"),  # not valid UTF-8
         (b"[" * 5000 + b"]" * 5000, {}, 400, "not JSON"),
         (b"[]", {}, 400, "no events"),
         (b"x" * 2_000_000, {}, 413, "exceeds the limit of 1048576 bytes"),
         (b"[" + b",".join([b"{}"] * 501) + b"]", {}, 413, "the limit is 500"),
-        (b"{oops}\n", {"content-type": "application/x-ndjson"}, 400, "line 1"),
+        (b"{oops}\n", {"content-type": "application/x-ndjson"}, 422, "1 of 1 events are invalid"),
     ],
 )
 def test_hostile_bodies(

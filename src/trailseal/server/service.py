@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
+import msgspec
 
 from trailseal.access import Decision, Permission, Principal, PrincipalStore, decide
 from trailseal.errors import (
@@ -206,8 +206,16 @@ _JSON_TYPES = ("", "application/json")
 _LINES_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
 
 
-def parse_body(raw: bytes, content_type: str, max_count: int) -> list[Any]:
-    """A JSON object, a JSON array, or JSON Lines, as a list of raw values."""
+_RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
+_RAW_ONE = msgspec.json.Decoder(msgspec.Raw)
+
+
+def parse_body(raw: bytes, content_type: str, max_count: int) -> list[bytes]:
+    """A JSON object, a JSON array, or JSON Lines, as the raw bytes of each event.
+
+    Events are not parsed here, only split, so each is parsed once, by the
+    event parser, and a malformed one is reported at its position.
+    """
     media = content_type.split(";", maxsplit=1)[0].strip().lower()
     if media not in _JSON_TYPES + _LINES_TYPES:
         raise Problem(
@@ -216,39 +224,33 @@ def parse_body(raw: bytes, content_type: str, max_count: int) -> list[Any]:
             f"{media!r} is not accepted; send application/json or application/x-ndjson",
         )
     if media in _LINES_TYPES:
-        values = []
-        for number, line in enumerate(raw.splitlines(), start=1):
-            if line.strip():
-                try:
-                    values.append(orjson.loads(line))
-                except orjson.JSONDecodeError as exc:
-                    raise Problem(400, "Malformed JSON Lines", f"line {number}: {exc}") from None
+        items = [line for line in raw.splitlines() if line.strip()]
+    elif not raw.strip():
+        items = []
     else:
         try:
-            value = orjson.loads(raw)
-        except (orjson.JSONDecodeError, RecursionError) as exc:
+            decoded = (_RAW_LIST if raw.lstrip()[:1] == b"[" else _RAW_ONE).decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, ValueError) as exc:
             raise Problem(400, "Malformed JSON", f"the body is not JSON: {exc}") from None
-        values = value if isinstance(value, list) else [value]
-    if not values:
+        items = [bytes(item) for item in decoded] if isinstance(decoded, list) else [raw]
+    if not items:
         raise Problem(400, "Empty batch", "the body holds no events")
-    if len(values) > max_count:
+    if len(items) > max_count:
         raise Problem(
-            413, "Batch too large", f"{len(values)} events in one request; the limit is {max_count}"
+            413, "Batch too large", f"{len(items)} events in one request; the limit is {max_count}"
         )
-    return values
+    return items
 
 
 def validate_batch(
-    values: list[Any], limits: EventLimits
+    items: list[bytes], limits: EventLimits
 ) -> tuple[list[tuple[int, Event]], list[dict[str, Any]]]:
-    """Every value as (its position, the event), or its problem with a JSON pointer."""
+    """Every item as (its position, the event), or its problem with a JSON pointer."""
     events: list[tuple[int, Event]] = []
     errors: list[dict[str, Any]] = []
-    for position, value in enumerate(values):
+    for position, item in enumerate(items):
         try:
-            events.append((position, parse_event(orjson.dumps(value), limits)))
+            events.append((position, parse_event(item, limits)))
         except EventError as exc:
             errors.append({"pointer": f"/{position}{pointer(exc.field)}", "detail": exc.message})
-        except (TypeError, orjson.JSONEncodeError) as exc:
-            errors.append({"pointer": f"/{position}", "detail": str(exc)})
     return events, errors
