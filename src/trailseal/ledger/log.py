@@ -295,9 +295,10 @@ class Ledger:
         return self.reader.size()
 
     def get(self, index: int) -> EntryView:
-        stored = next(self.reader.entries(index, index + 1), None)
-        if stored is None or index < 0:
-            raise NotFoundError(f"no entry {index}; the log has {self.size()} entries")
+        size = self.size()
+        stored = next(self.reader.entries(index, index + 1), None) if 0 <= index < size else None
+        if stored is None:
+            raise NotFoundError(f"no entry {index}; the log has {size} entries")
         detail = self.reader.details(index, index + 1).get(index)
         return EntryView(
             index,

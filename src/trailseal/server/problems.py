@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 PROBLEM = "application/problem+json"
@@ -86,3 +87,35 @@ async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         Problem(500, "Internal error", "the server failed; the error is in its own log"),
         request.url.path,
     )
+
+
+class ProblemDocument(BaseModel):
+    """The shape of every error response (RFC 9457), for the OpenAPI document."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    errors: list[dict[str, Any]] | None = None
+
+
+_DESCRIPTIONS = {
+    400: "Bad request",
+    401: "No valid token",
+    403: "The role may not",
+    404: "Not found",
+    409: "Conflict",
+    413: "Too large",
+    415: "Unsupported media type",
+    422: "Invalid events",
+    429: "Rate limited",
+    503: "The log cannot append or record",
+}
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": description,
+        "content": {PROBLEM: {"schema": ProblemDocument.model_json_schema()}},
+    }
+    for status, description in _DESCRIPTIONS.items()
+}

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from trailseal.access import Permission
@@ -15,9 +16,10 @@ from trailseal.errors import EventError, NotFoundError
 from trailseal.ledger import SearchFilter
 from trailseal.ledger.search import normalize_time
 from trailseal.server.deps import CallerDep, ServiceDep, allow, client_ip
-from trailseal.server.problems import Problem
+from trailseal.server.problems import PROBLEM_RESPONSES, Problem
 
-router = APIRouter()
+router = APIRouter(responses=PROBLEM_RESPONSES)
+MAX_INDEX = 2**62  # beyond any log; keeps SQLite integers in range
 
 
 def encode_cursor(after: int, pinned: int) -> str:
@@ -35,9 +37,12 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
     return after, pinned
 
 
+Index = Annotated[int, PathParam(ge=0, le=MAX_INDEX, description="an entry's index")]
+
+
 @router.get("/v1/entries/{index}")
 def get_entry(
-    index: int, request: Request, service: ServiceDep, caller: CallerDep
+    index: Index, request: Request, service: ServiceDep, caller: CallerDep
 ) -> dict[str, Any]:
     allow(service, caller, Permission.READ, request)
     view = service.get_visible(caller, index)
@@ -61,7 +66,7 @@ class Filters(BaseModel):
     tenant: str | None = Field(default=None, max_length=256)
     since: str | None = Field(default=None, max_length=64)
     until: str | None = Field(default=None, max_length=64)
-    limit: int = Field(default=100, ge=1)
+    limit: int = Field(default=100, ge=1, le=2**31)
     cursor: str | None = Field(default=None, max_length=200)
 
 
@@ -122,7 +127,7 @@ class EraseRequest(BaseModel):
 
 @router.post("/v1/entries/{index}/erase-detail")
 def erase_detail(
-    index: int, body: EraseRequest, request: Request, service: ServiceDep, caller: CallerDep
+    index: Index, body: EraseRequest, request: Request, service: ServiceDep, caller: CallerDep
 ) -> dict[str, Any]:
     """Erase an entry's detail, with a reason; the erasure is itself an entry."""
     allow(service, caller, Permission.ERASE, request)

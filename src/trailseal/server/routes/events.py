@@ -18,10 +18,10 @@ from trailseal.errors import (
 )
 from trailseal.ledger.entry import Prepared
 from trailseal.server.deps import CallerDep, ServiceDep, allow
-from trailseal.server.problems import Problem
+from trailseal.server.problems import PROBLEM_RESPONSES, Problem
 from trailseal.server.service import parse_body, validate_batch
 
-router = APIRouter()
+router = APIRouter(responses=PROBLEM_RESPONSES)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

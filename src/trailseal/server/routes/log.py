@@ -12,10 +12,11 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from trailseal.access import Permission
 from trailseal.errors import NotFoundError, ProofError, VerificationError
 from trailseal.server.deps import CallerDep, ServiceDep, allow, client_ip
-from trailseal.server.problems import Problem
+from trailseal.server.problems import PROBLEM_RESPONSES, Problem
 from trailseal.server.service import entry_tenant
 
-router = APIRouter()
+router = APIRouter(responses=PROBLEM_RESPONSES)
+MAX_INDEX = 2**62  # beyond any log; keeps SQLite integers in range
 
 
 @router.get("/v1/checkpoint", response_class=PlainTextResponse)
@@ -30,11 +31,11 @@ def checkpoint(request: Request, service: ServiceDep, caller: CallerDep) -> Plai
 
 @router.get("/v1/proofs/inclusion")
 def inclusion(
-    index: Annotated[int, Query(ge=0)],
+    index: Annotated[int, Query(ge=0, le=MAX_INDEX)],
     request: Request,
     service: ServiceDep,
     caller: CallerDep,
-    size: Annotated[int | None, Query(ge=1)] = None,
+    size: Annotated[int | None, Query(ge=1, le=MAX_INDEX)] = None,
 ) -> dict[str, Any]:
     allow(service, caller, Permission.PROVE, request)
     service.get_visible(caller, index)
@@ -54,8 +55,8 @@ def inclusion(
 
 @router.get("/v1/proofs/consistency")
 def consistency(
-    old: Annotated[int, Query(ge=0)],
-    new: Annotated[int, Query(ge=0)],
+    old: Annotated[int, Query(ge=0, le=MAX_INDEX)],
+    new: Annotated[int, Query(ge=0, le=MAX_INDEX)],
     request: Request,
     service: ServiceDep,
     caller: CallerDep,
@@ -75,13 +76,22 @@ def consistency(
     return proof.to_json()
 
 
-@router.get("/v1/export")
+@router.get(
+    "/v1/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "JSON Lines: one {entry, detail, salt} object a line",
+            "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def export(
     request: Request,
     service: ServiceDep,
     caller: CallerDep,
-    start: Annotated[int, Query(alias="from", ge=0)] = 0,
-    end: Annotated[int | None, Query(alias="to", ge=0)] = None,
+    start: Annotated[int, Query(alias="from", ge=0, le=MAX_INDEX)] = 0,
+    end: Annotated[int | None, Query(alias="to", ge=0, le=MAX_INDEX)] = None,
 ) -> StreamingResponse:
     """JSON Lines, the shape of `trailseal export`; a tenant sees only its entries."""
     allow(service, caller, Permission.EXPORT, request)

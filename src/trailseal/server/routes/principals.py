@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 from trailseal.access import Permission, Role
 from trailseal.errors import ConfigError, NotFoundError
 from trailseal.server.deps import CallerDep, ServiceDep, allow, client_ip
-from trailseal.server.problems import Problem
+from trailseal.server.problems import PROBLEM_RESPONSES, Problem
 
-router = APIRouter()
+router = APIRouter(responses=PROBLEM_RESPONSES)
 
 
 class PrincipalRequest(BaseModel):
