@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import msgspec
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from trailseal.access import PrincipalStore
+from trailseal.events import Event
 from trailseal.ledger import Ledger
 from trailseal.server import problems
 from trailseal.server.problems import Problem
@@ -43,6 +47,8 @@ def create_app(ledger: Ledger, store: PrincipalStore, limits: Limits | None = No
     for module in (events, entries, log, principals):
         app.include_router(module.router)
 
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         """Liveness only: no authentication, no data."""
@@ -54,3 +60,25 @@ def create_app(ledger: Ledger, store: PrincipalStore, limits: Limits | None = No
         return Response(text, media_type="text/plain; version=0.0.4")
 
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, plus the event schema for the body of POST /v1/events
+    (which the route reads itself, to take JSON Lines as well as JSON)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    document = get_openapi(title=app.title, version=app.version, routes=app.routes)
+    (event,), components = msgspec.json.schema_components(
+        [Event], ref_template="#/components/schemas/{name}"
+    )
+    components["Event"]["properties"].pop("detail_commitment", None)  # set only by the log
+    document.setdefault("components", {}).setdefault("schemas", {}).update(components)
+    document["paths"]["/v1/events"]["post"]["requestBody"] = {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"oneOf": [event, {"type": "array", "items": event}]}},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+        },
+    }
+    app.openapi_schema = document
+    return document

@@ -104,7 +104,7 @@ class Service:
         if resource:
             raw["resource"] = resource
         if labels:
-            raw["context"] = {"labels": labels}
+            raw["context"] = {"labels": {key: str(value)[:256] for key, value in labels.items()}}
         try:
             return self.ledger.append([event_from_mapping(raw)]).indexes[0]
         except (StorageError, ConfigError, VerificationError) as exc:
