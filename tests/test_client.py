@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Server, start_server
-from trailseal.client import Client, SpoolFullError
+from trailseal.client import AsyncClient, Client, SpoolFullError
 from trailseal.ledger import Ledger
 
 
@@ -143,3 +144,18 @@ def test_invalid_events_are_counted_not_silently_dropped(
         assert "/time" in str(client.status.rejections[0]["pointer"])
     server.stop()
     assert set(_ids_in_log(server.data, "mixed")) == {"mixed-000001", "mixed-000003"}
+
+
+def test_async_client(server: Server, writer_token: str, tmp_path: Path) -> None:
+    async def main() -> int:
+        client = AsyncClient(server.url, writer_token, tmp_path / "spool")
+        for n in range(200):
+            client.emit(_event(n, "async"))
+        await client.flush(timeout=60)
+        sent = client.status.sent
+        await client.aclose()
+        return sent
+
+    assert asyncio.run(main()) == 200
+    server.stop()
+    assert len(_ids_in_log(server.data, "async")) == 200

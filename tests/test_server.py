@@ -149,7 +149,8 @@ def test_hostile_reads(server: Server) -> None:
     with server.client(server.principal("a", "auditor")) as auditor:
         for path, status in [
             ("/v1/entries/99999", 404),
-            ("/v1/entries/-1", 404),
+            ("/v1/entries/-1", 422),
+            ("/v1/entries/99999999999999999999999", 422),
             ("/v1/entries/..%2F..%2Fetc%2Fpasswd", 404),
             ("/v1/entries?limit=100000000", 400),
             ("/v1/entries?cursor=garbage", 400),
@@ -234,6 +235,8 @@ def test_openapi_healthz_and_metrics(server: Server) -> None:
     metrics = httpx.get(f"{server.url}/metrics").text
     assert "trailseal_log_size" in metrics
     assert "trailseal_events_appended_total" in metrics
+    assert "trailseal_queue_depth" in metrics
+    assert "trailseal_append_seconds_bucket" in metrics
 
 
 def test_wrong_content_type(server: Server) -> None:

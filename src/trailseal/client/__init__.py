@@ -62,7 +62,7 @@ class Client:
         when_full: Literal["block", "raise"] = "block",
         full_timeout: float | None = 30.0,
         fsync: bool = False,
-        batch_bytes: int = 1024 * 1024,
+        batch_bytes: int = 4 * 1024 * 1024,
         timeout: float = 30.0,
         max_backoff: float = 30.0,
     ) -> None:

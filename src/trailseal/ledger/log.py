@@ -211,6 +211,10 @@ class Ledger:
         """Append events durably, in order, idempotent by id; one checkpoint per commit."""
         return self._writer().append([Prepared.of(event) for event in events])
 
+    def queue_depth(self) -> int:
+        """Events waiting for the next commit (0 when nothing has been appended yet)."""
+        return 0 if self._sequencer is None else self._sequencer.queue_depth
+
     def append_prepared(self, prepared: Sequence[Prepared]) -> AppendResult:
         """Append events prepared by :meth:`prepare_lines` (or :meth:`Prepared.of`)."""
         return self._writer().append(prepared)

@@ -101,6 +101,12 @@ class Sequencer:
         self._pending: list[_Request] = []
         self._leader = False
 
+    @property
+    def queue_depth(self) -> int:
+        """Events waiting for the next commit."""
+        with self._lock:
+            return sum(len(request.events) for request in self._pending)
+
     def append(self, events: Sequence[Prepared]) -> AppendResult:
         """Store prepared events durably (idempotent by id); return their indexes."""
         request = _Request(events)

@@ -56,7 +56,7 @@ def create_app(ledger: Ledger, store: PrincipalStore, limits: Limits | None = No
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
-        text = service.metrics.text(service.ledger.size())
+        text = service.metrics.text(service.ledger.size(), service.ledger.queue_depth())
         return Response(text, media_type="text/plain; version=0.0.4")
 
     return app

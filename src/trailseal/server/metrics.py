@@ -23,6 +23,9 @@ class Metrics:
             registry=self.registry,
         )
         self.size = Gauge("trailseal_log_size", "Entries in the log", registry=self.registry)
+        self.queue = Gauge(
+            "trailseal_queue_depth", "Events waiting for the next commit", registry=self.registry
+        )
         self._verify = Gauge(
             "trailseal_verify_ok",
             "1 if the last verification passed, 0 if it failed, -1 before any",
@@ -38,6 +41,7 @@ class Metrics:
     def verified(self, *, ok: bool) -> None:
         self._verify.set(1 if ok else 0)
 
-    def text(self, size: int) -> bytes:
+    def text(self, size: int, queue_depth: int) -> bytes:
         self.size.set(size)
+        self.queue.set(queue_depth)
         return generate_latest(self.registry)
