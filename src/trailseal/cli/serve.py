@@ -66,6 +66,10 @@ def serve(
         max_body_bytes=max_body_bytes, max_batch=max_batch, rate=rate, burst=max(1, int(rate * 2))
     )
     app = create_app(ledger, store, limits)
+    info(
+        f"serving log {ledger.origin!r} on http://{host}:{port} "
+        "(API under /v1, OpenAPI at /openapi.json); Ctrl-C stops"
+    )
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
     finally:
