@@ -12,70 +12,17 @@ library (the bulk path, no HTTP) as the ceiling.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import orjson
 
 from trailseal.client import Client
 from trailseal.ledger import Ledger
-from trailseal.testing import sample_events
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _cli(*args: str) -> bytes:
-    return subprocess.run(
-        [sys.executable, "-m", "trailseal", *args], check=True, capture_output=True
-    ).stdout
-
-
-def _server(data: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    _cli("init", "--data", str(data))
-    admin = json.loads(
-        _cli("principals", "create", "bench-admin", "--role", "admin", "--data", str(data))
-    )["token"]
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "trailseal",
-            "serve",
-            "--data",
-            str(data),
-            "--port",
-            str(port),
-            "--rate",
-            "100000",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            httpx.get(f"{url}/healthz", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    answer = httpx.post(
-        f"{url}/v1/principals",
-        headers={"Authorization": f"Bearer {admin}"},
-        json={"name": "bench-app", "role": "writer"},
-    )
-    return process, url, answer.json()["token"]
+from trailseal.testing import ServiceProcess, sample_events
 
 
 def main() -> None:
@@ -102,9 +49,10 @@ def run(count: int, scratch: Path) -> None:
         ceiling = count / (time.perf_counter() - started)
 
     print("HTTP with the client ...", file=sys.stderr)
-    process, url, token = _server(scratch / "served")
+    service = ServiceProcess.boot(scratch / "served", "--rate", "100000")
     try:
-        client = Client(url, token, scratch / "spool", max_spool_bytes=2 * 1024**3)
+        token = service.principal("bench-app", "writer")
+        client = Client(service.url, token, scratch / "spool", max_spool_bytes=2 * 1024**3)
         costs: list[int] = []
         clock = time.perf_counter_ns
         started = time.perf_counter()
@@ -117,8 +65,7 @@ def run(count: int, scratch: Path) -> None:
         elapsed = time.perf_counter() - started
         sent = client.status.sent
     finally:
-        process.terminate()
-        process.wait(timeout=60)
+        service.stop()
     with Ledger.open(scratch / "served") as served:
         served.verify()
     costs.sort()

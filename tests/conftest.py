@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 
 from trailseal.events import parse_event
 from trailseal.ledger import Ledger
-from trailseal.testing import sample_events
+from trailseal.testing import ServiceProcess, sample_events
 
 VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors" / "rfc9162.json"
 LOCAL_VECTORS = Path(__file__).resolve().parent / "data" / "rfc9162.json"
@@ -79,77 +73,14 @@ def run_cli(
     return result
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Server:
-    url: str
-    data: Path
-    admin: str
-    process: subprocess.Popen[bytes]
-
-    def client(self, token: str | None = None) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
-
-    def principal(self, name: str, role: str, tenant: str = "*") -> str:
-        with self.client(self.admin) as admin:
-            answer = admin.post(
-                "/v1/principals", json={"name": name, "role": role, "tenant": tenant}
-            )
-        assert answer.status_code == 201, answer.text
-        return str(answer.json()["token"])
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=30)
-
-
-def start_server(data: Path, *extra: str, port: int | None = None) -> subprocess.Popen[bytes]:
-    port = port or _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "trailseal",
-            "serve",
-            "--data",
-            str(data),
-            "--port",
-            str(port),
-            *extra,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                process.url = url  # type: ignore[attr-defined]
-                return process
-        except httpx.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    raise AssertionError(process.stderr.read().decode() if process.stderr else "no server")
+Server = ServiceProcess
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    data = tmp_path / "data"
-    run_cli("init", "--origin", "service.example/log", data=data, check=True)
-    created = run_cli(
-        "principals", "create", "root-admin", "--role", "admin", data=data, check=True
+def server(tmp_path: Path) -> Iterator[ServiceProcess]:
+    running = ServiceProcess.boot(
+        tmp_path / "data", "--max-body-bytes", "1048576", "--max-batch", "500"
     )
-    admin = json.loads(created.stdout)["token"]
-    process = start_server(data, "--max-body-bytes", "1048576", "--max-batch", "500")
-    running = Server(process.url, data, admin, process)  # type: ignore[attr-defined]
     yield running
     running.stop()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Server, start_server
+from conftest import Server
 from trailseal.client import AsyncClient, Client, SpoolFullError
 from trailseal.ledger import Ledger
 
@@ -57,16 +57,14 @@ def test_server_killed_mid_stream_loses_nothing(
     server: Server, writer_token: str, tmp_path: Path
 ) -> None:
     total = 100_000
-    port = int(server.url.rsplit(":", 1)[1])
     client = Client(server.url, writer_token, tmp_path / "spool", max_backoff=0.5)
     for n in range(total):
         client.emit(_event(n, "outage"))
         if n == total // 4:
             time.sleep(0.5)  # let some batches land before the kill
-            server.process.send_signal(signal.SIGKILL)
-            server.process.wait()
+            server.kill()
     assert client.pending_bytes > 0
-    server.process = start_server(server.data, port=port)
+    server.start()  # the same data and port
     client.close(timeout=300)
     assert client.status.attempts_failed > 0  # it really saw the outage
     server.stop()

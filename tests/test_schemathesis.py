@@ -7,7 +7,6 @@ code behind the access check.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi import checks as openapi_checks
 
-from conftest import Server, run_cli, start_server
+from conftest import Server
+from trailseal.testing import ServiceProcess
 
 ROLE_FOR = {
     "/v1/events": "writer",
@@ -30,17 +30,13 @@ ROLE_FOR = {
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict[str, str]]]:
-    data = tmp_path_factory.mktemp("schemathesis") / "data"
-    run_cli("init", data=data, check=True)
-    admin = json.loads(
-        run_cli("principals", "create", "adm", "--role", "admin", data=data, check=True).stdout
-    )["token"]
-    process = start_server(data, "--rate", "100000")
-    server = Server(process.url, data, admin, process)  # type: ignore[attr-defined]
+    server = ServiceProcess.boot(
+        tmp_path_factory.mktemp("schemathesis") / "data", "--rate", "100000"
+    )
     tokens = {
         role: server.principal(f"st-{role}", role) for role in ("writer", "auditor", "privacy")
     }
-    tokens["admin"] = admin
+    tokens["admin"] = server.admin
     yield server, tokens
     server.stop()
 

@@ -9,9 +9,10 @@ import httpx
 import orjson
 import pytest
 
-from conftest import Server, event_lines, needs_mount, run_cli, start_server
+from conftest import Server, event_lines, needs_mount
 from trailseal.ledger import Ledger
 from trailseal.server.service import entry_tenant
+from trailseal.testing import ServiceProcess
 
 
 def _events(count: int, seed: int, tenant: str | None = None) -> list[dict]:
@@ -249,15 +250,9 @@ def test_wrong_content_type(server: Server) -> None:
 
 
 def test_rate_limit_per_principal(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    run_cli("init", data=data, check=True)
-    admin = json.loads(
-        run_cli("principals", "create", "adm", "--role", "admin", data=data, check=True).stdout
-    )["token"]
-    process = start_server(data, "--rate", "2")
-    running = Server(process.url, data, admin, process)  # type: ignore[attr-defined]
+    running = ServiceProcess.boot(tmp_path / "data", "--rate", "2")
     try:
-        with running.client(admin) as client:
+        with running.client(running.admin) as client:
             answers = [client.get("/v1/principals") for _ in range(12)]
         limited = [a for a in answers if a.status_code == 429]
         assert limited, [a.status_code for a in answers]
@@ -282,13 +277,7 @@ def _fill_disk(directory: Path) -> Path:
 
 @needs_mount
 def test_full_store_gets_503_and_reads_go_on(small_disk: Path) -> None:
-    data = small_disk / "data"
-    run_cli("init", data=data, check=True)
-    admin = json.loads(
-        run_cli("principals", "create", "adm", "--role", "admin", data=data, check=True).stdout
-    )["token"]
-    process = start_server(data)
-    running = Server(process.url, data, admin, process)  # type: ignore[attr-defined]
+    running = ServiceProcess.boot(small_disk / "data")
     try:
         writer = running.client(running.principal("w", "writer"))
         auditor = running.client(running.principal("a", "auditor"))

@@ -1,4 +1,5 @@
-"""Helpers for testing code that uses trailseal: realistic sample events.
+"""Helpers for testing code that uses trailseal: realistic sample events, and a real
+service process on loopback (:class:`ServiceProcess`).
 
 ``sample_events(n)`` yields JSON-ready dicts shaped like what a hospital EHR,
 a SaaS admin console, a CI/CD pipeline and a document-control system report:
@@ -9,10 +10,20 @@ varied actors, resources and actions, about 600 bytes each, and a before/after
 from __future__ import annotations
 
 import random
+import signal
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+import httpx
+import orjson
 
 _UNITS = ("cardiology", "oncology", "emergency", "pediatrics", "radiology", "icu")
 _ROLES = ("nurse", "physician", "admin", "billing", "auditor", "engineer")
@@ -125,3 +136,94 @@ def sample_events(
     for _ in range(count):
         moment += timedelta(microseconds=rng.randint(500, 8000))
         yield sample_event(rng, moment)
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _cli(*args: str) -> bytes:
+    return subprocess.run(  # noqa: S603 - our own command, arguments from the caller's test
+        [sys.executable, "-m", "trailseal", *args], check=True, capture_output=True
+    ).stdout
+
+
+@dataclass
+class ServiceProcess:
+    """A real `trailseal serve` process on loopback, for tests and benchmarks."""
+
+    data: Path
+    admin: str
+    args: tuple[str, ...] = ()
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @classmethod
+    def boot(cls, data: Path, *args: str, origin: str = "service.example/log") -> ServiceProcess:
+        """Create a log and its first administrator in ``data``, then start serving it."""
+        _cli("init", "--data", str(data), "--origin", origin)
+        created = _cli("principals", "create", "root-admin", "--role", "admin", "--data", str(data))
+        service = cls(data, orjson.loads(created)["token"], args)
+        service.start()
+        return service
+
+    def start(self, timeout: float = 30) -> None:
+        """Start (or restart, on the same port) and wait until /healthz answers."""
+        self.process = subprocess.Popen(  # noqa: S603 - our own command
+            [
+                sys.executable,
+                "-m",
+                "trailseal",
+                "serve",
+                "--data",
+                str(self.data),
+                "--port",
+                str(self.port),
+                *self.args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        self.process.kill()
+        message = self.process.stderr.read().decode() if self.process.stderr else ""
+        raise RuntimeError(f"trailseal serve did not start: {message}")
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+    def principal(self, name: str, role: str, tenant: str = "*") -> str:
+        """Create a principal through the API; returns its token."""
+        with self.client(self.admin) as admin:
+            answer = admin.post(
+                "/v1/principals", json={"name": name, "role": role, "tenant": tenant}
+            )
+        if answer.status_code != 201:
+            raise RuntimeError(f"cannot create principal {name}: {answer.text}")
+        return str(answer.json()["token"])
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, as in a crash."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        """SIGTERM: a clean shutdown (the log records audit.stopped)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
