@@ -299,3 +299,39 @@ def test_full_store_gets_503_and_reads_go_on(small_disk: Path) -> None:
         assert auditor.post("/v1/verify").json()["ok"] is True
     finally:
         running.stop()
+
+
+def test_large_batches_prepared_in_worker_processes(tmp_path: Path) -> None:
+    """Batches of 1,000 events or more are prepared by worker processes, chunk by chunk:
+    the answers must be the same as for small batches."""
+    running = ServiceProcess.boot(tmp_path / "data")
+    try:
+        writer = running.client(running.principal("w", "writer"))
+        events = _events(3000, seed=41)
+        first = writer.post("/v1/events", json=events)
+        assert first.status_code == 201, first.text
+        entries = first.json()["entries"]
+        assert [e["position"] for e in entries] == list(range(3000))
+        indexes = [e["index"] for e in entries]
+        assert indexes == list(range(indexes[0], indexes[0] + 3000))
+        assert writer.post("/v1/events", json=events).json()["appended"] == 0  # idempotent
+
+        more = _events(2500, seed=42)
+        more[2100]["time"] = "not a time"
+        more[5]["actor"] = 7
+        refused = writer.post("/v1/events", json=more)
+        assert refused.status_code == 422
+        assert {e["pointer"] for e in refused.json()["errors"]} == {"/5/actor", "/2100/time"}
+        partial = writer.post("/v1/events?partial=true", json=more)
+        assert partial.status_code == 201
+        body = partial.json()
+        assert body["appended"] == 2498
+        assert {e["pointer"] for e in body["rejected"]} == {"/5/actor", "/2100/time"}
+        positions = [e["position"] for e in body["entries"]]
+        assert 5 not in positions
+        assert 2100 not in positions
+        assert len(positions) == 2498
+        with running.client(running.principal("a", "auditor")) as auditor:
+            assert auditor.post("/v1/verify").json()["ok"] is True
+    finally:
+        running.stop()

@@ -77,11 +77,13 @@ class Spool:
                     lambda: self.pending_bytes + len(line) <= self.max_bytes, timeout
                 ):
                     raise SpoolFullError(f"the spool stayed full for {timeout} s")
+            was_empty = self.size == self.acked
             os.write(self._fd, line)
             if self._fsync:
                 os.fsync(self._fd)
             self.size += len(line)
-            self._lock.notify_all()
+            if was_empty:  # only then can the sender be waiting for data
+                self._lock.notify_all()
 
     def read(self, max_bytes: int, max_lines: int) -> tuple[int, list[bytes]]:
         """Unacknowledged whole lines from the acked offset, up to about ``max_bytes``

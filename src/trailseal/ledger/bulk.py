@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Generator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -70,23 +70,33 @@ def _collect(lines: Sequence[bytes], first_line: int, results: list[_Result]) ->
 
 
 def prepare_lines(
-    lines: Sequence[bytes], limits: EventLimits, workers: int | None = None
+    lines: Sequence[bytes],
+    limits: EventLimits,
+    workers: int | None = None,
+    *,
+    pool: Executor | None = None,
+    chunk_lines: int = CHUNK_LINES,
 ) -> Generator[PreparedChunk, None, None]:
-    """Prepared chunks of ``lines`` in order; in worker processes for large inputs."""
+    """Prepared chunks of ``lines`` in order; in worker processes for large inputs.
+
+    ``pool`` lends a long-lived executor (a server's); otherwise one is started
+    for this input and shut down after it.
+    """
     spans = [
-        (start, lines[start : start + CHUNK_LINES]) for start in range(0, len(lines), CHUNK_LINES)
+        (start, lines[start : start + chunk_lines]) for start in range(0, len(lines), chunk_lines)
     ]
     count = workers if workers is not None else (os.cpu_count() or 1)
-    if count <= 1 or len(lines) < PARALLEL_FROM:
+    if pool is None and (count <= 1 or len(lines) < PARALLEL_FROM):
         for start, part in spans:
             yield _collect(part, start + 1, prepare_chunk(part, limits.max_bytes))
         return
-    pool = ProcessPoolExecutor(max_workers=count, mp_context=get_context("spawn"))
+    own = pool is None
+    executor = pool or ProcessPoolExecutor(max_workers=count, mp_context=get_context("spawn"))
     pending: deque[tuple[int, Sequence[bytes], Future[list[_Result]]]] = deque()
     done = 0
     try:
         for start, part in spans:
-            pending.append((start, part, pool.submit(prepare_chunk, part, limits.max_bytes)))
+            pending.append((start, part, executor.submit(prepare_chunk, part, limits.max_bytes)))
             if len(pending) > 2 * count:  # keep a few chunks ahead, not the whole input
                 first, chunk, future = pending.popleft()
                 yield _collect(chunk, first + 1, future.result())
@@ -100,4 +110,15 @@ def prepare_lines(
         for start, part in spans[done:]:
             yield _collect(part, start + 1, prepare_chunk(part, limits.max_bytes))
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        for _, _, future in pending:
+            future.cancel()
+        if own:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+def worker_pool(workers: int | None = None) -> ProcessPoolExecutor | None:
+    """A long-lived pool for preparing events, or None on a single core."""
+    count = workers if workers is not None else (os.cpu_count() or 1)
+    if count <= 1:
+        return None
+    return ProcessPoolExecutor(max_workers=count, mp_context=get_context("spawn"))

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from trailseal.access import PrincipalStore
 from trailseal.events import Event
 from trailseal.ledger import Ledger
+from trailseal.ledger.bulk import worker_pool
 from trailseal.server import problems
 from trailseal.server.problems import Problem
 from trailseal.server.routes import entries, events, log, principals
@@ -33,10 +34,15 @@ def create_app(ledger: Ledger, store: PrincipalStore, limits: Limits | None = No
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        service.pool = worker_pool()
         service.record("audit.started", None, reason="the service started")
-        yield
-        service.flush_floods()
-        service.record("audit.stopped", None, reason="the service stopped")
+        try:
+            yield
+        finally:
+            service.flush_floods()
+            service.record("audit.stopped", None, reason="the service stopped")
+            if service.pool is not None:
+                service.pool.shutdown(cancel_futures=True)
 
     app = FastAPI(title="trailseal", version="1", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.service = service

@@ -8,6 +8,7 @@ import secrets
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +69,7 @@ class Service:
     limits: Limits = field(default_factory=Limits)
     metrics: Metrics = field(default_factory=Metrics)
     rates: RateLimiter | None = None
+    pool: Executor | None = None  # worker processes that prepare large batches
     instance: str = field(default_factory=lambda: secrets.token_hex(4))
     _floods: dict[str, _Flood] = field(default_factory=dict)
     _flood_lock: threading.Lock = field(default_factory=threading.Lock)
