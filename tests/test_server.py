@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import httpx
@@ -335,3 +336,19 @@ def test_large_batches_prepared_in_worker_processes(tmp_path: Path) -> None:
             assert auditor.post("/v1/verify").json()["ok"] is True
     finally:
         running.stop()
+
+
+def test_a_100_mb_body_is_refused_before_it_is_read(server: Server) -> None:
+    token = server.principal("w", "writer")
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as raw:
+        raw.sendall(
+            b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {token}\r\n".encode()
+            + f"Content-Length: {100 * 1024 * 1024}\r\n\r\n".encode()
+            + b"["
+            + b" " * 65536
+        )
+        answer = raw.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413")
+    assert b"exceeds the limit of 1048576 bytes" in answer

@@ -30,6 +30,9 @@ POOL_FROM = 1000  # batches at least this large are prepared in worker processes
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:  # refuse before reading any of it
+        raise Problem(413, "Body too large", f"the body exceeds the limit of {limit} bytes")
     chunks: list[bytes] = []
     total = 0
     async for chunk in request.stream():
