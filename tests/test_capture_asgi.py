@@ -163,7 +163,7 @@ def test_an_emitter_failure_never_breaks_the_request() -> None:
             raise OSError("spool disk full")
 
     app = make_app(MemoryEmitter())
-    app.emitter = Broken()  # type: ignore[attr-defined]
+    app.recorder.emitter = Broken()  # type: ignore[attr-defined]
     answer = TestClient(app).get("/patients/p-1", headers={"Authorization": "Bearer tok-nurse"})
     assert answer.status_code == 200
     assert app.failures == 1  # type: ignore[attr-defined]

@@ -1,0 +1,166 @@
+"""Building one audit event from one HTTP request, whatever the framework."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from trailseal.capture.context import RequestCapture
+
+logger = logging.getLogger("trailseal.capture")
+
+VERBS = {
+    "GET": "read",
+    "HEAD": "read",
+    "POST": "create",
+    "PUT": "update",
+    "PATCH": "update",
+    "DELETE": "delete",
+}
+
+
+class Emitter(Protocol):
+    """Where events go: :class:`trailseal.client.Client`, or :class:`MemoryEmitter` in tests."""
+
+    def emit(self, event: dict[str, Any]) -> str: ...
+
+
+class MemoryEmitter:
+    """Keeps events in a list: for testing code instrumented with trailseal."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def emit(self, event: dict[str, Any]) -> str:
+        self.events.append(event)
+        return str(event["id"])
+
+
+@dataclass(frozen=True)
+class Resource:
+    """Requests whose route template starts with ``prefix`` concern ``type``; its id is
+    the route parameter ``id_param``. ``action`` overrides ``TYPE.VERB`` (record.read)."""
+
+    prefix: str
+    type: str
+    id_param: str | None = None
+    action: str | None = None
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """What the recorder needs to know of one finished request."""
+
+    method: str
+    template: str
+    headers: Mapping[str, str]  # lower-case names
+    client: str | None
+    params: Mapping[str, Any]
+    status: int
+    seconds: float
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+class Recorder:
+    """Matches requests to resources and emits their events; shared by the middlewares."""
+
+    def __init__(
+        self,
+        emitter: Emitter,
+        resources: Sequence[Resource],
+        trusted_proxies: Iterable[str],
+        service: str,
+    ) -> None:
+        self.emitter = emitter
+        self.resources = sorted(resources, key=lambda r: len(r.prefix), reverse=True)
+        self.trusted = [ipaddress.ip_network(net, strict=False) for net in trusted_proxies]
+        self.service = service
+        self.failures = 0  # events that could not be emitted (logged, never silent)
+
+    def record(
+        self,
+        request: HttpRequest,
+        capture: RequestCapture,
+        resolve_actor: Callable[[], dict[str, Any] | None] | None = None,
+    ) -> None:
+        resource = next((r for r in self.resources if request.template.startswith(r.prefix)), None)
+        if resource is None:
+            return
+        actor = capture.actor or (resolve_actor() if resolve_actor else None)
+        try:
+            self.emitter.emit(self.event(request, capture, resource, actor))
+        except Exception:
+            self.failures += 1
+            logger.exception("trailseal: could not record %s %s", request.method, request.template)
+
+    def event(
+        self,
+        request: HttpRequest,
+        capture: RequestCapture,
+        resource: Resource,
+        actor: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        from trailseal.client import new_event_id  # noqa: PLC0415 - avoids an import cycle
+
+        target: dict[str, Any] = {"type": resource.type}
+        if resource.id_param and resource.id_param in request.params:
+            target["id"] = str(request.params[resource.id_param])[:256]
+        if capture.count is not None:
+            target["count"] = capture.count
+        target.update(capture.resource)
+        status = request.status
+        outcome = "success" if status < 400 else "denied" if status in (401, 403) else "failure"
+        source: dict[str, Any] = {"service": self.service}
+        if ip := self.client_ip(request.client, request.headers.get("x-forwarded-for")):
+            source["ip"] = ip
+        if agent := request.headers.get("user-agent"):
+            source["user_agent"] = agent[:4096]
+        method = request.method
+        return {
+            "id": new_event_id(),
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "actor": actor or {"id": "anonymous", "type": "user"},
+            "action": resource.action or f"{resource.type}.{VERBS.get(method, method.lower())}",
+            "resource": target,
+            "outcome": {"result": outcome, "status": status},
+            "source": source,
+            "request": {
+                "method": method,
+                "path": request.template[:4096],
+                "request_id": request.headers.get("x-request-id", "")[:256] or secrets.token_hex(8),
+            },
+            "context": {
+                "labels": {"duration_us": str(int(request.seconds * 1e6)), **capture.labels}
+            },
+        }
+
+    def client_ip(self, peer: str | None, forwarded: str | None) -> str | None:
+        """The peer address; behind trusted proxies, the nearest address they vouch for."""
+        if peer is None or not _is_ip(peer):
+            return None  # a unix socket, or a test client's placeholder name
+        chain = [peer]
+        if forwarded and self._trusted(peer):
+            chain = [part.strip() for part in forwarded.split(",") if part.strip()] + [peer]
+        for address in reversed(chain):  # walk back from us while the hop is a trusted proxy
+            if not self._trusted(address):
+                return address if _is_ip(address) else peer
+        return chain[0] if _is_ip(chain[0]) else peer
+
+    def _trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.trusted)
