@@ -299,10 +299,12 @@ class Ledger:
         return self.reader.size()
 
     def get(self, index: int) -> EntryView:
-        size = self.size()
-        stored = next(self.reader.entries(index, index + 1), None) if 0 <= index < size else None
+        # The bound keeps the index within SQLite's integers; search calls this per result,
+        # so the log's size is read only to explain a miss.
+        in_range = 0 <= index < 2**63
+        stored = next(self.reader.entries(index, index + 1), None) if in_range else None
         if stored is None:
-            raise NotFoundError(f"no entry {index}; the log has {size} entries")
+            raise NotFoundError(f"no entry {index}; the log has {self.size()} entries")
         detail = self.reader.details(index, index + 1).get(index)
         return EntryView(
             index,
