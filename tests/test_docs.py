@@ -83,6 +83,7 @@ def test_public_surface_is_pinned() -> None:
     assert sorted(trailseal.__all__) == [
         "AppendResult",
         "BatchError",
+        "CaptureError",
         "Checkpoint",
         "ConfigError",
         "ConsistencyProof",

@@ -3,6 +3,7 @@
 from trailseal.checkpoints import Checkpoint, Signer, Verifier
 from trailseal.errors import (
     BatchError,
+    CaptureError,
     ConfigError,
     EventError,
     IdConflictError,
@@ -32,6 +33,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AppendResult",
     "BatchError",
+    "CaptureError",
     "Checkpoint",
     "ConfigError",
     "ConsistencyProof",

@@ -96,6 +96,11 @@ class StoreUnavailableError(StorageError):
     """The store cannot append durably right now (disk full, read-only, locked)."""
 
 
+class CaptureError(TrailsealError):
+    """A change could not be audited, so it was refused before it ran
+    (e.g. one statement changing more rows than change capture is set to record)."""
+
+
 class NotFoundError(TrailsealError):
     """The log has no entry (or checkpoint) at the requested position."""
 
