@@ -42,7 +42,7 @@ from trailseal.capture import MemoryEmitter, set_actor
 from trailseal.capture.context import begin, end
 from trailseal.capture.orm import DROP, ChangeCapture
 from trailseal.capture.outbox import Outbox
-from trailseal.errors import CaptureError
+from trailseal.errors import CaptureError, EventError
 from trailseal.events import event_from_mapping
 
 
@@ -356,7 +356,7 @@ def test_a_failed_statement_leaves_nothing_behind(setup: tuple) -> None:
     table = Patient.__table__
     with engine.begin() as connection:
         connection.execute(insert(table).values(id=1, name="A", ward="1", ssn="1"))
-        with pytest.raises(Exception, match="(?i)unique"), connection.begin_nested():
+        with pytest.raises(Exception, match=r"(?i)unique"), connection.begin_nested():
             connection.execute(insert(table).values(id=1, name="dup", ward="1", ssn="1"))
         connection.execute(update(table).values(ward="2"))
     actions = [c[0] for c in _changes(_shipped(engine, outbox))]
@@ -446,3 +446,43 @@ def test_any_row_yields_one_valid_event(attachments: tuple, body, text, meta) ->
     events = _shipped(engine, outbox)  # every event passes the log's own parser
     assert len(events) == 1
     assert len(orjson.dumps(events[0])) < 64 * 1024
+
+
+def test_a_batch_shipped_twice_keeps_its_event_ids(setup: tuple) -> None:
+    """A crash after the client spooled a batch but before the outbox row was deleted
+    ships it again: the ids repeat, so the log (idempotent by id) keeps one copy."""
+    engine, factory, outbox = setup
+    _add_patients(factory, 2)
+    with engine.connect() as connection:
+        payload = connection.execute(select(outbox.table.c.events)).scalar_one()
+    first = _shipped(engine, outbox)
+    with engine.begin() as connection:  # the row comes back, as after the crash
+        connection.execute(insert(outbox.table).values(event_id="again", events=payload))
+    again = _shipped(engine, outbox)
+    assert [e["id"] for e in again] == [e["id"] for e in first]
+    assert first[0]["id"].endswith(".0")
+
+
+def test_a_json_column_too_deep_for_an_event_is_digested(attachments: tuple) -> None:
+    engine, factory, outbox = attachments
+    deep: object = "bottom"
+    for _ in range(31):
+        deep = {"d": deep}
+    with factory.begin() as session:
+        session.add(Attachment(meta=deep))
+    (event,) = _shipped(engine, outbox)
+    assert set(event["detail"]["after"]["meta"]) == {"sha256", "chars"}
+
+
+def test_an_actor_the_log_would_refuse_is_refused_in_the_application(setup: tuple) -> None:
+    engine, factory, outbox = setup
+    _, token = begin()
+    try:
+        set_actor("u" * 300)  # ids are at most 256 characters
+        with pytest.raises(EventError, match=r"\$\.actor\.id"), factory.begin() as session:
+            session.add(Patient(name="A", ward="1", ssn="1"))
+    finally:
+        end(token)
+    assert _shipped(engine, outbox) == []
+    with engine.connect() as connection:  # and the change itself rolled back
+        assert connection.execute(select(func.count()).select_from(Patient.__table__)).scalar() == 0

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Engine, event, inspect
+from sqlalchemy import Engine, Table, event, inspect
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Mapper, Session, sessionmaker
+from sqlalchemy.orm.base import NO_VALUE
 
 from trailseal.capture import context
+from trailseal.capture.changes import Change, ChangeBatch, Row
 from trailseal.capture.outbox import Outbox
 from trailseal.capture.rows import DROP, column_value
 from trailseal.capture.statements import StatementCapture
@@ -31,6 +33,14 @@ from trailseal.capture.statements import StatementCapture
 __all__ = ["DROP", "ChangeCapture"]
 
 UOW_TABLES = "trailseal.uow_tables"  # Session.info: tables the current flush writes itself
+
+
+class _Shape(NamedTuple):
+    table: str  # the name events give the resource type
+    columns: tuple[tuple[str, object | None], ...]  # (attribute key, sensitive policy)
+    tables: frozenset[str]  # every table the mapper writes (joined inheritance)
+    keys: tuple[str, ...]  # the attributes that hold the primary key
+    plain: bool  # no sensitive columns
 
 
 class ChangeCapture:
@@ -57,6 +67,7 @@ class ChangeCapture:
         self.default_actor = actor
         self.service = service
         self.statements = StatementCapture(self, max_rows)
+        self._shapes: dict[Mapper[Any], _Shape] = {}
 
     def attach(
         self, sessions: sessionmaker[Any] | type[Session], *, engine: Engine | None = None
@@ -79,64 +90,76 @@ class ChangeCapture:
     def _after_begin(self, session: Session, _transaction: object, connection: Connection) -> None:
         self.statements.bind_session(connection, session)
 
+    def _shape(self, mapper: Mapper[Any]) -> _Shape:
+        """What capture needs of one mapped class, worked out once."""
+        shape = self._shapes.get(mapper)
+        if shape is None:
+            table = cast("Table", mapper.local_table)  # declarative mappings map a Table
+            columns = tuple(
+                (attr.key, self.sensitive.get(f"{table.name}.{attr.key}"))
+                for attr in mapper.column_attrs
+            )
+            tables = frozenset(t.fullname for t in mapper.tables)
+            keys = tuple(mapper.get_property_by_column(c).key for c in mapper.primary_key)
+            plain = all(policy is None for _, policy in columns)
+            shape = self._shapes[mapper] = _Shape(table.fullname, columns, tables, keys, plain)
+        return shape
+
     def _before_flush(self, session: Session, _context: object, _objects: object) -> None:
         """Note the tables this flush writes from history, so statements skip them."""
-        states = [*session.new, *session.dirty, *session.deleted]
-        session.info[UOW_TABLES] = {
-            table.fullname for obj in states for table in inspect(obj).mapper.tables
-        }
+        classes = {type(obj) for obj in (*session.new, *session.dirty, *session.deleted)}
+        tables = (self._shape(inspect(cls)).tables for cls in classes)
+        session.info[UOW_TABLES] = frozenset().union(*tables)
 
     def _after_flush(self, session: Session, _context: object) -> None:
         """After the SQL of a flush ran (new rows have their keys) and before the commit:
-        the outbox rows join the same transaction."""
-        changes = (
-            [("record.create", obj) for obj in session.new]
-            + [("record.update", obj) for obj in session.dirty if session.is_modified(obj)]
-            + [("record.delete", obj) for obj in session.deleted]
+        the outbox row joins the same transaction."""
+        found = (
+            [self._object_change("record.create", obj) for obj in session.new]
+            + [self._object_change("record.update", obj) for obj in session.dirty]
+            + [self._object_change("record.delete", obj) for obj in session.deleted]
         )
-        events = [e for action, obj in changes if (e := self._object_event(action, obj))]
-        if events:
-            self.outbox.add_many(session.connection(), events)
+        self.write(session.connection(), [c for c in found if c is not None], "unit-of-work")
 
-    def _object_event(self, action: str, obj: Any) -> dict[str, Any] | None:
+    def _object_change(self, action: str, obj: Any) -> Change | None:
         state = inspect(obj)
-        table = state.mapper.local_table
-        name = table.name
-        before: dict[str, Any] = {}
-        after: dict[str, Any] = {}
-        for attr in state.mapper.column_attrs:
-            policy = self.sensitive.get(f"{name}.{attr.key}")
-            if action == "record.create":
-                after[attr.key] = column_value(state.dict.get(attr.key), policy)
-            elif action == "record.delete":
-                before[attr.key] = column_value(getattr(obj, attr.key, None), policy)
-            else:
-                history = state.attrs[attr.key].history
-                if history.has_changes():
-                    old = history.deleted[0] if history.deleted else None
-                    before[attr.key] = column_value(old, policy)
-                    after[attr.key] = column_value(getattr(obj, attr.key, None), policy)
-        if action == "record.update" and not after:
-            return None
-        key = state.mapper.primary_key_from_instance(obj)
-        record_id = ",".join(str(part) for part in key) if all(p is not None for p in key) else None
-        return self.change_event(
-            action, table.fullname, record_id, before=before, after=after, via="unit-of-work"
-        )
+        shape = self._shape(state.mapper)
+        values = state.dict
+        before: Row = {}
+        after: Row = {}
+        if action == "record.create" and shape.plain:
+            after = {key: values.get(key) for key, _ in shape.columns}
+        elif action == "record.create":
+            after = {key: _policy(values.get(key), policy) for key, policy in shape.columns}
+        elif action == "record.delete":
+            before = {
+                key: _policy(getattr(obj, key, None), policy) for key, policy in shape.columns
+            }
+        else:
+            # committed_state holds the old value of each attribute set since the last
+            # flush (NO_VALUE when it was never loaded); unchanged ones are skipped
+            committed = state.committed_state
+            for key, policy in shape.columns:
+                if key not in committed:
+                    continue
+                old, new = committed[key], values.get(key)
+                old = None if old is NO_VALUE else old
+                if old is new or old == new:
+                    continue
+                before[key] = _policy(old, policy)
+                after[key] = _policy(new, policy)
+            if not after:
+                return None
+        pk = [values.get(k) for k in shape.keys]  # new rows have theirs once flushed
+        record_id = ",".join(str(part) for part in pk) if None not in pk else None
+        return (action, shape.table, record_id, before or None, after or None)
 
-    # -- events --------------------------------------------------------------
+    # -- the outbox ------------------------------------------------------------
 
-    def change_event(  # noqa: PLR0913 - the parts of a change, by name
-        self,
-        action: str,
-        table: str,
-        record_id: str | None,
-        *,
-        before: dict[str, Any] | None,
-        after: dict[str, Any] | None,
-        via: str,
-    ) -> dict[str, Any]:
-        """One change to one row as an event; ``via`` says which path saw it."""
+    def write(self, connection: Connection, found: list[Change], via: str) -> None:
+        """Write changed rows to the outbox, as one batch in the caller's transaction."""
+        if not found:
+            return
         from trailseal.client import new_event_id  # noqa: PLC0415 - avoids an import cycle
 
         capture = context.current()
@@ -145,17 +168,18 @@ class ChangeCapture:
             or (self.default_actor() if self.default_actor else None)
             or {"id": f"service:{self.service}", "type": "service"}
         )
-        resource: dict[str, Any] = {"type": table}
-        if record_id is not None:
-            resource["id"] = record_id[:256]
-        return {
-            "id": new_event_id(),
+        batch: ChangeBatch = {
+            "changes": found,
+            "batch": new_event_id(),
             "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "actor": actor,
-            "action": action,
-            "resource": resource,
-            "outcome": {"result": "success"},
-            "source": {"service": self.service},
-            "context": {"labels": {"capture": via}},
-            "detail": {"before": before or None, "after": after or None},
+            "service": self.service,
+            "via": via,
         }
+        self.outbox.add_changes(connection, batch)
+
+
+def _policy(value: Any, policy: object | None) -> Any:
+    """A sensitive column's value is dropped or HMAC'd now, so the outbox never holds it;
+    the rest are made safe when the batch ships."""
+    return value if policy is None else column_value(value, policy)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -60,13 +59,3 @@ def column_value(value: Any, policy: object | None = None) -> Any:  # noqa: PLR0
     if isinstance(safe, dict | list) and len(repr(safe)) > MAX_VALUE_BYTES:
         return _digest(repr(safe).encode(), "chars")  # a large JSON column
     return safe
-
-
-def row_state(
-    table: str, row: Mapping[str, Any], sensitive: Mapping[str, object]
-) -> dict[str, Any]:
-    """A whole row, each column through its policy."""
-    return {
-        str(column): column_value(value, sensitive.get(f"{table}.{column}"))
-        for column, value in row.items()
-    }

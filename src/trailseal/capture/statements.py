@@ -32,13 +32,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, Table, and_, event, insert, select, tuple_
-from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.engine import Connection, CursorResult, ExceptionContext
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.dml import Delete, Insert, Update, UpdateBase
 from sqlalchemy.sql.elements import BindParameter
 
-from trailseal.capture.rows import row_state
+from trailseal.capture.changes import Change, Row
+from trailseal.capture.rows import column_value
 from trailseal.errors import CaptureError
 
 if TYPE_CHECKING:
@@ -91,8 +92,7 @@ class StatementCapture:
         self._engines.add(engine)
         event.listen(engine, "before_execute", self._before, retval=True)
         event.listen(engine, "after_execute", self._after)
-        event.listen(engine, "commit", self._forget)
-        event.listen(engine, "rollback", self._forget)
+        event.listen(engine, "handle_error", self._forget)
 
     def bind_session(self, connection: Connection, session: Session) -> None:
         self._sessions[connection] = weakref.ref(session)
@@ -147,7 +147,9 @@ class StatementCapture:
                     f"more than {self.max_rows} rows; change capture refuses it rather than "
                     "run it unaudited (raise max_rows, or change the rows in batches)"
                 )
-        connection.info.setdefault(PENDING, []).append(pending)
+        waiting = connection.info.setdefault(PENDING, [])
+        del waiting[:-16]  # a statement that failed to compile leaves its entry behind
+        waiting.append(pending)
         return statement, multiparams, params
 
     def _read_matching(
@@ -224,33 +226,37 @@ class StatementCapture:
             return
         waiting.remove(pending)
         if isinstance(statement, Insert):
-            events = list(self._insert_events(connection, pending, result))
+            found = list(self._insert_changes(connection, pending, result))
         elif isinstance(statement, Update):
-            events = list(self._update_events(connection, pending))
+            found = list(self._update_changes(connection, pending))
         else:
-            events = [
-                self._event("record.delete", pending.table, row, None) for row in pending.before
+            found = [
+                self._change("record.delete", pending.table, row, None) for row in pending.before
             ]
-        if events:
-            self.owner.outbox.add_many(connection, events)
+        self.owner.write(connection, found, "statement")
 
-    def _forget(self, connection: Connection) -> None:
-        """A statement that failed never reaches ``after``: drop what it left."""
-        connection.info.pop(PENDING, None)
+    def _forget(self, failure: ExceptionContext) -> None:
+        """A statement that failed never reaches ``after``: drop what it left. Between a
+        statement's ``before`` and ``after`` nothing else runs on its connection, so the
+        last statement waiting is the one that failed."""
+        connection = failure.connection
+        waiting = connection.info.get(PENDING) if connection is not None else None
+        if waiting:
+            waiting.pop()
 
-    def _insert_events(
+    def _insert_changes(
         self, connection: Connection, pending: _Pending, result: CursorResult[Any]
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[Change]:
         table = pending.table
         pk = list(table.primary_key.columns)
         if pending.statement.select is not None:  # type: ignore[attr-defined]
-            yield self.owner.change_event(
+            sql = str(pending.statement)[:2000]
+            yield (
                 "record.create",
                 table.fullname,
                 None,
-                before=None,
-                after={"rows": result.rowcount, "sql": str(pending.statement)[:2000]},
-                via="statement",
+                None,
+                {"rows": result.rowcount, "sql": sql},
             )
             return
         keys: list[tuple[Any, ...]] = []
@@ -267,9 +273,9 @@ class StatementCapture:
         for n, row in enumerate(pending.rows):
             key = keys[n] if keys else ()
             after = stored.get(key) if key else None
-            yield self._event("record.create", table, None, after or row)
+            yield self._change("record.create", table, None, after or row)
 
-    def _update_events(self, connection: Connection, pending: _Pending) -> Iterator[dict[str, Any]]:
+    def _update_changes(self, connection: Connection, pending: _Pending) -> Iterator[Change]:
         table = pending.table
         pk = [column.key for column in table.primary_key.columns]
         keys = [tuple(row[k] for k in pk) for row in pending.before] if pk else []
@@ -283,7 +289,7 @@ class StatementCapture:
                 after = before | _given(pending.statement)
             changed = [c for c in after if after[c] != before.get(c)]
             if changed:
-                yield self._event(
+                yield self._change(
                     "record.update",
                     table,
                     {c: before.get(c) for c in changed},
@@ -308,30 +314,38 @@ class StatementCapture:
                 found[tuple(mapping[c.key] for c in columns)] = mapping
         return found
 
-    def _event(
+    def _change(
         self,
         action: str,
         table: Table,
-        before: dict[str, Any] | None,
-        after: dict[str, Any] | None,
+        before: Row | None,
+        after: Row | None,
         key: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> Change:
         row = key or before or after or {}
         pk = [column.key for column in table.primary_key.columns]
-        record_id = (
-            ",".join(str(row.get(k)) for k in pk)
-            if pk and all(row.get(k) is not None for k in pk)
-            else None
-        )
+        known = pk and all(row.get(k) is not None for k in pk)
+        record_id = ",".join(str(row.get(k)) for k in pk) if known else None
         sensitive = self.owner.sensitive
-        return self.owner.change_event(
+        return (
             action,
             table.fullname,
             record_id,
-            before=row_state(table.name, before, sensitive) if before else None,
-            after=row_state(table.name, after, sensitive) if after else None,
-            via="statement",
+            _with_policies(table.name, before, sensitive),
+            _with_policies(table.name, after, sensitive),
         )
+
+
+def _with_policies(table: str, row: Row | None, sensitive: Mapping[str, object]) -> Row | None:
+    """Sensitive columns dropped or HMAC'd now; the rest are made safe when they ship."""
+    if not row:
+        return None
+    return {
+        column: value
+        if (policy := sensitive.get(f"{table}.{column}")) is None
+        else column_value(value, policy)
+        for column, value in row.items()
+    }
 
 
 def _param(row_params: Mapping[str, Any], table: Table, key: str) -> BindParameter[Any]:
