@@ -1,7 +1,7 @@
 """Capture at the source: web middleware and what handlers add to it."""
 
 from trailseal.capture.asgi import AuditMiddleware
-from trailseal.capture.context import set_actor, set_count
+from trailseal.capture.context import set_actor, set_count, set_resource
 from trailseal.capture.explicit import AuditTrail
 from trailseal.capture.request import Emitter, MemoryEmitter, Resource
 from trailseal.capture.values import json_safe
@@ -18,4 +18,5 @@ __all__ = [
     "json_safe",
     "set_actor",
     "set_count",
+    "set_resource",
 ]

@@ -16,6 +16,7 @@ from typing import Any
 
 from trailseal.capture import context
 from trailseal.capture.request import Emitter, HttpRequest, Recorder, Resource
+from trailseal.capture.values import Clock, now
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -37,9 +38,10 @@ class AuditMiddleware:
         actor: ActorResolver | None = None,
         trusted_proxies: Iterable[str] = (),
         service: str = "app",
+        clock: Clock = now,
     ) -> None:
         self.app = app
-        self.recorder = Recorder(emitter, resources, trusted_proxies, service)
+        self.recorder = Recorder(emitter, resources, trusted_proxies, service, clock)
         self.resolve_actor = actor
 
     @property

@@ -56,3 +56,18 @@ def set_count(count: int) -> None:
     capture = _current.get()
     if capture is not None:
         capture.count = max(0, int(count))
+
+
+def set_resource(
+    *,
+    resource_id: str | None = None,
+    unit: str | None = None,
+    tenant: str | None = None,
+) -> None:
+    """What the handler learned about the record the request touched: its id when the
+    route does not carry it, the unit that owns it, its tenant."""
+    capture = _current.get()
+    if capture is None:
+        return
+    fields = {"id": resource_id, "unit": unit, "tenant": tenant}
+    capture.resource.update({k: str(v)[:256] for k, v in fields.items() if v})

@@ -14,14 +14,13 @@ import functools
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
 import orjson
 
 from trailseal.capture import context
 from trailseal.capture.request import Emitter
-from trailseal.capture.values import json_safe
+from trailseal.capture.values import Clock, json_safe, now, stamp
 from trailseal.errors import EventError
 from trailseal.events import event_from_mapping
 
@@ -48,9 +47,11 @@ class AuditTrail:
         *,
         service: str = "app",
         actor: Callable[[], dict[str, Any] | None] | None = None,
+        clock: Clock = now,
     ) -> None:
         self.emitter = emitter
         self.service = service
+        self.clock = clock
         self._default_actor = actor
 
     def _actor(self, actor: str | dict[str, Any] | None) -> dict[str, Any]:
@@ -82,7 +83,7 @@ class AuditTrail:
 
         event: dict[str, Any] = {
             "id": new_event_id(),
-            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "time": stamp(self.clock),
             "actor": self._actor(actor),
             "action": action,
             "outcome": {"result": result} | ({"reason": reason} if reason else {}),

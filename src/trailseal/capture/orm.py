@@ -16,7 +16,6 @@ Two paths cover every way a row changes:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Engine, Table, event, inspect
@@ -29,6 +28,7 @@ from trailseal.capture.changes import Change, ChangeBatch, Row
 from trailseal.capture.outbox import Outbox
 from trailseal.capture.rows import DROP, column_value
 from trailseal.capture.statements import StatementCapture
+from trailseal.capture.values import Clock, now, stamp
 
 __all__ = ["DROP", "ChangeCapture"]
 
@@ -53,7 +53,7 @@ class ChangeCapture:
     is refused (:class:`trailseal.errors.CaptureError`) rather than run unaudited.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - every setting is named at the call site
         self,
         outbox: Outbox,
         *,
@@ -61,11 +61,13 @@ class ChangeCapture:
         actor: Callable[[], dict[str, Any] | None] | None = None,
         service: str = "app",
         max_rows: int = 50_000,
+        clock: Clock = now,
     ) -> None:
         self.outbox = outbox
         self.sensitive = dict(sensitive or {})
         self.default_actor = actor
         self.service = service
+        self.clock = clock
         self.statements = StatementCapture(self, max_rows)
         self._shapes: dict[Mapper[Any], _Shape] = {}
 
@@ -171,7 +173,7 @@ class ChangeCapture:
         batch: ChangeBatch = {
             "changes": found,
             "batch": new_event_id(),
-            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "time": stamp(self.clock),
             "actor": actor,
             "service": self.service,
             "via": via,

@@ -7,10 +7,10 @@ import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from trailseal.capture.context import RequestCapture
+from trailseal.capture.values import Clock, now, stamp
 
 logger = logging.getLogger("trailseal.capture")
 
@@ -82,11 +82,13 @@ class Recorder:
         resources: Sequence[Resource],
         trusted_proxies: Iterable[str],
         service: str,
+        clock: Clock = now,
     ) -> None:
         self.emitter = emitter
         self.resources = sorted(resources, key=lambda r: len(r.prefix), reverse=True)
         self.trusted = [ipaddress.ip_network(net, strict=False) for net in trusted_proxies]
         self.service = service
+        self.clock = clock
         self.failures = 0  # events that could not be emitted (logged, never silent)
 
     def record(
@@ -130,7 +132,7 @@ class Recorder:
         method = request.method
         return {
             "id": new_event_id(),
-            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "time": stamp(self.clock),
             "actor": actor or {"id": "anonymous", "type": "user"},
             "action": resource.action or f"{resource.type}.{VERBS.get(method, method.lower())}",
             "resource": target,

@@ -22,6 +22,21 @@ from trailseal.errors import EventError
 SAFE_INT = 2**53 - 1
 
 
+Clock = Callable[[], datetime]  # when an event happened; datetime.now(UTC) unless told
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def stamp(clock: Clock) -> str:
+    """The clock's time as an event's ``time`` (RFC 3339 UTC, microseconds)."""
+    moment = clock()
+    if moment.tzinfo is None:
+        raise EventError("$.time", "the capture clock returned a datetime without a time zone")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _datetime(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("a datetime without a time zone; make it aware (e.g. UTC)")

@@ -14,6 +14,7 @@ from typing import Any
 
 from trailseal.capture import context
 from trailseal.capture.request import Emitter, HttpRequest, Recorder, Resource
+from trailseal.capture.values import Clock, now
 
 ROUTE_KEY = "trailseal.route"
 StartResponse = Callable[..., Any]
@@ -32,9 +33,10 @@ class WSGIAuditMiddleware:
         actor: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
         trusted_proxies: Iterable[str] = (),
         service: str = "app",
+        clock: Clock = now,
     ) -> None:
         self.app = app
-        self.recorder = Recorder(emitter, resources, trusted_proxies, service)
+        self.recorder = Recorder(emitter, resources, trusted_proxies, service, clock)
         self.resolve_actor = actor
 
     @property
@@ -91,6 +93,7 @@ def instrument_flask(  # noqa: PLR0913 - the middleware's settings, passed throu
     actor: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
     trusted_proxies: Iterable[str] = (),
     service: str = "app",
+    clock: Clock = now,
 ) -> WSGIAuditMiddleware:
     """Audit a Flask app: wraps its WSGI app and records each request's URL rule."""
     from flask import request  # noqa: PLC0415 - Flask is needed only by Flask apps
@@ -108,6 +111,7 @@ def instrument_flask(  # noqa: PLR0913 - the middleware's settings, passed throu
         actor=actor,
         trusted_proxies=trusted_proxies,
         service=service,
+        clock=clock,
     )
     app.wsgi_app = middleware
     return middleware
