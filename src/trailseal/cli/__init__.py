@@ -11,7 +11,7 @@ import sys
 import click
 
 from trailseal import __version__
-from trailseal.cli import log, proofs, serve, verify
+from trailseal.cli import demo, log, proofs, serve, verify
 from trailseal.errors import TrailsealError, VerificationError
 
 EXIT_ERROR = 1
@@ -28,7 +28,13 @@ def cli() -> None:
     """
 
 
-for command in (*log.COMMANDS, *proofs.COMMANDS, *verify.COMMANDS, *serve.COMMANDS):
+for command in (
+    *log.COMMANDS,
+    *proofs.COMMANDS,
+    *verify.COMMANDS,
+    *serve.COMMANDS,
+    *demo.COMMANDS,
+):
     cli.add_command(command)
 
 

@@ -1,0 +1,133 @@
+"""The demo hospital: `trailseal demo` end to end, and the month its traffic simulates.
+
+The end-to-end test runs the real command in a subprocess: a real trailseal
+service, the EHR on a real uvicorn server, the real client and outbox. It
+checks what reached the log through each capture path.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from conftest import run_cli
+from trailseal.ledger import Ledger, SearchFilter
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+
+from ehr.hospital import TIMEZONE, UNITS, patients, staff
+from ehr.traffic import Month
+
+US = [ipaddress.ip_network(n) for n in ("198.51.100.0/24", "192.0.2.0/24")]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    root = tmp_path_factory.mktemp("demo") / "hospital"
+    result = run_cli("demo", "--data", root, "--days", "6", check=True)
+    return root, result.stdout.decode()
+
+
+def _events(root: Path, **where: object) -> list[dict]:
+    """Matching events, each with its detail."""
+    with Ledger.open(root / "log") as ledger:
+        found = ledger.search(SearchFilter(**where, limit=100_000))  # type: ignore[arg-type]
+    return [view.entry["event"] | {"detail": view.detail} for view in found]
+
+
+def test_the_demo_tells_where_to_look_and_the_log_verifies(demo_run: tuple[Path, str]) -> None:
+    root, out = demo_run
+    assert "every hash, signature and checkpoint verifies" in out
+    assert f"trailseal verify --data {root / 'log'}" in out
+    for incident in ("outside-unit", "many-records", "escalation-then-export", "after-hours"):
+        assert incident in out
+    assert run_cli("verify", data=root / "log").returncode == 0
+
+
+def test_reads_carry_route_actor_from_the_token_and_proxy_address(
+    demo_run: tuple[Path, str],
+) -> None:
+    root, _ = demo_run
+    reads = _events(root, action="patient.read")
+    assert len(reads) > 100
+    read = reads[0]
+    assert read["request"]["path"] == "/patients/{patient_id}"  # the template, not the path
+    assert read["actor"]["roles"]  # the token was checked inside the handler
+    assert read["actor"]["session_id"]
+    assert read["resource"]["unit"] in UNITS
+    assert any(ipaddress.ip_address(read["source"]["ip"]) in net for net in US)  # X-Forwarded-For
+    assert read["time"].startswith("2026-10")  # the simulated month's clock
+
+
+def test_row_changes_links_and_role_changes_reach_the_log(demo_run: tuple[Path, str]) -> None:
+    root, _ = demo_run
+    notes = [e for e in _events(root, action="record.create") if e["resource"]["type"] == "notes"]
+    assert notes
+    assert notes[0]["detail"]["after"]["text"] == "[dropped]"  # sensitive column
+    assert notes[0]["context"]["labels"]["capture"] == "unit-of-work"
+    links = _events(root, resource_type="staff_roles")
+    assert {e["action"] for e in links} == {"record.create", "record.delete"}  # granted, revoked
+    grants = _events(root, action="iam.role.assign")
+    assert any(
+        g["detail"]["after"]["roles"] == ["admin", "records-export"] and g["actor"]["id"] == "a-2"
+        for g in grants
+    )
+    exports = _events(root, action="export.create", actor="a-2")
+    assert [e["resource"]["count"] for e in exports] == [500]
+
+
+# -- the month, without running it ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def month() -> Month:
+    return Month(staff(), patients())
+
+
+def test_benign_traffic_keeps_the_hospital_s_rules(month: Month) -> None:
+    """The rules detection relies on; only the planted incidents break them."""
+    people = {p.id: p for p in staff()}
+    unit_of = {c.id: c.unit for c in patients()}
+    local = ZoneInfo(TIMEZONE)
+    planted = {(i.actor, i.start.date()) for i in month.incidents}
+    seen: dict[tuple[str, object], set[str]] = defaultdict(set)
+    for step in month:
+        person = people[step.actor]
+        if (step.actor, step.when.date()) in planted:
+            continue
+        if step.verb == "read":
+            assert unit_of[step.args["patient"]] == person.unit, step
+            seen[(step.actor, step.when.astimezone(local).date())].add(step.args["patient"])
+        if step.verb == "export":
+            assert step.args["limit"] <= 20, step
+        if step.verb == "grant":
+            assert step.args["role"] == "charge-nurse", step
+        if step.verb == "login":
+            assert any(ipaddress.ip_address(step.ip) in net for net in US), step
+            start = step.when.astimezone(local)
+            shift = start.replace(hour=int(person.shift_start[:2]), minute=0)
+            assert abs(start - shift) <= timedelta(minutes=30), step
+    assert max(len(charts) for charts in seen.values()) <= 30
+
+
+def test_each_incident_is_planted_once(month: Month) -> None:
+    names = [i.name for i in month.incidents]
+    assert names == [
+        "outside-unit",
+        "many-records",
+        "escalation-then-export",
+        "after-hours-new-country",
+    ]
+    steps = list(month)
+    assert len(steps) > 5000  # a month of thousands of staff actions
+    many = [s for s in steps if s.actor == "p-4A-2" and s.verb == "read"]
+    assert (
+        max(sum(1 for s in many if s.when.date() == d) for d in {s.when.date() for s in many}) == 80
+    )
+    assert Month(staff(), patients()).steps == steps  # the same seed, the same month
