@@ -7,6 +7,8 @@ from typing import Annotated, Any
 import pytest
 from fastapi import FastAPI, Header, HTTPException
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trailseal.capture import AuditMiddleware, MemoryEmitter, Resource, set_actor, set_count
 from trailseal.events import event_from_mapping
@@ -167,3 +169,92 @@ def test_an_emitter_failure_never_breaks_the_request() -> None:
     answer = TestClient(app).get("/patients/p-1", headers={"Authorization": "Bearer tok-nurse"})
     assert answer.status_code == 200
     assert app.failures == 1  # type: ignore[attr-defined]
+
+
+# -- what the host application hands the middleware ----------------------------------
+
+
+class NotAString:
+    def __str__(self) -> str:
+        return "odd-role"
+
+
+@pytest.mark.parametrize(
+    ("name", "in_handler"),
+    [
+        ("int id and odd roles", lambda: set_actor(12345, roles=[NotAString(), "", "x" * 400])),  # type: ignore[arg-type]
+        ("an id too long", lambda: set_actor("u" * 5000, session_id="s" * 5000)),
+        ("a count that is not one", lambda: set_count("many")),  # type: ignore[arg-type]
+        ("a count too big", lambda: set_count(10**30)),
+    ],
+)
+def test_bad_values_from_the_handler_still_yield_a_valid_event(name: str, in_handler: Any) -> None:
+    emitter = MemoryEmitter()
+    app = FastAPI()
+
+    @app.get("/patients/{patient_id}")
+    def read(patient_id: str) -> dict[str, str]:
+        in_handler()
+        return {"id": patient_id}
+
+    audited = AuditMiddleware(
+        app, emitter, resources=[Resource("/patients", "patient", "patient_id")]
+    )
+    assert TestClient(audited).get("/patients/p-1").status_code == 200, name
+    (event,) = emitter.events
+    event_from_mapping(event)  # the log accepts it
+    assert event["resource"]["id"] == "p-1"
+
+
+@pytest.mark.parametrize(
+    "resolver",
+    [
+        lambda _scope: 1 / 0,  # raises
+        lambda _scope: {"id": "u-9", "role": "nurse", "type": "robot"},  # unknown field, bad type
+        lambda _scope: "just-a-name",  # not a mapping
+    ],
+)
+def test_a_broken_actor_resolver_never_fails_the_request(resolver: Any) -> None:
+    emitter = MemoryEmitter()
+    app = FastAPI()
+
+    @app.get("/patients/{patient_id}")
+    def read(patient_id: str) -> dict[str, str]:
+        return {"id": patient_id}
+
+    audited = AuditMiddleware(
+        app, emitter, resources=[Resource("/patients", "patient", "patient_id")], actor=resolver
+    )
+    assert TestClient(audited).get("/patients/p-1").status_code == 200
+    (event,) = emitter.events
+    event_from_mapping(event)
+    if event["actor"]["id"] == "anonymous":
+        assert (
+            "actor resolver failed: ZeroDivisionError"
+            in event["context"]["labels"]["capture_problem"]
+        )
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    actor_id=st.text(max_size=300) | st.integers(),
+    roles=st.lists(st.text(max_size=300), max_size=80),
+    session=st.text(max_size=300),
+    count=st.integers(min_value=-(10**20), max_value=10**20),
+)
+def test_any_actor_and_count_from_the_handler_yield_a_valid_event(
+    actor_id: Any, roles: list[str], session: str, count: int
+) -> None:
+    emitter = MemoryEmitter()
+    app = FastAPI()
+
+    @app.get("/patients")
+    def listing() -> list[str]:
+        set_actor(actor_id, roles=roles, session_id=session)
+        set_count(count)
+        return []
+
+    audited = AuditMiddleware(app, emitter, resources=[Resource("/patients", "patient")])
+    assert TestClient(audited).get("/patients").status_code == 200
+    (event,) = emitter.events
+    event_from_mapping(event)

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import logging
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
+
+logger = logging.getLogger("trailseal.capture")
 
 
 @dataclass
@@ -52,10 +55,15 @@ def set_actor(  # noqa: PLR0913 - the actor fields, by name
 
 
 def set_count(count: int) -> None:
-    """How many records the current request returned (list and export endpoints)."""
+    """How many records the current request returned (list and export endpoints).
+    A value that is not a whole number is ignored with a warning: the request goes on."""
     capture = _current.get()
-    if capture is not None:
-        capture.count = max(0, int(count))
+    if capture is None:
+        return
+    try:
+        capture.count = min(max(0, int(count)), 2**53 - 1)
+    except (TypeError, ValueError, OverflowError):
+        logger.warning("trailseal: set_count(%r) is not a count; the event will have none", count)
 
 
 def set_resource(

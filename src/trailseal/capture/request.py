@@ -11,6 +11,8 @@ from typing import Any, Protocol
 
 from trailseal.capture.context import RequestCapture
 from trailseal.capture.values import Clock, now, stamp
+from trailseal.errors import EventError
+from trailseal.events import event_from_mapping
 
 logger = logging.getLogger("trailseal.capture")
 
@@ -65,6 +67,53 @@ class HttpRequest:
     seconds: float
 
 
+_ACTOR_FIELDS = (
+    "name",
+    "session_id",
+    "token_id",
+    "tenant",
+    "unit",
+    "auth_method",
+    "impersonator_id",
+)
+
+
+def safe_actor(raw: object) -> dict[str, Any] | None:
+    """An actor from the host application (a resolver's answer, ``set_actor``) in a form
+    the log accepts: known fields only, text of at most 256 characters, roles as text."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        return {"id": str(raw)[:256] or "unknown", "type": "user"}
+    actor: dict[str, Any] = {"id": str(raw.get("id") or "")[:256] or "unknown"}
+    kind = raw.get("type")
+    actor["type"] = kind if kind in ("user", "service", "system") else "user"
+    roles = raw.get("roles")
+    if isinstance(roles, list | tuple | set | frozenset):
+        actor["roles"] = sorted(str(role)[:256] for role in roles if str(role))[:64]
+    for name in _ACTOR_FIELDS:
+        if (value := raw.get(name)) not in (None, ""):
+            actor[name] = str(value)[:256]
+    return actor
+
+
+def _valid_or_repaired(event: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    """The event if the log would accept it; else the same request's event without the
+    parts the host supplied, saying why, so a request is never left unrecorded."""
+    try:
+        event_from_mapping(event)
+    except EventError as exc:
+        problems.append(f"{exc.field}: {exc.message}"[:256])
+        event["resource"] = {"type": event["resource"]["type"]}
+        event["context"] = {"labels": {}}
+    if problems:
+        event.setdefault("context", {}).setdefault("labels", {})["capture_problem"] = "; ".join(
+            problems
+        )[:256]
+        event_from_mapping(event)
+    return event
+
+
 def _is_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
@@ -100,9 +149,17 @@ class Recorder:
         resource = next((r for r in self.resources if request.template.startswith(r.prefix)), None)
         if resource is None:
             return
-        actor = capture.actor or (resolve_actor() if resolve_actor else None)
+        problems: list[str] = []
+        actor = capture.actor
+        if actor is None and resolve_actor is not None:
+            try:
+                actor = resolve_actor()
+            except Exception as exc:  # noqa: BLE001 - the host's resolver must not fail the request
+                problems.append(f"actor resolver failed: {type(exc).__name__}")
         try:
-            self.emitter.emit(self.event(request, capture, resource, actor))
+            event = self.event(request, capture, resource, safe_actor(actor))
+            event = _valid_or_repaired(event, problems)
+            self.emitter.emit(event)
         except Exception:
             self.failures += 1
             logger.exception("trailseal: could not record %s %s", request.method, request.template)
