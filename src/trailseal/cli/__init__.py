@@ -11,7 +11,7 @@ import sys
 import click
 
 from trailseal import __version__
-from trailseal.cli import demo, log, proofs, serve, verify
+from trailseal.cli import demo, detect, log, proofs, serve, verify
 from trailseal.errors import TrailsealError, VerificationError
 
 EXIT_ERROR = 1
@@ -33,6 +33,7 @@ for command in (
     *proofs.COMMANDS,
     *verify.COMMANDS,
     *serve.COMMANDS,
+    *detect.COMMANDS,
     *demo.COMMANDS,
 ):
     cli.add_command(command)

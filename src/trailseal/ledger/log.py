@@ -35,6 +35,7 @@ from trailseal.ledger.entry import Prepared, event_fingerprint, matches_stored, 
 from trailseal.ledger.search import SearchFilter, catch_up, pending
 from trailseal.ledger.sequencer import AppendResult, Sequencer
 from trailseal.ledger.sqlite import SQLiteStore
+from trailseal.ledger.store import StoredDetail, StoredEntry
 from trailseal.ledger.verify import ERASE_ACTION, VerificationReport, verify_store
 from trailseal.proofs import (
     EMPTY_ROOT,
@@ -314,6 +315,18 @@ class Ledger:
             None if detail is None or detail.detail is None else orjson.loads(detail.detail),
             None if detail is None else detail.erased_reason,
         )
+
+    def stored(
+        self, start: int, end: int, chunk: int = 5_000
+    ) -> Iterator[tuple[StoredEntry, StoredDetail | None]]:
+        """Entries ``[start, end)`` as stored (bytes and hashes), each with its detail row,
+        read ``chunk`` at a time: for the detection engine, which re-checks the hashes."""
+        end = min(end, self.size())
+        for offset in range(max(start, 0), end, chunk):
+            stop = min(offset + chunk, end)
+            details = self.reader.details(offset, stop)
+            for row in self.reader.entries(offset, stop):
+                yield row, details.get(row.index)
 
     def export(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """JSON Lines: ``{"entry": ..., "detail": ..., "salt": ...}`` per index."""

@@ -1,0 +1,314 @@
+"""`trailseal rules`, `trailseal watch` and `trailseal alerts`: detection from the command line."""
+
+from __future__ import annotations
+
+import getpass
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from trailseal.cli._common import data_option, key_option
+from trailseal.cli._output import emit_rows, info, output_options
+from trailseal.config import resolve_data_dir
+from trailseal.detect.config import DetectionConfig, load_config
+from trailseal.detect.context import Context
+from trailseal.detect.engine import Engine, record_status
+from trailseal.detect.fields import entry_fields
+from trailseal.detect.rules import RulePack, load
+from trailseal.detect.sinks import Dispatcher
+from trailseal.detect.store import DetectionStore, open_store
+from trailseal.errors import ConfigError, EventError
+from trailseal.events import parse_event
+from trailseal.ledger import Ledger
+
+rules_option = click.option(
+    "--rules",
+    "rules",
+    multiple=True,
+    help="A rule folder or file; repeat for more ('builtin' is the shipped pack) "
+    "[default: as DATA/detection.yaml says, else builtin].",
+)
+context_option = click.option(
+    "--context",
+    "context",
+    type=click.Path(dir_okay=False, exists=True),
+    help="A YAML file naming the roster, geography and ownership files "
+    "[default: the context in DATA/detection.yaml].",
+)
+
+EXIT_PROBLEMS = 1
+
+
+def _config(data: str | None, rules: tuple[str, ...], context: str | None) -> DetectionConfig:
+    data_dir = resolve_data_dir(data)
+    if data is None and not data_dir.exists() and (rules or context):
+        data_dir = Path.cwd()  # linting or testing rules needs no log
+    return load_config(data_dir, list(rules) or None, context)
+
+
+def _pack(config: DetectionConfig, strict: bool) -> RulePack:
+    pack = load(config.rules)
+    for problem in pack.problems:
+        info(f"{'error' if strict else 'skipped'}: {problem}")
+    return pack
+
+
+@click.group()
+def rules() -> None:
+    """Check and try out detection rules (Sigma form)."""
+
+
+@rules.command("lint")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@data_option
+def lint(paths: tuple[str, ...], data: str | None) -> None:
+    """Check rule files; every problem is listed with its file and line (exit 1 if any)."""
+    config = _config(data, paths, None)
+    pack = _pack(config, strict=True)
+    info(f"{len(pack.rules)} rules and {len(pack.correlations)} correlations load")
+    if pack.problems:
+        sys.exit(EXIT_PROBLEMS)
+
+
+@rules.command("test")
+@click.argument("rule")
+@click.option(
+    "--events",
+    "events",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="JSON Lines: one event a line.",
+)
+@rules_option
+@context_option
+@data_option
+def test_rule(
+    rule: str, events: str, rules: tuple[str, ...], context: str | None, data: str | None
+) -> None:
+    """Show which events RULE matches, and which of its selections did."""
+    config = _config(data, rules, context)
+    pack = _pack(config, strict=False)
+    found = pack.rules.get(rule)
+    if found is None:
+        raise ConfigError(f"no rule named {rule!r}; the pack has: {', '.join(sorted(pack.rules))}")
+    memory = _NoMemory()
+    enrich = Context(
+        memory, roster=config.roster, geography=config.geography, ownership=config.ownership
+    )
+    matched = 0
+    for number, line in enumerate(Path(events).read_bytes().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            event = parse_event(line)
+        except EventError as exc:
+            raise EventError(exc.field, f"{events}:{number}: {exc.message}") from None
+        raw = orjson.loads(line)
+        fields = entry_fields(number, {"event": raw}, raw.get("detail"))
+        enrich.enrich(fields)
+        hit = found.predicate(fields)
+        matched += hit
+        why = ", ".join(f"{name}={'yes' if part(fields) else 'no'}" for name, part in found.parts)
+        click.echo(f"{number}: {'MATCH' if hit else 'no match'}  {event.action}  [{why}]")
+    info(f"{matched} of the events match {rule}")
+
+
+class _NoMemory:
+    """First-seen memory for `rules test`: within the file only."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, str], set[str]] = {}
+
+    def seen(self, actor: str, kind: str) -> set[str]:
+        return self.values.setdefault((actor, kind), set())
+
+    def remember(self, actor: str, kind: str, value: str) -> None:
+        self.seen(actor, kind).add(value)
+
+
+@click.command()
+@click.option("--from", "start", type=click.IntRange(min=0), help="Replay from this index.")
+@click.option("--once", is_flag=True, help="Process up to the current end, then exit.")
+@rules_option
+@context_option
+@data_option
+@key_option
+def watch(
+    start: int | None,
+    once: bool,
+    rules: tuple[str, ...],
+    context: str | None,
+    data: str | None,
+    key: str | None,
+) -> None:
+    """Follow the log: evaluate every new entry, raise alerts, send them to the sinks."""
+    with Ledger.open(data, key_path=key) as ledger:
+        data_dir = ledger.settings.data_dir
+        config = load_config(data_dir, list(rules) or None, context)
+        pack = _pack(config, strict=False)
+        store = open_store(data_dir)
+        dispatcher = Dispatcher(store.path, config.sinks)
+        engine = Engine(ledger, store, pack, config, on_alert=dispatcher.wake.set)
+        if start is not None:
+            engine.replay_from(start)
+        info(
+            f"watching {data_dir} from entry {engine.cursor} with {len(pack.rules)} rules and "
+            f"{len(pack.correlations)} correlations"
+        )
+        try:
+            if once:
+                engine.run_once()
+                _drain(dispatcher)
+            else:
+                _follow(engine, dispatcher)
+        finally:
+            store.close()
+        open_alerts = len(DetectionStore(store.path).alerts(status="open"))
+        info(f"processed {engine.processed:,} entries; {open_alerts} open alerts")
+
+
+def _drain(dispatcher: Dispatcher, budget: float = 30.0) -> None:
+    """Deliver what is due now; what fails stays queued for the next run."""
+    deadline = time.monotonic() + budget
+    while time.monotonic() < deadline and dispatcher.store.due(time.time()):
+        if not dispatcher.deliver_due():
+            break
+    dispatcher.store.close()
+
+
+def _follow(engine: Engine, dispatcher: Dispatcher) -> None:
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    dispatcher.start()
+    try:
+        engine.follow(lambda: stopping)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        dispatcher.stop()
+        dispatcher.join(timeout=10)
+
+
+@click.group()
+def alerts() -> None:
+    """List, acknowledge and resolve alerts; see and resend failed deliveries."""
+
+
+def _store(data: str | None) -> DetectionStore:
+    return open_store(resolve_data_dir(data))
+
+
+@alerts.command("list")
+@click.option("--status", type=click.Choice(["open", "acknowledged", "resolved"]))
+@click.option("--rule", help="Only this rule's alerts.")
+@data_option
+@output_options
+def list_alerts(status: str | None, rule: str | None, data: str | None, fmt: str | None) -> None:
+    """Alerts, oldest first, with the entry indexes that are their evidence."""
+    store = _store(data)
+    rows = [a.to_json() for a in store.alerts(status=status, rule=rule)]
+    store.close()
+    emit_rows(
+        rows,
+        fmt,
+        [
+            ("id", lambda r: r["id"]),
+            ("rule", lambda r: r["rule"]),
+            ("severity", lambda r: r["severity"]),
+            ("group", lambda r: r["group"]),
+            ("evidence", lambda r: _evidence(r["evidence"])),
+            ("first seen", lambda r: r["first_seen"]),
+            ("status", lambda r: r["status"]),
+        ],
+    )
+
+
+def _evidence(indexes: list[int]) -> str:
+    shown = ", ".join(map(str, indexes[:6]))
+    return shown + (f" (+{len(indexes) - 6})" if len(indexes) > 6 else "")
+
+
+def _change(
+    data: str | None, key: str | None, alert_id: int, status: str, reason: str | None
+) -> None:
+    with Ledger.open(data, key_path=key) as ledger:
+        store = open_store(ledger.settings.data_dir)
+        try:
+            done: dict[str, Any] = record_status(
+                ledger,
+                store,
+                alert_id,
+                status=status,
+                reason=reason,
+                actor=f"cli:{getpass.getuser()}",
+            )
+        finally:
+            store.close()
+    info(f"alert {alert_id} {status}; the change is an entry in the log")
+    click.echo(orjson.dumps(done).decode())
+
+
+@alerts.command("ack")
+@click.argument("alert_id", type=int)
+@click.option("--note", help="Why, or who is looking into it.")
+@data_option
+@key_option
+def ack(alert_id: int, note: str | None, data: str | None, key: str | None) -> None:
+    """Acknowledge an alert (someone is on it)."""
+    _change(data, key, alert_id, "acknowledged", note)
+
+
+@alerts.command("resolve")
+@click.argument("alert_id", type=int)
+@click.option("--reason", required=True, help="What was found, e.g. 'authorised by ticket SEC-88'.")
+@data_option
+@key_option
+def resolve(alert_id: int, reason: str, data: str | None, key: str | None) -> None:
+    """Resolve an alert, with the reason."""
+    if not reason.strip():
+        raise click.UsageError("--reason must say something")
+    _change(data, key, alert_id, "resolved", reason)
+
+
+@alerts.command("dead")
+@data_option
+@output_options
+def dead(data: str | None, fmt: str | None) -> None:
+    """Deliveries that kept failing until they were given up (dead letters)."""
+    store = _store(data)
+    rows = [
+        {"delivery": d, "alert": a, "sink": s, "attempts": n, "last_error": e}
+        for d, a, s, n, e in store.dead()
+    ]
+    store.close()
+    keys = ("delivery", "alert", "sink", "attempts", "last_error")
+    emit_rows(rows, fmt, [(key, _column(key)) for key in keys])
+
+
+def _column(key: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda row: row[key]
+
+
+@alerts.command("redeliver")
+@data_option
+def redeliver(data: str | None) -> None:
+    """Queue every dead letter again; `trailseal watch` sends them."""
+    store = _store(data)
+    with store.transaction():
+        count = store.replay_dead()
+    store.close()
+    info(f"{count} deliveries queued again")
+
+
+COMMANDS = [rules, watch, alerts]

@@ -1,0 +1,348 @@
+"""The detection engine: entries in index order through the rules, alerts out.
+
+For each batch of new entries, in one transaction of the detection database:
+every entry's hashes are re-checked (an entry whose leaf or chain hash does
+not recompute raises the integrity rule at once), its fields are enriched
+with the organisation's context, every rule is evaluated, matches feed the
+correlations, and alerts are stored (merged into an open alert of the same
+rule and group within its dedup window) with one delivery per sink. The
+cursor and the correlation state are saved in the same transaction, so a
+restart neither skips an entry nor raises an alert twice.
+
+After the transaction, each new alert is appended to the log itself as an
+``alert.raised`` entry whose id is derived from the alert, so that writing it
+twice (after a crash) lands once. Entries whose action starts with
+``alert.`` are the engine's own and are not evaluated.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from trailseal.checkpoints import Checkpoint
+from trailseal.detect.config import DetectionConfig
+from trailseal.detect.context import Context
+from trailseal.detect.correlate import Correlator, Firing, group_key
+from trailseal.detect.fields import Fields, entry_fields
+from trailseal.detect.rules import Correlation, Rule, RulePack
+from trailseal.detect.store import DetectionStore
+from trailseal.errors import TrailsealError
+from trailseal.events import event_from_mapping
+from trailseal.ledger import Ledger
+from trailseal.proofs import verify_consistency
+from trailseal.proofs.hashing import chain_hash, leaf_hash
+
+logger = logging.getLogger("trailseal.detect")
+
+INTEGRITY_ACTION = "trailseal.integrity.failed"
+SILENCE_ACTION = "trailseal.source.silent"
+ENGINE_ACTOR = {"id": "trailseal-watch", "type": "system"}
+ZERO_CHAIN = bytes(32)
+BATCH = 2_000
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _seconds(stamp: Any) -> float:
+    try:
+        return datetime.fromisoformat(str(stamp)).timestamp()
+    except ValueError:
+        return 0.0
+
+
+class _Memory:
+    """First-seen memory in front of the store: read once per user, written with the batch."""
+
+    def __init__(self, store: DetectionStore) -> None:
+        self.store = store
+        self.cache: dict[tuple[str, str], set[str]] = {}
+
+    def seen(self, actor: str, kind: str) -> set[str]:
+        key = (actor, kind)
+        if key not in self.cache:
+            self.cache[key] = self.store.seen(actor, kind)
+        return self.cache[key]
+
+    def remember(self, actor: str, kind: str, value: str) -> None:
+        self.seen(actor, kind).add(value)
+        self.store.remember(actor, kind, value)
+
+
+class Engine:
+    """Runs a rule pack over a ledger; :meth:`step` processes the next batch."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        store: DetectionStore,
+        pack: RulePack,
+        config: DetectionConfig,
+        *,
+        on_alert: Callable[[], None] | None = None,
+    ) -> None:
+        self.ledger, self.store, self.pack, self.config = ledger, store, pack, config
+        self.context = Context(
+            _Memory(store),
+            roster=config.roster,
+            geography=config.geography,
+            ownership=config.ownership,
+        )
+        self.rules: list[Rule] = list(pack.rules.values())
+        self._by_action: dict[str, list[Rule]] = {}  # the rules an action can match
+        self.alerting = pack.alerting_rules()
+        saved = store.get_state("correlations", {})
+        self.correlators = {
+            name: Correlator(c, saved.get(name)) for name, c in pack.correlations.items()
+        }
+        self.feeds: dict[str, list[Correlator]] = {}
+        for correlator in self.correlators.values():
+            for rule in dict.fromkeys(correlator.c.rules):
+                self.feeds.setdefault(rule, []).append(correlator)
+        self.cursor: int = store.get_state("cursor", 0)
+        self.chain = bytes.fromhex(store.get_state("chain", ZERO_CHAIN.hex()))
+        self.checkpoint_size: int = store.get_state("checkpoint_size", 0)
+        self.last_seen: dict[str, float] = store.get_state("last_seen", {})
+        self.silent: dict[str, bool] = store.get_state("silent", {})
+        self.instance: str = store.get_state("instance") or secrets.token_hex(8)
+        self.sinks = [sink.name for sink in config.sinks]
+        self.on_alert = on_alert
+        self.processed = 0
+
+    # -- the loop ------------------------------------------------------------------
+
+    def replay_from(self, index: int) -> None:
+        """Start over at ``index`` (back-testing a rule): state and memory of correlations
+        restart empty; alerts already raised stay, and merge with re-raised ones."""
+        self.cursor = max(0, index)
+        self.correlators = {n: Correlator(c) for n, c in self.pack.correlations.items()}
+        self.feeds = {}
+        for correlator in self.correlators.values():
+            for rule in dict.fromkeys(correlator.c.rules):
+                self.feeds.setdefault(rule, []).append(correlator)
+        self.chain = self.ledger.get(index - 1).chain_hash if index > 0 else ZERO_CHAIN
+
+    def step(self, limit: int = BATCH, now: float | None = None) -> int:
+        """Process up to ``limit`` new entries; returns how many."""
+        start = self.cursor
+        end = min(self.ledger.size(), start + limit)
+        new_alerts: list[int] = []
+        with self.store.transaction():
+            self.store.put_state("instance", self.instance)
+            for row, detail in self.ledger.stored(start, end):
+                self._entry(row, detail, new_alerts)
+            self.cursor = end
+            self._check_checkpoint(new_alerts)
+            self._check_silence(now, new_alerts)
+            self._save()
+        self._log(new_alerts)
+        self.processed += end - start
+        if new_alerts and self.on_alert:
+            self.on_alert()
+        return end - start
+
+    def run_once(self) -> int:
+        """Everything up to the log's current end."""
+        total = 0
+        while done := self.step():
+            total += done
+        self.step()  # silence and checkpoints, even when nothing new arrived
+        return total
+
+    def follow(self, stop: Callable[[], bool], poll: float = 0.1) -> None:
+        """Keep up with the log until ``stop()``; checks for new entries every ``poll`` s."""
+        while not stop():
+            if not self.step():
+                time.sleep(poll)
+
+    # -- one entry -------------------------------------------------------------------
+
+    def _entry(self, row: Any, detail_row: Any, new_alerts: list[int]) -> None:
+        index = row.index
+        if (
+            leaf_hash(row.entry) != row.leaf_hash
+            or chain_hash(self.chain, row.leaf_hash) != row.chain_hash
+        ):
+            self._integrity(index, "the entry's hashes do not recompute", new_alerts)
+            self.chain = row.chain_hash  # go on from what is stored; one alert per break
+            return
+        self.chain = row.chain_hash
+        entry = orjson.loads(row.entry)
+        detail = (
+            orjson.loads(detail_row.detail)
+            if detail_row is not None and detail_row.detail is not None
+            else None
+        )
+        fields = entry_fields(index, entry, detail)
+        action = fields.get("action")
+        if isinstance(action, str) and action.startswith("alert."):
+            return
+        source = fields.get("source.service") or fields.get("actor.tenant")
+        if source:
+            self.last_seen[str(source)] = _seconds(entry.get("received_at"))
+        self.context.enrich(fields)
+        self.evaluate(fields, new_alerts)
+
+    def evaluate(self, fields: Fields, new_alerts: list[int]) -> None:
+        """Run every rule on one entry's (enriched) fields."""
+        stamp = str(fields.get("time") or fields.get("received_at") or _now())
+        seconds = _seconds(stamp)
+        index = int(fields.get("index", -1))
+        action = fields.get("action")
+        candidates = self._by_action.get(action) if isinstance(action, str) else None
+        if candidates is None:
+            candidates = [r for r in self.rules if r.gate is None or r.gate({"action": action})]
+            if isinstance(action, str) and len(self._by_action) < 10_000:
+                self._by_action[action] = candidates
+        for rule in candidates:
+            if not rule.predicate(fields):
+                continue
+            if rule.name in self.alerting:
+                group = group_key(fields, rule.group_by)
+                self._raise(rule, Firing(None, group, [index], stamp, stamp), new_alerts)
+            for correlator in self.feeds.get(rule.name, ()):
+                firing = correlator.feed(rule.name, fields, seconds, stamp, index)
+                if firing is not None:
+                    self._raise(correlator.c, firing, new_alerts)
+
+    def _raise(self, source: Rule | Correlation, firing: Firing, new_alerts: list[int]) -> None:
+        alert_id, new = self.store.raise_alert(
+            rule=source.name,
+            title=source.title,
+            severity=source.level,
+            group=firing.group,
+            evidence=firing.evidence,
+            first=firing.first,
+            last=firing.last,
+            dedup_seconds=source.dedup_seconds,
+            now=_now(),
+            sinks=self.sinks,
+        )
+        if new:
+            new_alerts.append(alert_id)
+
+    # -- integrity and silence ------------------------------------------------------------
+
+    def _integrity(self, index: int, why: str, new_alerts: list[int]) -> None:
+        logger.error("trailseal: integrity failure at entry %d: %s", index, why)
+        self.evaluate(
+            {"action": INTEGRITY_ACTION, "index": index, "outcome.reason": why, "time": _now()},
+            new_alerts,
+        )
+
+    def _check_checkpoint(self, new_alerts: list[int]) -> None:
+        """The newest checkpoint: its signature, and its consistency with the last one
+        this engine checked."""
+        try:
+            note = self.ledger.checkpoint()
+        except TrailsealError:
+            return  # an empty log has none
+        try:
+            checkpoint = Checkpoint.open(note, self.ledger.verifier)
+            if checkpoint.size <= self.checkpoint_size:
+                return
+            if self.checkpoint_size:
+                proof = self.ledger.prove_consistency(self.checkpoint_size, checkpoint.size)
+                verify_consistency(
+                    self.checkpoint_size,
+                    checkpoint.size,
+                    self.ledger.root(self.checkpoint_size),
+                    checkpoint.root,
+                    proof.proof,
+                )
+            elif self.ledger.root(checkpoint.size) != checkpoint.root:
+                self._integrity(self.cursor, "checkpoint: its root is not the log's", new_alerts)
+                return
+        except TrailsealError as exc:
+            self._integrity(self.cursor, f"checkpoint: {exc}", new_alerts)
+            return
+        self.checkpoint_size = checkpoint.size
+
+    def _check_silence(self, now: float | None, new_alerts: list[int]) -> None:
+        clock = now if now is not None else time.time()
+        for rule in self.config.silence:
+            last = self.last_seen.get(rule.source)
+            quiet = last is not None and clock - last > rule.expected
+            if quiet and not self.silent.get(rule.source):
+                self.evaluate(
+                    {
+                        "action": SILENCE_ACTION,
+                        "source.service": rule.source,
+                        "time": _now(),
+                        "index": self.cursor - 1,
+                    },
+                    new_alerts,
+                )
+            self.silent[rule.source] = quiet
+
+    # -- state -------------------------------------------------------------------------
+
+    def _save(self) -> None:
+        put = self.store.put_state
+        put("cursor", self.cursor)
+        put("chain", self.chain.hex())
+        put("checkpoint_size", self.checkpoint_size)
+        put("correlations", {name: c.state() for name, c in self.correlators.items()})
+        put("last_seen", self.last_seen)
+        put("silent", self.silent)
+
+    def _log(self, new_alerts: list[int]) -> None:
+        """Append ``alert.raised`` for alerts not yet in the log (these, and any a crash
+        left behind)."""
+        for alert in self.store.unlogged():
+            event = event_from_mapping(
+                {
+                    "id": f"alert:{self.instance}:{alert.id}:raised",
+                    "time": _now(),
+                    "actor": ENGINE_ACTOR,
+                    "action": "alert.raised",
+                    "resource": {"type": "alert", "id": str(alert.id)},
+                    "outcome": {"result": "success"},
+                    "context": {"labels": {"rule": alert.rule, "severity": alert.severity}},
+                    "detail": alert.to_json(),
+                }
+            )
+            self.ledger.append([event])
+            with self.store.transaction():
+                self.store.mark_logged(alert.id)
+        del new_alerts[:]
+
+
+def record_status(  # noqa: PLR0913 - the change and who made it, by name
+    ledger: Ledger,
+    store: DetectionStore,
+    alert_id: int,
+    *,
+    status: str,
+    reason: str | None,
+    actor: str,
+) -> dict[str, Any]:
+    """Acknowledge or resolve an alert, and write that into the log."""
+    with store.transaction():
+        alert = store.set_status(alert_id, status, reason)
+        instance = store.get_state("instance") or "local"
+    action = {"acknowledged": "alert.acknowledged", "resolved": "alert.resolved"}[status]
+    ledger.append(
+        [
+            event_from_mapping(
+                {
+                    "id": f"alert:{instance}:{alert_id}:{status}:{secrets.token_hex(4)}",
+                    "time": _now(),
+                    "actor": {"id": actor, "type": "user"},
+                    "action": action,
+                    "resource": {"type": "alert", "id": str(alert_id)},
+                    "outcome": {"result": "success"} | ({"reason": reason} if reason else {}),
+                    "context": {"labels": {"rule": alert.rule}},
+                }
+            )
+        ]
+    )
+    return alert.to_json()

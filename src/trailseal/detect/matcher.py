@@ -1,0 +1,290 @@
+"""Sigma conditions, as pysigma parses them, compiled into Python predicates over fields.
+
+pysigma turns a rule's ``detection`` and ``condition`` into a tree of AND, OR,
+NOT and ``field = value`` nodes, with the modifiers already applied to the
+values (``contains`` becomes a string with wildcards, ``gte`` a comparison,
+``re`` a regular expression, ``cidr`` a network). This module compiles that
+tree once into closures, so evaluating a rule is a few function calls per
+entry. Semantics follow the Sigma specification: strings match whole values,
+case-insensitively unless ``cased``; ``*`` and ``?`` are wildcards; a value
+matches a list field when it matches any element; a missing field matches
+only ``null`` (and ``exists: false``).
+
+Regular expressions are evaluated with RE2 (the engine pysigma uses), whose
+running time is linear in the input: a rule cannot stall the engine. Patterns
+that would backtrack catastrophically in other engines are refused at load
+(see :func:`backtracking_hazard`) so a rule pack stays safe to share.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import re._parser as sre_parse  # type: ignore[import-not-found]  # Python's own regex parser
+from collections.abc import Callable
+from typing import Any
+
+import re2
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionNOT,
+    ConditionOR,
+)
+from sigma.types import (
+    SigmaBool,
+    SigmaCasedString,
+    SigmaCIDRExpression,
+    SigmaCompareExpression,
+    SigmaExists,
+    SigmaFieldReference,
+    SigmaNull,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
+    SigmaString,
+    SpecialChars,
+)
+
+from trailseal.detect.fields import Fields
+
+Predicate = Callable[[Fields], bool]
+Test = Callable[[Any], bool]
+
+
+class UnsupportedRule(ValueError):  # noqa: N818 - reads as the problem it names
+    """A rule uses something trailseal does not evaluate; the message says what."""
+
+
+_MISSING = object()
+
+
+def compile_condition(node: Any) -> Predicate:
+    """The predicate for one parsed condition tree."""
+    if isinstance(node, ConditionAND):
+        return _all([compile_condition(arg) for arg in node.args])
+    if isinstance(node, ConditionOR):
+        return _any([compile_condition(arg) for arg in node.args])
+    if isinstance(node, ConditionNOT):
+        inner = compile_condition(node.args[0])
+        return lambda fields: not inner(fields)
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        return _field_predicate(node.field, node.value)
+    raise UnsupportedRule(
+        f"{type(node).__name__} is not supported: every selection needs a field "
+        "(keyword searches over whole events are not evaluated)"
+    )
+
+
+def action_gate(node: Any) -> Predicate | None:
+    """The part of a condition that tests ``action`` and must hold for the whole to hold,
+    or None. The engine uses it to skip, once per distinct action, every rule that
+    cannot match: most entries then meet two or three rules instead of all of them."""
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        return _field_predicate(node.field, node.value) if node.field == "action" else None
+    if isinstance(node, ConditionAND):
+        gates = [g for g in (action_gate(arg) for arg in node.args) if g is not None]
+        return _all(gates) if gates else None
+    if isinstance(node, ConditionOR):
+        branches = [action_gate(arg) for arg in node.args]
+        if branches and all(g is not None for g in branches):
+            return _any([g for g in branches if g is not None])
+    return None
+
+
+def _all(parts: list[Predicate]) -> Predicate:
+    """AND, unrolled for the common small cases (a generator costs more than the tests)."""
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        a, b = parts
+        return lambda fields: a(fields) and b(fields)
+    if len(parts) == 3:
+        a, b, c = parts
+        return lambda fields: a(fields) and b(fields) and c(fields)
+    return lambda fields: all(part(fields) for part in parts)
+
+
+def _any(parts: list[Predicate]) -> Predicate:
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        a, b = parts
+        return lambda fields: a(fields) or b(fields)
+    return lambda fields: any(part(fields) for part in parts)
+
+
+def _field_predicate(field: str, value: Any) -> Predicate:
+    if isinstance(value, SigmaExists):
+        wanted = value.exists
+        return lambda fields: (fields.get(field, _MISSING) is not _MISSING) is wanted
+    if isinstance(value, SigmaNull):
+        return lambda fields: fields.get(field) is None
+    if isinstance(value, SigmaFieldReference):
+        other = value.field
+        return lambda fields: _present(fields.get(field)) and fields.get(field) == fields.get(other)
+    test = _value_test(value)
+
+    def predicate(fields: Fields) -> bool:
+        found = fields.get(field)
+        if found is None:
+            return False
+        if isinstance(found, list):
+            return any(test(item) for item in found if item is not None)
+        return test(found)
+
+    return predicate
+
+
+def _present(value: Any) -> bool:
+    return value is not None
+
+
+def _value_test(value: Any) -> Test:
+    if isinstance(value, SigmaBool):
+        wanted_bool = value.boolean
+        return lambda found: found is wanted_bool
+    if isinstance(value, SigmaNumber):
+        number = value.number
+        return lambda found: _number(found) == number
+    if isinstance(value, SigmaCompareExpression):
+        return _comparison(value)
+    if isinstance(value, SigmaRegularExpression):
+        return _regex(value)
+    if isinstance(value, SigmaCIDRExpression):
+        network = ipaddress.ip_network(value.cidr, strict=False)
+        return lambda found: _in_network(found, network)
+    if isinstance(value, SigmaString):
+        return _string(value)
+    raise UnsupportedRule(f"a {type(value).__name__} value is not supported")
+
+
+def _number(found: Any) -> float | None:
+    if isinstance(found, bool):
+        return None
+    if isinstance(found, int | float):
+        return found
+    if isinstance(found, str):
+        try:
+            return float(found) if "." in found else int(found)
+        except ValueError:
+            return None
+    return None
+
+
+def _comparison(value: SigmaCompareExpression) -> Test:
+    limit = value.number.number
+    ops: dict[str, Callable[[float, float], bool]] = {
+        "LT": lambda a, b: a < b,
+        "LTE": lambda a, b: a <= b,
+        "GT": lambda a, b: a > b,
+        "GTE": lambda a, b: a >= b,
+    }
+    op = ops[value.op.name]
+
+    def test(found: Any) -> bool:
+        number = _number(found)
+        return number is not None and op(number, limit)
+
+    return test
+
+
+def _in_network(found: Any, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    try:
+        return ipaddress.ip_address(str(found)) in network
+    except ValueError:
+        return False
+
+
+def _regex(value: SigmaRegularExpression) -> Test:
+    pattern = str(value.regexp)
+    hazard = backtracking_hazard(pattern)
+    if hazard:
+        raise UnsupportedRule(hazard)
+    flags = "".join(
+        letter
+        for flag, letter in (
+            (SigmaRegularExpressionFlag.IGNORECASE, "i"),
+            (SigmaRegularExpressionFlag.MULTILINE, "m"),
+            (SigmaRegularExpressionFlag.DOTALL, "s"),
+        )
+        if flag in value.flags
+    )
+    try:
+        compiled = re2.compile(f"(?{flags}){pattern}" if flags else pattern)
+    except re2.error as exc:
+        raise UnsupportedRule(f"regular expression {pattern!r} is invalid: {exc}") from None
+    return lambda found: compiled.search(str(found)) is not None
+
+
+def _string(value: SigmaString) -> Test:
+    cased = isinstance(value, SigmaCasedString)
+    parts = list(value.s)
+    plain = [p for p in parts if isinstance(p, str)]
+    fold: Callable[[str], str] = (lambda s: s) if cased else str.casefold
+    wild = SpecialChars.WILDCARD_MULTI
+    if all(isinstance(p, str) for p in parts):
+        text = fold("".join(plain))
+        return lambda found: fold(_text(found)) == text
+    if len(parts) == 3 and parts[0] is wild and parts[2] is wild and isinstance(parts[1], str):
+        needle = fold(parts[1])
+        return lambda found: needle in fold(_text(found))
+    if len(parts) == 2 and parts[1] is wild and isinstance(parts[0], str):
+        prefix = fold(parts[0])
+        return lambda found: fold(_text(found)).startswith(prefix)
+    if len(parts) == 2 and parts[0] is wild and isinstance(parts[1], str):
+        suffix = fold(parts[1])
+        return lambda found: fold(_text(found)).endswith(suffix)
+    pieces = [
+        ".*" if p is wild else "." if p is SpecialChars.WILDCARD_SINGLE else re.escape(str(p))
+        for p in parts
+    ]
+    compiled = re.compile("".join(pieces), re.DOTALL | (0 if cased else re.IGNORECASE))
+    return lambda found: compiled.fullmatch(_text(found)) is not None
+
+
+def _text(found: Any) -> str:
+    if isinstance(found, bool):
+        return "true" if found else "false"
+    return found if isinstance(found, str) else str(found)
+
+
+# -- patterns that backtrack ----------------------------------------------------------
+
+_REPEATS = {sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT, sre_parse.POSSESSIVE_REPEAT}
+
+
+def backtracking_hazard(pattern: str) -> str | None:
+    """Why ``pattern`` would backtrack catastrophically in a backtracking engine (a
+    quantified group that itself holds an unbounded quantifier, as in ``(a+)+``),
+    or None. RE2 runs it in linear time anyway; the rule is refused so that it
+    stays safe wherever else the pack is used."""
+    try:
+        parsed = sre_parse.parse(pattern)
+    except re.error:
+        return None  # RE2 judges the syntax
+    if _nested_unbounded(parsed, inside_repeat=False):
+        return (
+            f"regular expression {pattern!r} nests an unbounded quantifier inside another "
+            "(as in (a+)+): it backtracks catastrophically in backtracking engines"
+        )
+    return None
+
+
+def _nested_unbounded(items: Any, *, inside_repeat: bool) -> bool:
+    for op, arg in items:
+        if op in _REPEATS:
+            _low, high, sub = arg
+            unbounded = high == sre_parse.MAXREPEAT or high > 100
+            found = (inside_repeat and unbounded) or _nested_unbounded(
+                sub, inside_repeat=inside_repeat or unbounded
+            )
+        elif op is sre_parse.SUBPATTERN:
+            found = _nested_unbounded(arg[-1], inside_repeat=inside_repeat)
+        elif op is sre_parse.BRANCH:
+            found = any(_nested_unbounded(b, inside_repeat=inside_repeat) for b in arg[1])
+        else:
+            found = False
+        if found:
+            return True
+    return False

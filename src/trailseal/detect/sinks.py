@@ -1,0 +1,170 @@
+"""Where alerts go: a webhook, syslog (RFC 5424 over UDP, or TCP with RFC 5425 octet
+counting), a JSON Lines file, standard output.
+
+Alerts are not sent by the engine itself: each new alert gets a delivery row
+per sink in the same transaction that stores it, and the :class:`Dispatcher`
+sends them from its own thread, retrying with backoff. A sink that is down
+never blocks ingestion or detection and never loses an alert; after
+``give_up`` seconds of failures a delivery is a dead letter, listed by
+``trailseal alerts dead`` and sent again by ``trailseal alerts redeliver``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import socket
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+import orjson
+
+from trailseal.detect.store import DetectionStore
+from trailseal.errors import ConfigError
+
+SYSLOG_SEVERITY = {"critical": 2, "high": 3, "medium": 4, "low": 5, "informational": 6}
+FACILITY_LOG_AUDIT = 13
+
+
+class Sink(Protocol):
+    name: str
+
+    def send(self, delivery_id: int, alert: dict[str, Any]) -> None:
+        """Deliver or raise; the dispatcher retries."""
+
+
+class StdoutSink:
+    def __init__(self, name: str = "stdout") -> None:
+        self.name = name
+
+    def send(self, delivery_id: int, alert: dict[str, Any]) -> None:  # noqa: ARG002
+        sys.stdout.write(orjson.dumps(alert).decode() + "\n")
+        sys.stdout.flush()
+
+
+class JsonLinesSink:
+    def __init__(self, name: str, path: Path) -> None:
+        self.name, self.path = name, path
+
+    def send(self, delivery_id: int, alert: dict[str, Any]) -> None:  # noqa: ARG002
+        with self.path.open("ab") as out:
+            out.write(orjson.dumps(alert) + b"\n")
+            out.flush()
+
+
+class WebhookSink:
+    """POSTs the alert as JSON, signed the Standard Webhooks way: ``webhook-id``,
+    ``webhook-timestamp`` and ``webhook-signature`` (``v1,`` + base64 HMAC-SHA256 of
+    ``id.timestamp.body`` under the secret), so receivers can use existing libraries."""
+
+    def __init__(self, name: str, url: str, secret: bytes, timeout: float = 10) -> None:
+        self.name, self.url, self.secret = name, url, secret
+        self.http = httpx.Client(timeout=timeout)
+
+    def send(self, delivery_id: int, alert: dict[str, Any]) -> None:
+        body = orjson.dumps(alert)
+        message_id = f"alert-{alert['id']}-{delivery_id}"
+        stamp = str(int(time.time()))
+        signed = f"{message_id}.{stamp}.".encode() + body
+        signature = base64.b64encode(hmac.new(self.secret, signed, hashlib.sha256).digest())
+        answer = self.http.post(
+            self.url,
+            content=body,
+            headers={
+                "content-type": "application/json",
+                "webhook-id": message_id,
+                "webhook-timestamp": stamp,
+                "webhook-signature": f"v1,{signature.decode()}",
+            },
+        )
+        if answer.status_code >= 300:
+            raise RuntimeError(f"{self.url} answered {answer.status_code}")
+
+
+def syslog_message(alert: dict[str, Any], app: str = "trailseal") -> bytes:
+    """RFC 5424: ``<PRI>1 TIMESTAMP HOST APP PROCID MSGID [SD] MSG``, the alert as JSON."""
+    severity = SYSLOG_SEVERITY.get(str(alert.get("severity")), 4)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    host = socket.gethostname()[:255] or "-"
+    structured = '[trailseal@32473 rule="{}" alert="{}"]'.format(
+        _sd(str(alert.get("rule"))), alert.get("id")
+    )
+    header = f"<{FACILITY_LOG_AUDIT * 8 + severity}>1 {stamp} {host} {app} - ALERT {structured} "
+    return header.encode() + b"\xef\xbb\xbf" + orjson.dumps(alert)
+
+
+def _sd(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
+
+
+class SyslogSink:
+    def __init__(self, name: str, host: str, port: int, protocol: str) -> None:
+        if protocol not in ("udp", "tcp"):
+            raise ConfigError(f"sink {name}: protocol is udp or tcp, not {protocol!r}")
+        self.name, self.address, self.protocol = name, (host, port), protocol
+
+    def send(self, delivery_id: int, alert: dict[str, Any]) -> None:  # noqa: ARG002
+        message = syslog_message(alert)
+        if self.protocol == "udp":
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as out:
+                out.sendto(message, self.address)
+            return
+        with socket.create_connection(self.address, timeout=10) as out:
+            out.sendall(str(len(message)).encode() + b" " + message)  # RFC 5425 octet counting
+
+
+class Dispatcher(threading.Thread):
+    """Sends pending deliveries to their sinks, retrying with backoff, in its own thread."""
+
+    def __init__(
+        self, store_path: Path, sinks: list[Sink], *, give_up: float = 86400, poll: float = 0.2
+    ) -> None:
+        super().__init__(name="trailseal-sinks", daemon=True)
+        self.store = DetectionStore(store_path)
+        self.sinks = {sink.name: sink for sink in sinks}
+        self.give_up, self.poll = give_up, poll
+        self.halt = threading.Event()
+        self.wake = threading.Event()
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.wake.set()
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            self.deliver_due()
+            self.wake.wait(self.poll)
+            self.wake.clear()
+        self.store.close()
+
+    def deliver_due(self) -> int:
+        """Try every due delivery once; returns how many succeeded."""
+        done = 0
+        for delivery_id, alert_id, sink_name, attempts in self.store.due(time.time()):
+            sink = self.sinks.get(sink_name)
+            alert = self.store.alert(alert_id).to_json()
+            if sink is None:  # the configuration no longer has it: kept as a dead letter
+                self.store.failed(delivery_id, f"no sink named {sink_name!r} is configured", None)
+                continue
+            try:
+                sink.send(delivery_id, alert)
+            except Exception as exc:  # noqa: BLE001 - any failure of a sink is retried
+                retry = time.time() + min(300.0, 2.0 ** min(attempts, 9))
+                error = f"{type(exc).__name__}: {exc}"
+                keep = retry - _failing_since(attempts) < self.give_up
+                self.store.failed(delivery_id, error, retry if keep else None)
+                continue
+            self.store.delivered(delivery_id)
+            done += 1
+        return done
+
+
+def _failing_since(attempts: int) -> float:
+    """When a delivery was first tried, from the backoff its attempts waited."""
+    return time.time() - sum(min(300.0, 2.0 ** min(n, 9)) for n in range(attempts))

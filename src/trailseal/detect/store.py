@@ -1,0 +1,295 @@
+"""The detection engine's own database (``DATA/detection.db``): its cursor and rule state,
+first-seen memory, alerts, and the deliveries of alerts to sinks.
+
+Everything the engine learns from one batch of entries is written in one
+transaction with the cursor that says the batch is done, so a crash replays
+the batch from the same state and nothing is raised twice or lost.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from trailseal.errors import NotFoundError, StorageError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS first_seen (
+    actor TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (actor, kind, value)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY,
+    rule TEXT NOT NULL,
+    title TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    group_key TEXT NOT NULL,
+    evidence TEXT NOT NULL,          -- JSON list of entry indexes
+    first_seen TEXT NOT NULL,        -- event times
+    last_seen TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'open',   -- open, acknowledged, resolved
+    reason TEXT,
+    created_at TEXT NOT NULL,
+    logged INTEGER NOT NULL DEFAULT 0      -- alert.raised appended to the log
+);
+CREATE INDEX IF NOT EXISTS alerts_by_group ON alerts (rule, group_key, id);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY,
+    alert_id INTEGER NOT NULL REFERENCES alerts (id),
+    sink TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    due REAL NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',  -- pending, delivered, dead
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, due);
+"""
+
+EVIDENCE_LIMIT = 1000  # indexes kept per alert; the first ones, then the latest
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: int
+    rule: str
+    title: str
+    severity: str
+    group: str
+    evidence: list[int]
+    first_seen: str
+    last_seen: str
+    status: str
+    reason: str | None
+    created_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "rule": self.rule,
+            "title": self.title,
+            "severity": self.severity,
+            "group": self.group,
+            "evidence": self.evidence,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "status": self.status,
+            "reason": self.reason,
+            "created_at": self.created_at,
+        }
+
+
+_ALERT_COLUMNS = (
+    "id, rule, title, severity, group_key, evidence, first_seen, last_seen, status, reason, "
+    "created_at"
+)
+
+
+def _alert(row: tuple[Any, ...]) -> Alert:
+    values = list(row)
+    values[5] = orjson.loads(values[5])
+    return Alert(*values)
+
+
+class DetectionStore:
+    """``DATA/detection.db``: one connection, used by one engine or one CLI command."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA busy_timeout=10000")
+            self.db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StorageError(f"{path}: cannot open the detection database: {exc}") from None
+        self.path = path
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- state ----------------------------------------------------------------
+
+    def get_state(self, key: str, default: Any = None) -> Any:
+        row = self.db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return default if row is None else orjson.loads(row[0])
+
+    def put_state(self, key: str, value: Any) -> None:
+        self.db.execute(
+            "INSERT INTO state (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, orjson.dumps(value)),
+        )
+
+    # -- first-seen memory ---------------------------------------------------------
+
+    def seen(self, actor: str, kind: str) -> set[str]:
+        rows = self.db.execute(
+            "SELECT value FROM first_seen WHERE actor = ? AND kind = ?", (actor, kind)
+        )
+        return {row[0] for row in rows}
+
+    def remember(self, actor: str, kind: str, value: str) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO first_seen (actor, kind, value) VALUES (?, ?, ?)",
+            (actor, kind, value),
+        )
+
+    # -- alerts ------------------------------------------------------------------
+
+    def raise_alert(  # noqa: PLR0913 - an alert's parts, by name
+        self,
+        *,
+        rule: str,
+        title: str,
+        severity: str,
+        group: str,
+        evidence: list[int],
+        first: str,
+        last: str,
+        dedup_seconds: int,
+        now: str,
+        sinks: list[str],
+    ) -> tuple[int, bool]:
+        """Store an alert, or merge it into the open one of the same rule and group seen
+        within ``dedup_seconds``; returns (alert id, whether it is new)."""
+        row = self.db.execute(
+            "SELECT id, evidence, last_seen FROM alerts WHERE rule = ? AND group_key = ? "
+            "AND status != 'resolved' ORDER BY id DESC LIMIT 1",
+            (rule, group),
+        ).fetchone()
+        if row is not None and _seconds_between(row[2], first) <= dedup_seconds:
+            merged = sorted(set(orjson.loads(row[1])) | set(evidence))
+            if len(merged) > EVIDENCE_LIMIT:
+                merged = merged[: EVIDENCE_LIMIT // 2] + merged[-EVIDENCE_LIMIT // 2 :]
+            self.db.execute(
+                "UPDATE alerts SET evidence = ?, last_seen = max(last_seen, ?) WHERE id = ?",
+                (orjson.dumps(merged), last, row[0]),
+            )
+            return int(row[0]), False
+        cursor = self.db.execute(
+            "INSERT INTO alerts (rule, title, severity, group_key, evidence, first_seen, "
+            "last_seen, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                rule,
+                title,
+                severity,
+                group,
+                orjson.dumps(evidence[:EVIDENCE_LIMIT]),
+                first,
+                last,
+                now,
+            ),
+        )
+        alert_id = int(cursor.lastrowid or 0)
+        self.db.executemany(
+            "INSERT INTO deliveries (alert_id, sink, due) VALUES (?, ?, 0)",
+            [(alert_id, sink) for sink in sinks],
+        )
+        return alert_id, True
+
+    def alert(self, alert_id: int) -> Alert:
+        row = self.db.execute(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = ?",  # noqa: S608 - constant columns
+            (alert_id,),
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no alert {alert_id}")
+        return _alert(row)
+
+    def alerts(self, status: str | None = None, rule: str | None = None) -> list[Alert]:
+        where, args = [], []
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        if rule:
+            where.append("rule = ?")
+            args.append(rule)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = self.db.execute(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts{clause} ORDER BY id",  # noqa: S608
+            args,
+        )
+        return [_alert(row) for row in rows]
+
+    def unlogged(self) -> list[Alert]:
+        rows = self.db.execute(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE logged = 0 ORDER BY id"  # noqa: S608
+        )
+        return [_alert(row) for row in rows]
+
+    def mark_logged(self, alert_id: int) -> None:
+        self.db.execute("UPDATE alerts SET logged = 1 WHERE id = ?", (alert_id,))
+
+    def set_status(self, alert_id: int, status: str, reason: str | None) -> Alert:
+        self.alert(alert_id)  # NotFoundError names a missing one
+        self.db.execute(
+            "UPDATE alerts SET status = ?, reason = ? WHERE id = ?", (status, reason, alert_id)
+        )
+        return self.alert(alert_id)
+
+    # -- deliveries ----------------------------------------------------------------
+
+    def due(self, now: float, limit: int = 100) -> list[tuple[int, int, str, int]]:
+        return self.db.execute(
+            "SELECT id, alert_id, sink, attempts FROM deliveries "
+            "WHERE status = 'pending' AND due <= ? ORDER BY due, id LIMIT ?",
+            (now, limit),
+        ).fetchall()
+
+    def delivered(self, delivery_id: int) -> None:
+        self.db.execute(
+            "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, "
+            "last_error = NULL WHERE id = ?",
+            (delivery_id,),
+        )
+
+    def failed(self, delivery_id: int, error: str, retry_at: float | None) -> None:
+        self.db.execute(
+            "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, due = ?, "
+            "status = ? WHERE id = ?",
+            (error[:1000], retry_at or 0, "pending" if retry_at else "dead", delivery_id),
+        )
+
+    def dead(self) -> list[tuple[int, int, str, int, str]]:
+        return self.db.execute(
+            "SELECT id, alert_id, sink, attempts, last_error FROM deliveries "
+            "WHERE status = 'dead' ORDER BY id"
+        ).fetchall()
+
+    def replay_dead(self) -> int:
+        cursor = self.db.execute(
+            "UPDATE deliveries SET status = 'pending', due = 0, attempts = 0 WHERE status = 'dead'"
+        )
+        return cursor.rowcount
+
+
+def _seconds_between(earlier: str, later: str) -> float:
+    from datetime import datetime  # noqa: PLC0415 - only here
+
+    try:
+        return (datetime.fromisoformat(later) - datetime.fromisoformat(earlier)).total_seconds()
+    except ValueError:
+        return float("inf")
+
+
+def open_store(data_dir: Path) -> DetectionStore:
+    if not data_dir.is_dir():
+        raise StorageError(f"{data_dir} is not a data directory")
+    return DetectionStore(data_dir / "detection.db")
