@@ -99,11 +99,22 @@ class Engine:
         self.rules: list[Rule] = list(pack.rules.values())
         self._by_action: dict[str, list[Rule]] = {}  # the rules an action can match
         self.alerting = pack.alerting_rules()
-        saved = store.get_state("correlations", {})
-        self.correlators = {
-            name: Correlator(c, saved.get(name)) for name, c in pack.correlations.items()
-        }
+        self.correlators: dict[str, Correlator] = {}
         self.feeds: dict[str, list[Correlator]] = {}
+        self._load_state()
+        self.instance: str = store.get_state("instance") or secrets.token_hex(8)
+        self.sinks = [sink.name for sink in config.sinks]
+        self.on_alert = on_alert
+        self.processed = 0
+
+    def _load_state(self, correlations: dict[str, Any] | None = None) -> None:
+        """The engine's state as last committed (or, for a replay, correlations afresh)."""
+        store = self.store
+        saved = store.get_state("correlations", {}) if correlations is None else correlations
+        self.correlators = {
+            name: Correlator(c, saved.get(name)) for name, c in self.pack.correlations.items()
+        }
+        self.feeds = {}
         for correlator in self.correlators.values():
             for rule in dict.fromkeys(correlator.c.rules):
                 self.feeds.setdefault(rule, []).append(correlator)
@@ -112,22 +123,15 @@ class Engine:
         self.checkpoint_size: int = store.get_state("checkpoint_size", 0)
         self.last_seen: dict[str, float] = store.get_state("last_seen", {})
         self.silent: dict[str, bool] = store.get_state("silent", {})
-        self.instance: str = store.get_state("instance") or secrets.token_hex(8)
-        self.sinks = [sink.name for sink in config.sinks]
-        self.on_alert = on_alert
-        self.processed = 0
+        self.context.memory = _Memory(store)  # forget first-seen values the batch noted
 
     # -- the loop ------------------------------------------------------------------
 
     def replay_from(self, index: int) -> None:
         """Start over at ``index`` (back-testing a rule): state and memory of correlations
         restart empty; alerts already raised stay, and merge with re-raised ones."""
+        self._load_state(correlations={})
         self.cursor = max(0, index)
-        self.correlators = {n: Correlator(c) for n, c in self.pack.correlations.items()}
-        self.feeds = {}
-        for correlator in self.correlators.values():
-            for rule in dict.fromkeys(correlator.c.rules):
-                self.feeds.setdefault(rule, []).append(correlator)
         self.chain = self.ledger.get(index - 1).chain_hash if index > 0 else ZERO_CHAIN
 
     def step(self, limit: int = BATCH, now: float | None = None) -> int:
@@ -135,14 +139,18 @@ class Engine:
         start = self.cursor
         end = min(self.ledger.size(), start + limit)
         new_alerts: list[int] = []
-        with self.store.transaction():
-            self.store.put_state("instance", self.instance)
-            for row, detail in self.ledger.stored(start, end):
-                self._entry(row, detail, new_alerts)
-            self.cursor = end
-            self._check_checkpoint(new_alerts)
-            self._check_silence(now, new_alerts)
-            self._save()
+        try:
+            with self.store.transaction():
+                self.store.put_state("instance", self.instance)
+                for row, detail in self.ledger.stored(start, end):
+                    self._entry(row, detail, new_alerts)
+                self.cursor = end
+                self._check_checkpoint(new_alerts)
+                self._check_silence(now, new_alerts)
+                self._save()
+        except BaseException:
+            self._load_state()  # the batch rolled back: so does what the engine holds
+            raise
         self._log(new_alerts)
         self.processed += end - start
         if new_alerts and self.on_alert:

@@ -1,0 +1,341 @@
+"""The detection engine on real logs: each built-in rule with events that must and must not
+raise it, restarts and crashes mid-stream, integrity and silence, alerts in the log."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from itertools import count
+from pathlib import Path
+
+import orjson
+import pytest
+
+from conftest import run_cli
+from trailseal.detect.config import DetectionConfig, Silence
+from trailseal.detect.engine import Engine
+from trailseal.detect.rules import BUILTIN, load
+from trailseal.detect.store import DetectionStore
+from trailseal.events import event_from_mapping
+from trailseal.ledger import Ledger, SearchFilter
+
+ROSTER = """user_id,unit,shift_start,shift_end,timezone
+n1,3B,07:00,19:00,UTC
+n2,ICU,19:00,07:00,UTC
+a1,IT,08:00,17:00,UTC
+"""
+GEO = "network,country\n198.51.100.0/24,US\n203.0.113.0/24,RO\n"
+DAY = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
+_ids = count()
+
+
+def at(hours: float) -> str:
+    return (DAY + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event(who: str, action: str, hours: float, **parts: object) -> dict:
+    return {
+        "id": f"e-{next(_ids)}",
+        "time": at(hours),
+        "actor": {"id": who, **parts.pop("actor", {})},  # type: ignore[dict-item]
+        "action": action,
+        **parts,
+    }
+
+
+def read(actor: str, patient: str, unit: str | None, hours: float) -> dict:
+    resource = {"type": "patient", "id": patient} | ({"unit": unit} if unit else {})
+    return event(actor, "patient.read", hours, resource=resource)
+
+
+def login(actor: str, hours: float, ip: str = "198.51.100.7") -> dict:
+    return event(actor, "user.login", hours, outcome={"result": "success"}, source={"ip": ip})
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Iterator[tuple[Ledger, DetectionConfig, Path]]:
+    (tmp_path / "roster.csv").write_text(ROSTER)
+    (tmp_path / "geo.csv").write_text(GEO)
+    config = DetectionConfig(
+        roster=tmp_path / "roster.csv",
+        geography=tmp_path / "geo.csv",
+        silence=[Silence("ehr", 15 * 60)],
+    )
+    with Ledger.init(tmp_path / "data", origin="test.example/log") as ledger:
+        yield ledger, config, tmp_path / "data" / "detection.db"
+
+
+def run(log: tuple, events: list[dict], now: float | None = None) -> dict[str, list]:
+    """Append the events, run the built-in pack over the log; alerts by rule."""
+    ledger, config, db = log
+    if events:
+        ledger.append([event_from_mapping(e) for e in events])
+    store = DetectionStore(db)
+    engine = Engine(ledger, store, load([BUILTIN]), config)
+    engine.run_once()
+    if now is not None:
+        engine.step(now=now)
+    alerts: dict[str, list] = {}
+    for alert in store.alerts():
+        alerts.setdefault(alert.rule, []).append(alert)
+    store.close()
+    return alerts
+
+
+POSITIVE = {
+    "bulk_export": [event("c1", "export.create", 10, resource={"type": "export", "count": 500})],
+    "access_outside_unit": [read("n1", "p-9", "ICU", 9)],
+    "many_records_one_shift": [read("n1", f"p-{i}", "3B", 7 + i / 10) for i in range(51)],
+    "off_shift_login_new_country": [login("n1", 7.1), login("n1", 26.6, ip="203.0.113.9")],
+    "mass_deletion": [
+        event("a1", "record.delete", 10 + i / 600, resource={"type": "notes", "id": str(i)})
+        for i in range(50)
+    ],
+    "privileged_permission_change": [
+        event(
+            "a1",
+            "iam.role.assign",
+            9,
+            resource={"type": "user", "id": "u7"},
+            detail={"role": "admin"},
+        ),
+    ],
+    "role_change_then_bulk_export": [
+        event("a1", "iam.role.assign", 9, detail={"role": "records-export"}),
+        event("a1", "export.create", 9.4, resource={"type": "export", "count": 300}),
+    ],
+    "audit_read_without_auditor": [
+        event("svc", "audit.read", 9, actor={"roles": ["writer"]}, resource={"type": "entry"})
+    ],
+}
+
+NEGATIVE = {
+    "bulk_export": [event("c1", "export.create", 10, resource={"type": "export", "count": 20})],
+    "access_outside_unit": [read("n1", "p-9", "3B", 9), read("n1", "p-8", None, 9.1)],
+    "many_records_one_shift": [read("n1", f"p-{i % 30}", "3B", 7 + i / 10) for i in range(60)]
+    + [read("n1", f"q-{i}", "3B", 7 + i * 0.6) for i in range(20)],
+    "off_shift_login_new_country": [
+        login("n1", 7.1),
+        login("n1", 26.6),  # off shift, but from a country seen before
+        login("n1", 31.0, ip="203.0.113.9"),  # a new country, but on shift
+        login("n2", 3.0, ip="203.0.113.9"),  # the first login ever: nothing to compare with
+    ],
+    "mass_deletion": [
+        event("a1", "record.delete", 10 + i / 40, resource={"type": "notes", "id": str(i)})
+        for i in range(50)  # fifty, but over more than an hour
+    ],
+    "privileged_permission_change": [
+        event("a1", "iam.role.assign", 9, detail={"role": "nurse"}),
+        event(
+            "a1",
+            "iam.apikey.create",
+            9,
+            resource={"type": "apikey", "id": "k"},
+            detail={"owner": "a1"},
+        ),
+    ],
+    "role_change_then_bulk_export": [
+        event("a1", "export.create", 8, resource={"type": "export", "count": 300}),
+        event("a1", "iam.role.assign", 9, detail={"role": "nurse"}),
+        event("a1", "export.create", 10.5, resource={"type": "export", "count": 300}),
+        event("a2", "iam.role.assign", 12, detail={"role": "nurse"}),
+        event("a3", "export.create", 12.2, resource={"type": "export", "count": 300}),
+    ],
+    "audit_read_without_auditor": [
+        event("aud", "audit.read", 9, actor={"roles": ["auditor"]}),
+        event("svc", "audit.started", 9, actor={"roles": ["writer"]}),
+    ],
+}
+
+
+@pytest.mark.parametrize("rule", sorted(POSITIVE))
+def test_each_rule_fires_on_its_positive_fixture(log: tuple, rule: str) -> None:
+    alerts = run(log, POSITIVE[rule])
+    assert len(alerts.get(rule, [])) == 1, alerts
+
+
+@pytest.mark.parametrize("rule", sorted(NEGATIVE))
+def test_each_rule_stays_quiet_on_its_negative_fixture(log: tuple, rule: str) -> None:
+    alerts = run(log, NEGATIVE[rule])
+    assert rule not in alerts, alerts
+
+
+def test_more_privileged_changes(log: tuple) -> None:
+    alerts = run(
+        log,
+        [
+            event(
+                "a1",
+                "iam.apikey.create",
+                9,
+                resource={"type": "apikey", "id": "k"},
+                detail={"owner": "u5"},
+            ),
+            event("a2", "iam.permission.override", 9, resource={"type": "user", "id": "u5"}),
+        ],
+    )
+    assert sorted(a.group for a in alerts["privileged_permission_change"]) == [
+        "actor.id=a1",
+        "actor.id=a2",
+    ]
+
+
+def test_alerts_are_deduplicated_within_their_window(log: tuple) -> None:
+    exports = [
+        event("c1", "export.create", h, resource={"type": "export", "count": 500})
+        for h in (9, 9.5, 12)
+    ]
+    (first, second) = run(log, exports)["bulk_export"]
+    assert len(first.evidence) == 2  # 09:00 and 09:30 merged (dedup 1h)
+    assert len(second.evidence) == 1  # 12:00 is a new alert
+
+
+def test_alerts_are_entries_in_the_log(log: tuple) -> None:
+    ledger = log[0]
+    run(log, POSITIVE["bulk_export"])
+    (raised,) = ledger.search(SearchFilter(action="alert.raised"))
+    assert raised.detail["rule"] == "bulk_export"
+    assert raised.detail["evidence"] == [0]
+    ledger.verify()
+
+
+def test_silence_of_a_source_raises_once(log: tuple) -> None:
+    ledger = log[0]
+    ledger.append([event_from_mapping(event("app", "patient.read", 9, source={"service": "ehr"}))])
+    received = datetime.fromisoformat(ledger.get(0).entry["received_at"]).timestamp()
+    assert "source_silent" not in run(log, [], now=received + 10 * 60)
+    assert len(run(log, [], now=received + 20 * 60)["source_silent"]) == 1
+    assert len(run(log, [], now=received + 40 * 60)["source_silent"]) == 1  # still one
+
+
+def test_a_tampered_entry_raises_an_integrity_alert(log: tuple) -> None:
+    ledger, _, _ = log
+    ledger.append([event_from_mapping(read("n1", f"p-{i}", "3B", 8)) for i in range(10)])
+    db = sqlite3.connect(ledger.settings.db_path)
+    for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        db.execute(f"DROP TRIGGER {name}")
+    db.execute(
+        "UPDATE entries SET entry = "
+        "CAST(replace(CAST(entry AS TEXT), 'p-4', 'p-X') AS BLOB) WHERE idx = 4"
+    )
+    db.commit()
+    db.close()
+    (alert,) = run(log, [])["log_integrity_failure"]
+    assert alert.severity == "critical"
+    assert alert.evidence == [4]
+
+
+# -- restarts ----------------------------------------------------------------------
+
+
+def _scenario() -> list[dict]:
+    """Every positive fixture, time-shifted into one stream with benign noise between."""
+    stream: list[dict] = []
+    for n, rule in enumerate(sorted(POSITIVE)):
+        for e in POSITIVE[rule]:
+            shifted = dict(
+                e,
+                id=f"{rule}-{e['id']}",
+                time=at(48 * n + (datetime.fromisoformat(e["time"]) - DAY).total_seconds() / 3600),
+            )
+            stream.append(shifted)
+        stream += [read("n1", f"p-{i % 5}", "3B", 48 * n + 8 + i / 100) for i in range(40)]
+    return stream
+
+
+def _alert_set(db: Path) -> list[tuple]:
+    store = DetectionStore(db)
+    found = sorted((a.rule, a.group, tuple(a.evidence)) for a in store.alerts())
+    store.close()
+    return found
+
+
+def test_restarts_and_crashes_neither_lose_nor_repeat_alerts(tmp_path: Path, log: tuple) -> None:
+    ledger, config, db = log
+    ledger.append([event_from_mapping(e) for e in _scenario()])
+    pack = load([BUILTIN])
+    reference = tmp_path / "reference.db"
+    Engine(ledger, DetectionStore(reference), pack, config).run_once()
+    expected = _alert_set(reference)
+    assert {rule for rule, _, _ in expected} == set(POSITIVE)  # and the export a sequence ends in
+
+    crashed: set[int] = set()
+    while True:  # a new engine (a restart) for every small batch, and a crash in some
+        store = DetectionStore(db)
+        engine = Engine(ledger, store, pack, config)
+        if engine.cursor % 3 == 1 and engine.cursor not in crashed:
+            original = store.put_state
+
+            def crash(key: str, value: object, original=original) -> None:
+                if key == "correlations":
+                    raise RuntimeError("power cut")
+                original(key, value)
+
+            store.put_state = crash  # type: ignore[method-assign]
+            before = engine.cursor
+            with pytest.raises(RuntimeError, match="power cut"):
+                engine.step(limit=37)
+            assert engine.cursor == before  # what the engine holds rolled back with the batch
+            crashed.add(before)
+            store.close()
+            continue
+        done = engine.step(limit=37)
+        store.close()
+        if not done:
+            break
+    assert len(crashed) > 3
+    assert _alert_set(db) == expected
+    store = DetectionStore(db)
+    mine = f"alert:{store.get_state('instance')}:"
+    store.close()
+    raised = ledger.search(SearchFilter(action="alert.raised", limit=100_000))
+    ids = [e.entry["event"]["id"] for e in raised if e.entry["event"]["id"].startswith(mine)]
+    assert len(ids) == len(expected)  # each alert written into the log once
+
+
+# -- the CLI --------------------------------------------------------------------------
+
+
+def test_watch_ack_and_resolve_from_the_command_line(log: tuple) -> None:
+    ledger, _, _ = log
+    ledger.append([event_from_mapping(e) for e in POSITIVE["bulk_export"]])
+    data = ledger.settings.data_dir
+    ledger.close()
+    run_cli("watch", "--once", data=data, check=True)
+    listed = orjson.loads(run_cli("alerts", "list", "--json", data=data, check=True).stdout)
+    (alert,) = listed
+    assert {"id", "rule", "title", "severity", "group", "evidence", "status"} <= set(alert)
+    assert (alert["rule"], alert["evidence"], alert["status"]) == ("bulk_export", [0], "open")
+    run_cli("alerts", "ack", str(alert["id"]), "--note", "looking", data=data, check=True)
+    run_cli(
+        "alerts",
+        "resolve",
+        str(alert["id"]),
+        "--reason",
+        "approved by SEC-1",
+        data=data,
+        check=True,
+    )
+    again = orjson.loads(run_cli("alerts", "list", "--json", data=data, check=True).stdout)
+    assert again[0]["status"] == "resolved"
+    assert again[0]["reason"] == "approved by SEC-1"
+    with Ledger.open(data) as reopened:
+        actions = [
+            e.entry["event"]["action"] for e in reopened.search(SearchFilter(action="alert.*"))
+        ]
+    assert actions == ["alert.raised", "alert.acknowledged", "alert.resolved"]
+    missing = run_cli("alerts", "resolve", "99", "--reason", "x", data=data)
+    assert missing.returncode == 1
+    assert b"no alert 99" in missing.stderr
+
+
+def test_watch_from_an_index_back_tests_without_duplicating(log: tuple) -> None:
+    ledger, _, _ = log
+    ledger.append([event_from_mapping(e) for e in POSITIVE["bulk_export"]])
+    data = ledger.settings.data_dir
+    ledger.close()
+    run_cli("watch", "--once", data=data, check=True)
+    run_cli("watch", "--once", "--from", "0", data=data, check=True)
+    listed = orjson.loads(run_cli("alerts", "list", "--json", data=data, check=True).stdout)
+    assert len(listed) == 1

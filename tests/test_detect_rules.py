@@ -1,0 +1,184 @@
+"""Sigma rules: every modifier and condition form evaluated natively, and rule packs whose
+problems are all reported with file and line while the good rules still load."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conftest import run_cli
+from trailseal.detect.matcher import backtracking_hazard
+from trailseal.detect.rules import BUILTIN, load
+
+
+def _rule(detection: str, name: str = "r") -> str:
+    body = textwrap.indent(textwrap.dedent(detection).strip(), "  ")
+    return f"title: {name}\nname: {name}\nlogsource: {{product: trailseal}}\ndetection:\n{body}\n"
+
+
+def _predicate(tmp_path: Path, detection: str):
+    (tmp_path / "r.yml").write_text(_rule(detection))
+    pack = load([tmp_path])
+    assert not pack.problems, pack.problems
+    return pack.rules["r"].predicate
+
+
+CASES = [
+    # each: a detection, the fields of one entry, whether the rule matches them
+    ("sel: {action: record.read}\ncondition: sel", {"action": "RECORD.READ"}, True),
+    ("sel: {action|cased: record.read}\ncondition: sel", {"action": "RECORD.READ"}, False),
+    ("sel: {action|contains: cord}\ncondition: sel", {"action": "record.read"}, True),
+    ("sel: {action|startswith: iam.}\ncondition: sel", {"action": "iam.role.assign"}, True),
+    ("sel: {action|endswith: .read}\ncondition: sel", {"action": "record.readx"}, False),
+    ("sel: {action: 'rec*d.?ead'}\ncondition: sel", {"action": "record.read"}, True),
+    ("sel: {action|re: '^iam\\.(role|key)'}\ncondition: sel", {"action": "iam.key.x"}, True),
+    ("sel: {source.ip|cidr: 10.0.0.0/8}\ncondition: sel", {"source.ip": "10.2.3.4"}, True),
+    ("sel: {source.ip|cidr: 10.0.0.0/8}\ncondition: sel", {"source.ip": "not an ip"}, False),
+    (
+        "sel: {actor.roles|contains|all: [ad, min]}\ncondition: sel",
+        {"actor.roles": ["admin"]},
+        True,
+    ),
+    ("sel: {actor.roles: auditor}\ncondition: sel", {"actor.roles": ["nurse", "auditor"]}, True),
+    ("sel: {resource.count|gt: 100}\ncondition: sel", {"resource.count": 101}, True),
+    ("sel: {resource.count|gte: 100}\ncondition: sel", {"resource.count": 99}, False),
+    ("sel: {resource.count|lt: 5}\ncondition: sel", {"resource.count": "4"}, True),
+    ("sel: {resource.count|lte: 5}\ncondition: sel", {"resource.count": True}, False),
+    ("sel: {outcome.status|exists: true}\ncondition: sel", {"outcome.status": 403}, True),
+    ("sel: {outcome.status|exists: false}\ncondition: sel", {}, True),
+    ("sel: {resource.unit: null}\ncondition: sel", {}, True),
+    ("sel: {a|fieldref: b}\ncondition: sel", {"a": "3B", "b": "3B"}, True),
+    ("sel: {a|fieldref: b}\ncondition: sel", {"a": "3B"}, False),
+    ("one: {a: 1}\ntwo: {b: 2}\ncondition: 1 of them", {"b": 2}, True),
+    ("one: {a: 1}\ntwo: {b: 2}\ncondition: all of them", {"b": 2}, False),
+    ("sel_a: {a: 1}\nsel_b: {b: 2}\ncondition: all of sel_*", {"a": 1, "b": 2}, True),
+    (
+        "a: {x: 1}\nb: {y: 2}\nc: {z: 3}\ncondition: a and (b or c) and not c",
+        {"x": 1, "y": 2},
+        True,
+    ),
+    (
+        "a: {x: 1}\nb: {y: 2}\nc: {z: 3}\ncondition: a and (b or c) and not c",
+        {"x": 1, "z": 3},
+        False,
+    ),
+    ("sel: {x: [a, b]}\ncondition: sel", {"x": "B"}, True),
+]
+
+
+@pytest.mark.parametrize(("detection", "fields", "expected"), CASES)
+def test_modifiers_and_conditions(
+    tmp_path: Path, detection: str, fields: dict, expected: bool
+) -> None:
+    assert _predicate(tmp_path, detection)(fields) is expected
+
+
+@given(text=st.text(max_size=30), needle=st.text(alphabet="abcXYZ.-_ ", min_size=1, max_size=5))
+def test_string_modifiers_agree_with_python(
+    tmp_path_factory: pytest.TempPathFactory, text: str, needle: str
+) -> None:
+    """Sigma's contains/startswith/endswith are Python's, case-folded."""
+    folder = tmp_path_factory.mktemp("prop")
+    quoted = needle.replace("'", "''")
+    for modifier, python in (
+        ("contains", lambda t, n: n in t),
+        ("startswith", str.startswith),
+        ("endswith", str.endswith),
+    ):
+        (folder / "r.yml").write_text(_rule(f"sel: {{x|{modifier}: '{quoted}'}}\ncondition: sel"))
+        predicate = load([folder]).rules["r"].predicate
+        assert predicate({"x": text}) is python(text.casefold(), needle.casefold())
+
+
+def test_catastrophic_patterns_are_recognised() -> None:
+    assert backtracking_hazard("(a+)+$")
+    assert backtracking_hazard("(x|y*)*z")
+    assert backtracking_hazard("^(\\w+\\s?)*$")
+    assert backtracking_hazard("^iam\\.(role|key)\\.[a-z]+$") is None
+    assert backtracking_hazard("(ab){2,5}c+") is None
+
+
+BAD_PACK = {
+    "good.yml": _rule("sel: {action: user.login}\ncondition: sel", "good_one"),
+    "yaml.yml": "title: broken\nname: x\ndetection: [unclosed\n",
+    "modifier.yml": _rule("sel:\n  action|sometimes: x\ncondition: sel", "bad_modifier"),
+    "regex.yml": _rule("sel:\n  action|re: '(unclosed'\ncondition: sel", "bad_regex"),
+    "redos.yml": _rule("sel:\n  actor.id|re: '^(a+)+$'\ncondition: sel", "redos"),
+    "corr.yml": textwrap.dedent(
+        """\
+        title: needs a missing rule
+        name: orphan
+        correlation:
+          type: event_count
+          rules: [no_such_rule]
+          group-by: [actor.id]
+          timespan: 10m
+          condition: {gte: 3}
+        """
+    ),
+    "also_good.yml": _rule("sel: {action: user.logout}\ncondition: sel", "good_two"),
+}
+
+
+@pytest.fixture
+def bad_pack(tmp_path: Path) -> Path:
+    for name, text in BAD_PACK.items():
+        (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+def test_every_problem_is_reported_with_file_and_line_and_good_rules_load(bad_pack: Path) -> None:
+    pack = load([bad_pack])
+    assert sorted(pack.rules) == ["good_one", "good_two"]
+    found = {(Path(p.path).name, p.line): p.message for p in pack.problems}
+    assert len(found) == 5, pack.problems
+    assert any(name == "yaml.yml" and "bad YAML" in m for (name, _), m in found.items())
+    assert "sometimes" in found[("modifier.yml", 6)]
+    assert "unclosed" in next(m for (name, _), m in found.items() if name == "regex.yml")
+    assert "catastrophically" in found[("redos.yml", 6)]
+    assert "no_such_rule" in next(m for (name, _), m in found.items() if name == "corr.yml")
+
+
+def test_rules_lint_lists_problems_and_exits_1(bad_pack: Path) -> None:
+    result = run_cli("rules", "lint", bad_pack)
+    assert result.returncode == 1
+    lines = result.stderr.decode().splitlines()
+    problems = [line for line in lines if line.startswith("error: ")]
+    assert len(problems) == 5
+    assert all(re.match(r"error: .+\.yml:\d+: ", line) for line in problems)
+    assert "2 rules and 0 correlations load" in lines[-1]
+
+
+def test_the_builtin_pack_lints_clean() -> None:
+    result = run_cli("rules", "lint", BUILTIN)
+    assert result.returncode == 0, result.stderr.decode()
+    pack = load([BUILTIN])
+    assert {"bulk_export", "access_outside_unit", "off_shift_login_new_country"} <= set(pack.rules)
+    assert set(pack.correlations) == {
+        "many_records_one_shift",
+        "mass_deletion",
+        "role_change_then_bulk_export",
+    }
+
+
+def test_rules_test_shows_which_events_match_and_why(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        '{"id": "1", "time": "2026-03-01T10:00:00Z", "actor": {"id": "u1"}, '
+        '"action": "export.create", "resource": {"type": "export", "count": 500}}\n'
+        '{"id": "2", "time": "2026-03-01T10:00:00Z", "actor": {"id": "u1"}, '
+        '"action": "export.create", "resource": {"type": "export", "count": 3}}\n'
+    )
+    result = run_cli(
+        "rules", "test", "bulk_export", "--events", events, "--rules", "builtin", check=True
+    )
+    out = result.stdout.decode().splitlines()
+    assert out[0].startswith("1: MATCH")
+    assert "many=yes" in out[0]
+    assert out[1].startswith("2: no match")
+    assert "many=no" in out[1]
