@@ -28,7 +28,14 @@ from typing import Any
 import yaml
 
 from trailseal.detect.rules import BUILTIN, duration
-from trailseal.detect.sinks import JsonLinesSink, Sink, StdoutSink, SyslogSink, WebhookSink
+from trailseal.detect.sinks import (
+    JsonLinesSink,
+    Sink,
+    StdoutSink,
+    SyslogSink,
+    WebhookSink,
+    webhook_key,
+)
 from trailseal.errors import ConfigError
 
 CONFIG_FILE = "detection.yaml"
@@ -140,8 +147,7 @@ def _sink(data_dir: Path, given: Any, n: int) -> Sink:
             )
         if kind == "webhook":
             secret_file = _path(data_dir, spec.get("secret_file"), f"sinks[{n}].secret_file")
-            secret = secret_file.read_bytes().strip()
-            return WebhookSink(name, str(spec["url"]), secret)
+            return WebhookSink(name, str(spec["url"]), webhook_key(secret_file.read_text().strip()))
     except (KeyError, ValueError, OSError) as exc:
         raise ConfigError(f"sinks[{n}] ({name}): {exc}") from None
     raise ConfigError(f"sinks[{n}]: type is one of stdout, jsonl, syslog, webhook, not {kind!r}")

@@ -87,6 +87,19 @@ class WebhookSink:
             raise RuntimeError(f"{self.url} answered {answer.status_code}")
 
 
+def webhook_key(secret: str) -> bytes:
+    """The signing key of a Standard Webhooks secret (``whsec_`` + base64), or of any other
+    text, taken as its bytes."""
+    if secret.startswith("whsec_"):
+        try:
+            return base64.b64decode(secret.removeprefix("whsec_") + "==")
+        except ValueError:
+            raise ConfigError("a whsec_ secret must be base64 after the prefix") from None
+    if not secret:
+        raise ConfigError("the webhook secret is empty")
+    return secret.encode()
+
+
 def syslog_message(alert: dict[str, Any], app: str = "trailseal") -> bytes:
     """RFC 5424: ``<PRI>1 TIMESTAMP HOST APP PROCID MSGID [SD] MSG``, the alert as JSON."""
     severity = SYSLOG_SEVERITY.get(str(alert.get("severity")), 4)
