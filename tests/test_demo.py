@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
 
 from conftest import run_cli
@@ -30,7 +31,7 @@ US = [ipaddress.ip_network(n) for n in ("198.51.100.0/24", "192.0.2.0/24")]
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     root = tmp_path_factory.mktemp("demo") / "hospital"
-    result = run_cli("demo", "--data", root, "--days", "6", check=True)
+    result = run_cli("demo", "--data", root, check=True)  # the whole month (about a minute)
     return root, result.stdout.decode()
 
 
@@ -48,6 +49,35 @@ def test_the_demo_tells_where_to_look_and_the_log_verifies(demo_run: tuple[Path,
     for incident in ("outside-unit", "many-records", "escalation-then-export", "after-hours"):
         assert incident in out
     assert run_cli("verify", data=root / "log").returncode == 0
+
+
+EXPECTED_ALERTS = {
+    ("access_outside_unit", "n-3B-2"),
+    ("many_records_one_shift", "p-4A-2"),
+    ("bulk_export", "a-2"),
+    ("role_change_then_bulk_export", "a-2"),
+    ("off_shift_login_new_country", "n-ICU-2"),
+}
+
+
+def test_the_month_raises_exactly_the_planted_incidents(demo_run: tuple[Path, str]) -> None:
+    """Each incident raises its alert (the export of 500 records also raises bulk_export,
+    as any bulk export does); the month's benign traffic raises none: no false positives."""
+    root, out = demo_run
+    listed = orjson.loads(run_cli("alerts", "list", "--json", data=root / "log", check=True).stdout)
+    raised = {(a["rule"], a["group"].split(",")[0].removeprefix("actor.id=")) for a in listed}
+    assert raised == EXPECTED_ALERTS
+    assert len(listed) == len(EXPECTED_ALERTS)  # none twice
+    assert "The built-in detection rules raised 5 alerts" in out
+    with Ledger.open(root / "log") as ledger:
+        planted = {i.actor: i for i in Month(staff(), patients()).incidents}
+        for alert in listed:  # the evidence is the incident's own entries
+            actor = alert["group"].split(",")[0].removeprefix("actor.id=")
+            for index in alert["evidence"]:
+                assert ledger.get(index).entry["event"]["actor"]["id"] == actor
+                moment = ledger.get(index).entry["event"]["time"]
+                assert planted[actor].start.strftime("%Y-%m-%d") <= moment[:10]
+    assert len((root / "log" / "alerts.jsonl").read_text().splitlines()) == 5
 
 
 def test_reads_carry_route_actor_from_the_token_and_proxy_address(

@@ -14,6 +14,11 @@ from typing import Any
 import click
 
 from trailseal.cli._output import info
+from trailseal.detect.config import load_config
+from trailseal.detect.engine import Engine
+from trailseal.detect.rules import load
+from trailseal.detect.sinks import Dispatcher
+from trailseal.detect.store import Alert, open_store
 from trailseal.errors import ConfigError
 from trailseal.ledger import Ledger, VerificationReport
 
@@ -79,13 +84,54 @@ def demo(data: str, days: int, examples: str | None) -> None:
         report = hospital.run(service.url, token, root / "ehr", days=days, progress=info)
     finally:
         service.stop()
+    roster, geo = report.context
+    (log_dir / "detection.yaml").write_text(
+        "# written by trailseal demo: the hospital's context and an alert file\n"
+        "rules: [builtin]\n"
+        f"context: {{roster: {roster.resolve()}, geography: {geo.resolve()}}}\n"
+        "sinks: [{name: file, type: jsonl, path: alerts.jsonl}]\n"
+    )
+    info("watching the month for incidents (trailseal watch --once) ...")
+    alerts = _watch(log_dir)
     info("verifying the log ...")
     with Ledger.open(log_dir) as ledger:
         verified = ledger.verify()
-    _tell(root, log_dir, report, verified)
+    _tell(log_dir, report, verified)
+    _tell_alerts(log_dir, alerts)
 
 
-def _tell(root: Path, log_dir: Path, report: Any, verified: VerificationReport) -> None:
+def _watch(log_dir: Path) -> list[Alert]:
+    """The built-in rules over the month, as `trailseal watch --once` runs them."""
+    with Ledger.open(log_dir) as ledger:
+        config = load_config(log_dir)
+        store = open_store(log_dir)
+        try:
+            Engine(ledger, store, load(config.rules), config).run_once()
+            dispatcher = Dispatcher(store.path, config.sinks)
+            dispatcher.deliver_due()
+            dispatcher.store.close()
+            return store.alerts()
+        finally:
+            store.close()
+
+
+def _tell_alerts(log_dir: Path, alerts: list[Alert]) -> None:
+    flag = f"--data {log_dir}"
+    click.echo(f"\nThe built-in detection rules raised {len(alerts)} alerts:")
+    for alert in alerts:
+        shown = ", ".join(map(str, alert.evidence[:5])) + (
+            " ..." if len(alert.evidence) > 5 else ""
+        )
+        click.echo(f"  #{alert.id} {alert.severity:8} {alert.rule}  {alert.group}  [{shown}]")
+    click.echo(
+        f"  trailseal alerts list {flag}          # with the entries that are their evidence\n"
+        f"  trailseal alerts resolve 1 --reason '...' {flag}\n"
+        f"  trailseal watch {flag}                # follow the log as it grows\n"
+        f"\nEverything is in {log_dir.parent}; remove it to run the demo again."
+    )
+
+
+def _tell(log_dir: Path, report: Any, verified: VerificationReport) -> None:
     statuses = ", ".join(f"{n:,} x {code}" for code, n in sorted(report.statuses.items()))
     flag = f"--data {log_dir}"
     looks = [
@@ -115,7 +161,7 @@ def _tell(root: Path, log_dir: Path, report: Any, verified: VerificationReport) 
     roster, geo = report.context
     click.echo(
         f"\nThe hospital's staff roster and IP geography, for detection: {roster}, {geo}\n"
-        f"Everything is in {root}; remove it to run the demo again."
+        f"(named in {log_dir / 'detection.yaml'})."
     )
 
 
