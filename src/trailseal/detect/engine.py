@@ -30,7 +30,7 @@ from trailseal.checkpoints import Checkpoint
 from trailseal.detect.config import DetectionConfig
 from trailseal.detect.context import Context
 from trailseal.detect.correlate import Correlator, Firing, group_key
-from trailseal.detect.fields import Fields, entry_fields
+from trailseal.detect.fields import FieldPlan, Fields
 from trailseal.detect.rules import Correlation, Rule, RulePack
 from trailseal.detect.store import DetectionStore
 from trailseal.errors import TrailsealError
@@ -65,6 +65,7 @@ class _Memory:
     def __init__(self, store: DetectionStore) -> None:
         self.store = store
         self.cache: dict[tuple[str, str], set[str]] = {}
+        self.pending: list[tuple[str, str, str]] = []
 
     def seen(self, actor: str, kind: str) -> set[str]:
         key = (actor, kind)
@@ -74,7 +75,12 @@ class _Memory:
 
     def remember(self, actor: str, kind: str, value: str) -> None:
         self.seen(actor, kind).add(value)
-        self.store.remember(actor, kind, value)
+        self.pending.append((actor, kind, value))
+
+    def flush(self) -> None:
+        """Write what the batch learned (inside the batch's transaction)."""
+        self.store.remember_many(self.pending)
+        self.pending = []
 
 
 class Engine:
@@ -97,6 +103,7 @@ class Engine:
             ownership=config.ownership,
         )
         self.rules: list[Rule] = list(pack.rules.values())
+        self.plan = FieldPlan(pack.fields())
         self._by_action: dict[str, list[Rule]] = {}  # the rules an action can match
         self.alerting = pack.alerting_rules()
         self.correlators: dict[str, Correlator] = {}
@@ -123,7 +130,8 @@ class Engine:
         self.checkpoint_size: int = store.get_state("checkpoint_size", 0)
         self.last_seen: dict[str, float] = store.get_state("last_seen", {})
         self.silent: dict[str, bool] = store.get_state("silent", {})
-        self.context.memory = _Memory(store)  # forget first-seen values the batch noted
+        self.memory = _Memory(store)  # forget first-seen values a failed batch noted
+        self.context.memory = self.memory
 
     # -- the loop ------------------------------------------------------------------
 
@@ -189,7 +197,7 @@ class Engine:
             if detail_row is not None and detail_row.detail is not None
             else None
         )
-        fields = entry_fields(index, entry, detail)
+        fields = self.plan.fields(index, entry, detail)
         action = fields.get("action")
         if isinstance(action, str) and action.startswith("alert."):
             return
@@ -294,6 +302,7 @@ class Engine:
     # -- state -------------------------------------------------------------------------
 
     def _save(self) -> None:
+        self.memory.flush()
         put = self.store.put_state
         put("cursor", self.cursor)
         put("chain", self.chain.hex())

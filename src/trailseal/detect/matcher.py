@@ -76,6 +76,16 @@ def compile_condition(node: Any) -> Predicate:
     )
 
 
+def fields_of(node: Any) -> set[str]:
+    """Every field a condition reads (including those it compares with ``fieldref``)."""
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        found = {node.field}
+        if isinstance(node.value, SigmaFieldReference):
+            found.add(node.value.field)
+        return found
+    return set().union(*(fields_of(arg) for arg in getattr(node, "args", ()) or ()))
+
+
 def action_gate(node: Any) -> Predicate | None:
     """The part of a condition that tests ``action`` and must hold for the whole to hold,
     or None. The engine uses it to skip, once per distinct action, every rule that

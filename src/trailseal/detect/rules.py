@@ -26,7 +26,13 @@ from sigma.correlations import SigmaCorrelationCondition, SigmaCorrelationRule
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
-from trailseal.detect.matcher import Predicate, UnsupportedRule, action_gate, compile_condition
+from trailseal.detect.matcher import (
+    Predicate,
+    UnsupportedRule,
+    action_gate,
+    compile_condition,
+    fields_of,
+)
 
 LEVELS = ("informational", "low", "medium", "high", "critical")
 CORRELATION_TYPES = ("event_count", "value_count", "temporal", "temporal_ordered")
@@ -55,6 +61,7 @@ class Rule:
     predicate: Predicate = field(repr=False)
     parts: tuple[tuple[str, Predicate], ...] = field(repr=False)  # each selection, for "why"
     gate: Predicate | None = field(repr=False)  # what action must be (see matcher.action_gate)
+    fields: frozenset[str]  # every field the rule reads
     group_by: tuple[str, ...]
     dedup_seconds: int
     path: str
@@ -84,6 +91,15 @@ class RulePack:
     rules: dict[str, Rule] = field(default_factory=dict)
     correlations: dict[str, Correlation] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+
+    def fields(self) -> set[str]:
+        """Every field some rule reads, groups by or counts."""
+        found: set[str] = set()
+        for rule in self.rules.values():
+            found |= rule.fields | set(rule.group_by)
+        for c in self.correlations.values():
+            found |= set(c.group_by) | ({c.field} if c.field else set())
+        return found
 
     def alerting_rules(self) -> set[str]:
         """Rules that raise alerts themselves: all but those referred to only by
@@ -235,8 +251,19 @@ class _Document:
         )
         level = rule.level.name.lower() if rule.level else "medium"
         gate = gates[0] if len(gates) == 1 else None
+        read = frozenset(set().union(*(fields_of(tree) for tree in parsed)))
         self.pack.rules[name] = Rule(
-            name, rule.title, level, predicate, parts, gate, group_by, dedup, self.path, self.line
+            name,
+            rule.title,
+            level,
+            predicate,
+            parts,
+            gate,
+            read,
+            group_by,
+            dedup,
+            self.path,
+            self.line,
         )
 
     def add_correlation(self, correlation: SigmaCorrelationRule) -> None:

@@ -110,6 +110,8 @@ class DetectionStore:
         except sqlite3.Error as exc:
             raise StorageError(f"{path}: cannot open the detection database: {exc}") from None
         self.path = path
+        self._latest: dict[tuple[str, str], list[Any] | None] = {}  # this batch's open alerts
+        self._dirty: dict[int, list[Any]] = {}  # alert id: [id, evidence, last seen]
 
     def close(self) -> None:
         self.db.close()
@@ -119,8 +121,11 @@ class DetectionStore:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
+            self.flush_merges()
         except BaseException:
             self.db.execute("ROLLBACK")
+            self._latest.clear()
+            self._dirty.clear()
             raise
         self.db.execute("COMMIT")
 
@@ -145,10 +150,9 @@ class DetectionStore:
         )
         return {row[0] for row in rows}
 
-    def remember(self, actor: str, kind: str, value: str) -> None:
-        self.db.execute(
-            "INSERT OR IGNORE INTO first_seen (actor, kind, value) VALUES (?, ?, ?)",
-            (actor, kind, value),
+    def remember_many(self, values: list[tuple[str, str, str]]) -> None:
+        self.db.executemany(
+            "INSERT OR IGNORE INTO first_seen (actor, kind, value) VALUES (?, ?, ?)", values
         )
 
     # -- alerts ------------------------------------------------------------------
@@ -168,21 +172,22 @@ class DetectionStore:
         sinks: list[str],
     ) -> tuple[int, bool]:
         """Store an alert, or merge it into the open one of the same rule and group seen
-        within ``dedup_seconds``; returns (alert id, whether it is new)."""
-        row = self.db.execute(
-            "SELECT id, evidence, last_seen FROM alerts WHERE rule = ? AND group_key = ? "
-            "AND status != 'resolved' ORDER BY id DESC LIMIT 1",
-            (rule, group),
-        ).fetchone()
-        if row is not None and _seconds_between(row[2], first) <= dedup_seconds:
-            merged = sorted(set(orjson.loads(row[1])) | set(evidence))
-            if len(merged) > EVIDENCE_LIMIT:
-                merged = merged[: EVIDENCE_LIMIT // 2] + merged[-EVIDENCE_LIMIT // 2 :]
-            self.db.execute(
-                "UPDATE alerts SET evidence = ?, last_seen = max(last_seen, ?) WHERE id = ?",
-                (orjson.dumps(merged), last, row[0]),
-            )
-            return int(row[0]), False
+        within ``dedup_seconds``; returns (alert id, whether it is new). Merges are kept
+        in memory and written by :meth:`flush_merges`, in the same transaction."""
+        key = (rule, group)
+        if key not in self._latest:
+            row = self.db.execute(
+                "SELECT id, evidence, last_seen FROM alerts WHERE rule = ? AND group_key = ? "
+                "AND status != 'resolved' ORDER BY id DESC LIMIT 1",
+                key,
+            ).fetchone()
+            self._latest[key] = None if row is None else [row[0], orjson.loads(row[1]), row[2]]
+        latest = self._latest[key]
+        if latest is not None and _seconds_between(latest[2], first) <= dedup_seconds:
+            latest[1] = _merged(latest[1], evidence)
+            latest[2] = max(latest[2], last)
+            self._dirty[int(latest[0])] = latest
+            return int(latest[0]), False
         cursor = self.db.execute(
             "INSERT INTO alerts (rule, title, severity, group_key, evidence, first_seen, "
             "last_seen, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -198,11 +203,22 @@ class DetectionStore:
             ),
         )
         alert_id = int(cursor.lastrowid or 0)
+        self._latest[key] = [alert_id, evidence[:EVIDENCE_LIMIT], last]
         self.db.executemany(
             "INSERT INTO deliveries (alert_id, sink, due) VALUES (?, ?, 0)",
             [(alert_id, sink) for sink in sinks],
         )
         return alert_id, True
+
+    def flush_merges(self) -> None:
+        """Write the evidence merged since the batch began, and forget the cache (another
+        process may resolve an alert between batches)."""
+        self.db.executemany(
+            "UPDATE alerts SET evidence = ?, last_seen = ? WHERE id = ?",
+            [(orjson.dumps(kept[1]), kept[2], kept[0]) for kept in self._dirty.values()],
+        )
+        self._dirty.clear()
+        self._latest.clear()
 
     def alert(self, alert_id: int) -> Alert:
         row = self.db.execute(
@@ -278,6 +294,15 @@ class DetectionStore:
             "UPDATE deliveries SET status = 'pending', due = 0, attempts = 0 WHERE status = 'dead'"
         )
         return cursor.rowcount
+
+
+def _merged(kept: list[int], more: list[int]) -> list[int]:
+    """Evidence so far plus more, in order; past the limit, the first and the latest."""
+    newer = more and kept and more[0] > kept[-1]  # the usual case: later entries
+    merged = kept + more if newer else sorted(set(kept) | set(more))
+    if len(merged) > EVIDENCE_LIMIT:
+        merged = merged[: EVIDENCE_LIMIT // 2] + merged[-EVIDENCE_LIMIT // 2 :]
+    return merged
 
 
 def _seconds_between(earlier: str, later: str) -> float:
