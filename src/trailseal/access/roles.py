@@ -26,6 +26,8 @@ class Permission(StrEnum):
     ERASE = "erase"
     CHECKPOINT = "checkpoint"
     MANAGE_PRINCIPALS = "manage-principals"
+    READ_ALERTS = "read-alerts"
+    MANAGE_ALERTS = "manage-alerts"
 
 
 GRANTS: dict[Permission, frozenset[Role]] = {
@@ -38,6 +40,8 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     # A checkpoint holds a size and a root, no event data: every principal may fetch it.
     Permission.CHECKPOINT: frozenset(Role),
     Permission.MANAGE_PRINCIPALS: frozenset({Role.ADMIN}),
+    Permission.READ_ALERTS: frozenset({Role.SECURITY, Role.AUDITOR}),
+    Permission.MANAGE_ALERTS: frozenset({Role.SECURITY}),  # acknowledge and resolve
 }
 
 

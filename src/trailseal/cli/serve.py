@@ -11,6 +11,7 @@ import uvicorn
 from trailseal.access import ALL_TENANTS, PrincipalStore, Role
 from trailseal.cli._common import data_option, key_option
 from trailseal.cli._output import emit_json, emit_rows, info, output_options
+from trailseal.detect.watcher import Watcher
 from trailseal.events import event_from_mapping
 from trailseal.ledger import Ledger
 from trailseal.ledger.entry import utc_now
@@ -45,6 +46,11 @@ PRINCIPALS_DB = "principals.db"
     type=click.FloatRange(min=0.01),
     help="Requests a second per principal (bursts of twice that).",
 )
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Also run detection in this process (as `trailseal watch` does on its own).",
+)
 def serve(
     data: str | None,
     key: str | None,
@@ -53,6 +59,7 @@ def serve(
     max_body_bytes: int,
     max_batch: int,
     rate: float,
+    watch: bool,
 ) -> None:
     """Serve the log over HTTP (API under /v1, OpenAPI at /openapi.json)."""
     ledger = Ledger.open(data, key_path=key)
@@ -66,13 +73,20 @@ def serve(
         max_body_bytes=max_body_bytes, max_batch=max_batch, rate=rate, burst=max(1, int(rate * 2))
     )
     app = create_app(ledger, store, limits)
+    watcher = Watcher(ledger.settings.data_dir, key) if watch else None
     info(
         f"serving log {ledger.origin!r} on http://{host}:{port} "
         "(API under /v1, OpenAPI at /openapi.json); Ctrl-C stops"
     )
+    if watcher is not None:
+        info(f"watching with {len(watcher.pack.rules)} rules (alerts under /v1/alerts)")
+        watcher.start()
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
     finally:
+        if watcher is not None:
+            watcher.stop()
+            watcher.join(timeout=30)
         store.close()
         ledger.close()
 

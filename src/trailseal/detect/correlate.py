@@ -51,6 +51,13 @@ class Correlator:
     def state(self) -> dict[str, Any]:
         return self.groups
 
+    def prune(self, seconds: float) -> None:
+        """Forget groups with nothing within the timespan of ``seconds`` (event time):
+        without this, the state of a long log would grow with every actor and shift."""
+        stale = [k for k, g in self.groups.items() if seconds - _newest(g) > self.c.timespan]
+        for key in stale:
+            del self.groups[key]
+
     def feed(
         self, rule: str, fields: Fields, seconds: float, stamp: str, index: int
     ) -> Firing | None:
@@ -124,3 +131,14 @@ class Correlator:
         if done is not None:
             return self._fire(key, list(done[1]))
         return None
+
+
+def _newest(state: Any) -> float:
+    """The latest event time among the hits ``[seconds, stamp, index]`` held in ``state``."""
+    if isinstance(state, list) and len(state) == 3 and isinstance(state[0], int | float):
+        return float(state[0])
+    if isinstance(state, dict):
+        return max((_newest(v) for v in state.values()), default=0.0)
+    if isinstance(state, list):
+        return max((_newest(v) for v in state if v is not None), default=0.0)
+    return 0.0

@@ -113,6 +113,7 @@ class Engine:
         self.sinks = [sink.name for sink in config.sinks]
         self.on_alert = on_alert
         self.processed = 0
+        self.latest = 0.0  # the latest event time seen, for pruning correlation state
 
     def _load_state(self, correlations: dict[str, Any] | None = None) -> None:
         """The engine's state as last committed (or, for a replay, correlations afresh)."""
@@ -205,6 +206,7 @@ class Engine:
         if source:
             self.last_seen[str(source)] = _seconds(entry.get("received_at"))
         self.context.enrich(fields)
+        self.latest = max(self.latest, _seconds(fields.get("time")))
         self.evaluate(fields, new_alerts)
 
     def evaluate(self, fields: Fields, new_alerts: list[int]) -> None:
@@ -302,6 +304,8 @@ class Engine:
     # -- state -------------------------------------------------------------------------
 
     def _save(self) -> None:
+        for correlator in self.correlators.values():
+            correlator.prune(self.latest)
         self.memory.flush()
         put = self.store.put_state
         put("cursor", self.cursor)

@@ -24,7 +24,7 @@ from trailseal.ledger import Ledger
 from trailseal.ledger.bulk import worker_pool
 from trailseal.server import problems
 from trailseal.server.problems import Problem
-from trailseal.server.routes import entries, events, log, principals
+from trailseal.server.routes import alerts, entries, events, log, principals
 from trailseal.server.service import Limits, Service
 
 
@@ -50,7 +50,7 @@ def create_app(ledger: Ledger, store: PrincipalStore, limits: Limits | None = No
     app.add_exception_handler(HTTPException, problems.on_http)
     app.add_exception_handler(RequestValidationError, problems.on_validation)
     app.add_exception_handler(Exception, problems.on_unexpected)
-    for module in (events, entries, log, principals):
+    for module in (events, entries, log, principals, alerts):
         app.include_router(module.router)
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
