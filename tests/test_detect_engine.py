@@ -339,3 +339,59 @@ def test_watch_from_an_index_back_tests_without_duplicating(log: tuple) -> None:
     run_cli("watch", "--once", "--from", "0", data=data, check=True)
     listed = orjson.loads(run_cli("alerts", "list", "--json", data=data, check=True).stdout)
     assert len(listed) == 1
+
+
+def test_a_killed_watch_process_resumes_without_losing_or_repeating(log: tuple) -> None:
+    """`trailseal watch` as a real process, SIGKILLed mid-stream while the log grows, then
+    restarted: the alerts are those of one uninterrupted pass, each in the log once."""
+    import os  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from trailseal.testing import sample_events  # noqa: PLC0415
+
+    ledger, config, db = log
+    data = ledger.settings.data_dir
+    (data / "detection.yaml").write_text(
+        f"context: {{roster: {config.roster}, geography: {config.geography}}}\n"
+    )
+    filler = [e | {"action": "record.update"} for e in sample_events(30_000, seed=3)]
+    stream = _scenario()
+    ledger.append([event_from_mapping(e) for e in stream[:100]])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAILSEAL_")}
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "trailseal", "watch", "--data", str(data)],
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        for start in range(0, len(filler), 2_000):  # the log grows while it is watched
+            ledger.append([event_from_mapping(e) for e in filler[start : start + 2_000]])
+        ledger.append([event_from_mapping(e) for e in stream[100:]])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            cursor = DetectionStore(db).get_state("cursor", 0) if db.exists() else 0
+            if cursor > 4_000:
+                break
+            time.sleep(0.01)
+        os.kill(watcher.pid, signal.SIGKILL)
+    finally:
+        watcher.wait(timeout=10)
+    killed_at = DetectionStore(db).get_state("cursor", 0)
+    assert 0 < killed_at < ledger.size()  # it died with work left to do
+    run_cli("watch", "--once", data=data, check=True)
+
+    reference = data.parent / "reference.db"
+    engine = Engine(ledger, DetectionStore(reference), load([BUILTIN]), config)
+    engine._log = lambda _new: None
+    engine.run_once()
+    assert _alert_set(db) == _alert_set(reference)
+    instance = DetectionStore(db).get_state("instance")
+    raised = [
+        e.entry["event"]["id"]
+        for e in ledger.search(SearchFilter(action="alert.raised", limit=100_000))
+        if e.entry["event"]["id"].startswith(f"alert:{instance}:")
+    ]
+    assert len(raised) == len(set(raised)) == len(_alert_set(db))
