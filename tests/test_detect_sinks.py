@@ -206,3 +206,82 @@ def test_rsyslog_receives_rfc5424_alerts(rsyslog: tuple[int, int, Path], protoco
     assert structured == '[trailseal@32473 rule="bulk_export" alert="7"]'
     assert orjson.loads(message.lstrip("\ufeff").strip())["group"] == "actor.id=c1"
     assert second.startswith(f"{13 * 8 + 2}|")
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made with `cryptography`."""
+    import datetime as dt  # noqa: PLC0415
+    import ipaddress  # noqa: PLC0415
+
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "siem.test")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "siem.pem", folder / "siem.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def test_syslog_over_tls_with_octet_counting(tmp_path: Path) -> None:
+    """RFC 5425: TLS, the server's certificate verified, each message framed by its length."""
+    import socket  # noqa: PLC0415
+    import ssl  # noqa: PLC0415
+
+    cert_file, key_file = _self_signed(tmp_path)
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert_file, key_file)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    received: list[bytes] = []
+
+    def serve() -> None:
+        for _ in range(2):  # the trusting client, then one that does not trust the server
+            connection, _ = listener.accept()
+            try:
+                with server.wrap_socket(connection, server_side=True) as tls:
+                    data = b""
+                    while chunk := tls.recv(65536):
+                        data += chunk
+                    received.append(data)
+            except (ssl.SSLError, OSError):
+                connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    sink = SyslogSink("siem", "127.0.0.1", port, "tls", ca_file=cert_file)
+    sink.send(1, {"id": 9, "rule": "bulk_export", "severity": "high"})
+    untrusted = SyslogSink("siem", "127.0.0.1", port, "tls")  # the system CAs do not know it
+    with pytest.raises(ssl.SSLCertVerificationError):
+        untrusted.send(2, {"id": 10})
+    thread.join(timeout=10)
+    listener.close()
+    (frame,) = received  # only the trusting client's message arrived
+    length, _, message = frame.partition(b" ")
+    assert int(length) == len(message)
+    assert message.startswith(b"<107>1 ")

@@ -139,11 +139,13 @@ def _sink(data_dir: Path, given: Any, n: int) -> Sink:
         if kind == "jsonl":
             return JsonLinesSink(name, _path(data_dir, spec.get("path"), f"sinks[{n}].path"))
         if kind == "syslog":
+            ca = spec.get("ca_file")
             return SyslogSink(
                 name,
                 str(spec.get("host", "127.0.0.1")),
                 int(spec.get("port", 514)),
                 str(spec.get("protocol", "udp")),
+                _path(data_dir, ca, f"sinks[{n}].ca_file") if ca else None,
             )
         if kind == "webhook":
             secret_file = _path(data_dir, spec.get("secret_file"), f"sinks[{n}].secret_file")

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import hmac
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -117,10 +118,18 @@ def _sd(value: str) -> str:
 
 
 class SyslogSink:
-    def __init__(self, name: str, host: str, port: int, protocol: str) -> None:
-        if protocol not in ("udp", "tcp"):
-            raise ConfigError(f"sink {name}: protocol is udp or tcp, not {protocol!r}")
+    """RFC 5424 messages over UDP, or over TCP or TLS with RFC 5425 octet counting (TLS
+    verifies the server's certificate against ``ca_file``, else the system's CAs)."""
+
+    def __init__(
+        self, name: str, host: str, port: int, protocol: str, ca_file: Path | None = None
+    ) -> None:
+        if protocol not in ("udp", "tcp", "tls"):
+            raise ConfigError(f"sink {name}: protocol is udp, tcp or tls, not {protocol!r}")
         self.name, self.address, self.protocol = name, (host, port), protocol
+        self.tls: ssl.SSLContext | None = None
+        if protocol == "tls":
+            self.tls = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
 
     def send(self, delivery_id: int, alert: dict[str, Any]) -> None:  # noqa: ARG002
         message = syslog_message(alert)
@@ -128,8 +137,13 @@ class SyslogSink:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as out:
                 out.sendto(message, self.address)
             return
-        with socket.create_connection(self.address, timeout=10) as out:
-            out.sendall(str(len(message)).encode() + b" " + message)  # RFC 5425 octet counting
+        framed = str(len(message)).encode() + b" " + message  # RFC 5425 octet counting
+        with socket.create_connection(self.address, timeout=10) as raw:
+            if self.tls is None:
+                raw.sendall(framed)
+                return
+            with self.tls.wrap_socket(raw, server_hostname=self.address[0]) as out:
+                out.sendall(framed)
 
 
 class Dispatcher(threading.Thread):
