@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from trailseal.access import Permission
+from trailseal.access import Permission, Principal
 from trailseal.detect.engine import record_status
 from trailseal.detect.store import DetectionStore, open_store
 from trailseal.errors import NotFoundError
@@ -74,6 +74,22 @@ def get_alert(
     return found
 
 
+def _change(  # noqa: PLR0913 - a status change, who asks and where
+    alert_id: int,
+    status: str,
+    reason: str | None,
+    *,
+    request: Request,
+    service: Service,
+    caller: Principal,
+) -> dict[str, Any]:
+    allow(service, caller, Permission.MANAGE_ALERTS, request)
+    with _alerts(service) as store:
+        return record_status(
+            service.ledger, store, alert_id, status=status, reason=reason, actor=caller.name
+        )
+
+
 @router.post("/v1/alerts/{alert_id}/acknowledge")
 def acknowledge(
     alert_id: AlertId,
@@ -82,29 +98,15 @@ def acknowledge(
     service: ServiceDep,
     caller: CallerDep,
 ) -> dict[str, Any]:
-    allow(service, caller, Permission.MANAGE_ALERTS, request)
-    with _alerts(service) as store:
-        return record_status(
-            service.ledger,
-            store,
-            alert_id,
-            status="acknowledged",
-            reason=body.note,
-            actor=caller.name,
-        )
+    return _change(
+        alert_id, "acknowledged", body.note, request=request, service=service, caller=caller
+    )
 
 
 @router.post("/v1/alerts/{alert_id}/resolve")
 def resolve(
     alert_id: AlertId, body: Resolution, request: Request, service: ServiceDep, caller: CallerDep
 ) -> dict[str, Any]:
-    allow(service, caller, Permission.MANAGE_ALERTS, request)
-    with _alerts(service) as store:
-        return record_status(
-            service.ledger,
-            store,
-            alert_id,
-            status="resolved",
-            reason=body.reason,
-            actor=caller.name,
-        )
+    return _change(
+        alert_id, "resolved", body.reason, request=request, service=service, caller=caller
+    )
