@@ -134,3 +134,20 @@ def test_context_file_overrides_the_data_directory(tmp_path: Path) -> None:
     config = load_config(tmp_path, context_file=str(other / "context.yaml"))
     assert (config.roster, config.geography) == (other / "b.csv", other / "g.csv")
     assert load_config(tmp_path).roster == tmp_path / "a.csv"  # the file itself is unchanged
+
+
+def test_a_maxmind_database_gives_countries(tmp_path: Path) -> None:
+    """A real MaxMind-format file, written with mmdb-writer and read with maxminddb."""
+    from mmdb_writer import MMDBWriter  # noqa: PLC0415
+    from netaddr import IPSet  # noqa: PLC0415
+
+    writer = MMDBWriter(ip_version=4, database_type="GeoLite2-Country")
+    writer.insert_network(IPSet(["203.0.113.0/24"]), {"country": {"iso_code": "RO"}})
+    writer.insert_network(IPSet(["198.51.100.0/24"]), {"country": {"iso_code": "US"}})
+    writer.to_db_file(str(tmp_path / "countries.mmdb"))
+    context = Context(Memory(), geography=tmp_path / "countries.mmdb")
+    assert _enrich(context, actor__id="u", source__ip="203.0.113.77")["enrich.country"] == "RO"
+    assert "enrich.country" not in _enrich(context, actor__id="u", source__ip="10.1.1.1")
+    (tmp_path / "broken.mmdb").write_bytes(b"not a database")
+    with pytest.raises(ConfigError, match="not a MaxMind database"):
+        Context(Memory(), geography=tmp_path / "broken.mmdb")

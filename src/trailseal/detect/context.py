@@ -145,7 +145,7 @@ class MaxMindGeography:
             ) from None
         try:
             self.reader = maxminddb.open_database(str(path))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
             raise ConfigError(f"{path}: not a MaxMind database: {exc}") from None
 
     def country(self, address: str) -> str | None:
