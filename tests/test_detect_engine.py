@@ -395,3 +395,22 @@ def test_a_killed_watch_process_resumes_without_losing_or_repeating(log: tuple) 
         if e.entry["event"]["id"].startswith(f"alert:{instance}:")
     ]
     assert len(raised) == len(set(raised)) == len(_alert_set(db))
+
+
+def test_a_forged_checkpoint_raises_an_integrity_alert(log: tuple) -> None:
+    ledger, _, _ = log
+    assert "log_integrity_failure" not in run(log, [read("n1", "p-1", "3B", 8)])
+    ledger.append([event_from_mapping(read("n1", "p-2", "3B", 8.1))])
+    db = sqlite3.connect(ledger.settings.db_path)
+    for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        db.execute(f"DROP TRIGGER {name}")
+    size, note = db.execute(
+        "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1"
+    ).fetchone()
+    lines = note.split("\n")
+    lines[2] = "A" * 43 + "="  # another root, under the same signature
+    db.execute("UPDATE checkpoints SET note = ? WHERE size = ?", ("\n".join(lines), size))
+    db.commit()
+    db.close()
+    (alert,) = run(log, [])["log_integrity_failure"]
+    assert alert.severity == "critical"
