@@ -9,18 +9,16 @@ import sysconfig
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from trailseal.cli._output import info
-from trailseal.detect.config import load_config
-from trailseal.detect.engine import Engine
-from trailseal.detect.rules import load
-from trailseal.detect.sinks import Dispatcher
-from trailseal.detect.store import Alert, open_store
 from trailseal.errors import ConfigError
 from trailseal.ledger import Ledger, VerificationReport
+
+if TYPE_CHECKING:
+    from trailseal.detect.store import Alert
 
 
 def _candidates(given: str | None) -> Iterator[Path]:
@@ -102,6 +100,12 @@ def demo(data: str, days: int, examples: str | None) -> None:
 
 def _watch(log_dir: Path) -> list[Alert]:
     """The built-in rules over the month, as `trailseal watch --once` runs them."""
+    from trailseal.detect.config import load_config  # noqa: PLC0415 - other commands start faster
+    from trailseal.detect.engine import Engine  # noqa: PLC0415
+    from trailseal.detect.rules import load  # noqa: PLC0415
+    from trailseal.detect.sinks import Dispatcher  # noqa: PLC0415
+    from trailseal.detect.store import open_store  # noqa: PLC0415
+
     with Ledger.open(log_dir) as ledger:
         config = load_config(log_dir)
         store = open_store(log_dir)

@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
@@ -16,13 +16,6 @@ import orjson
 from trailseal.cli._common import data_option, key_option
 from trailseal.cli._output import emit_rows, info, output_options
 from trailseal.config import resolve_data_dir
-from trailseal.detect.config import DetectionConfig, load_config
-from trailseal.detect.context import Context
-from trailseal.detect.engine import Engine, record_status
-from trailseal.detect.fields import entry_fields
-from trailseal.detect.rules import RulePack, load
-from trailseal.detect.sinks import Dispatcher
-from trailseal.detect.store import DetectionStore, open_store
 from trailseal.errors import ConfigError, EventError
 from trailseal.events import parse_event
 from trailseal.ledger import Ledger
@@ -44,8 +37,20 @@ context_option = click.option(
 
 EXIT_PROBLEMS = 1
 
+if TYPE_CHECKING:
+    from trailseal.detect.config import DetectionConfig
+    from trailseal.detect.engine import Engine
+    from trailseal.detect.rules import RulePack
+    from trailseal.detect.sinks import Dispatcher
+    from trailseal.detect.store import DetectionStore
+
+# Detection modules (pySigma, YAML) are imported inside the commands that use them,
+# so that every other command starts as fast as before.
+
 
 def _config(data: str | None, rules: tuple[str, ...], context: str | None) -> DetectionConfig:
+    from trailseal.detect.config import load_config  # noqa: PLC0415 - see above
+
     data_dir = resolve_data_dir(data)
     if data is None and not data_dir.exists() and (rules or context):
         data_dir = Path.cwd()  # linting or testing rules needs no log
@@ -53,6 +58,8 @@ def _config(data: str | None, rules: tuple[str, ...], context: str | None) -> De
 
 
 def _pack(config: DetectionConfig, strict: bool) -> RulePack:
+    from trailseal.detect.rules import load  # noqa: PLC0415 - see above
+
     pack = load(config.rules)
     for problem in pack.problems:
         info(f"{'error' if strict else 'skipped'}: {problem}")
@@ -92,6 +99,9 @@ def test_rule(
     rule: str, events: str, rules: tuple[str, ...], context: str | None, data: str | None
 ) -> None:
     """Show which events RULE matches, and which of its selections did."""
+    from trailseal.detect.context import Context  # noqa: PLC0415 - see above
+    from trailseal.detect.fields import entry_fields  # noqa: PLC0415
+
     config = _config(data, rules, context)
     pack = _pack(config, strict=False)
     found = pack.rules.get(rule)
@@ -148,6 +158,11 @@ def watch(
     key: str | None,
 ) -> None:
     """Follow the log: evaluate every new entry, raise alerts, send them to the sinks."""
+    from trailseal.detect.config import load_config  # noqa: PLC0415 - see above
+    from trailseal.detect.engine import Engine  # noqa: PLC0415
+    from trailseal.detect.sinks import Dispatcher  # noqa: PLC0415
+    from trailseal.detect.store import DetectionStore, open_store  # noqa: PLC0415
+
     with Ledger.open(data, key_path=key) as ledger:
         data_dir = ledger.settings.data_dir
         config = load_config(data_dir, list(rules) or None, context)
@@ -206,6 +221,8 @@ def alerts() -> None:
 
 
 def _store(data: str | None) -> DetectionStore:
+    from trailseal.detect.store import open_store  # noqa: PLC0415 - see above
+
     return open_store(resolve_data_dir(data))
 
 
@@ -242,6 +259,9 @@ def _evidence(indexes: list[int]) -> str:
 def _change(
     data: str | None, key: str | None, alert_id: int, status: str, reason: str | None
 ) -> None:
+    from trailseal.detect.engine import record_status  # noqa: PLC0415 - see above
+    from trailseal.detect.store import open_store  # noqa: PLC0415
+
     with Ledger.open(data, key_path=key) as ledger:
         store = open_store(ledger.settings.data_dir)
         try:

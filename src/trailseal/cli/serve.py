@@ -11,7 +11,6 @@ import uvicorn
 from trailseal.access import ALL_TENANTS, PrincipalStore, Role
 from trailseal.cli._common import data_option, key_option
 from trailseal.cli._output import emit_json, emit_rows, info, output_options
-from trailseal.detect.watcher import Watcher
 from trailseal.events import event_from_mapping
 from trailseal.ledger import Ledger
 from trailseal.ledger.entry import utc_now
@@ -73,7 +72,11 @@ def serve(
         max_body_bytes=max_body_bytes, max_batch=max_batch, rate=rate, burst=max(1, int(rate * 2))
     )
     app = create_app(ledger, store, limits)
-    watcher = Watcher(ledger.settings.data_dir, key) if watch else None
+    watcher = None
+    if watch:
+        from trailseal.detect.watcher import Watcher  # noqa: PLC0415 - only with --watch
+
+        watcher = Watcher(ledger.settings.data_dir, key)
     info(
         f"serving log {ledger.origin!r} on http://{host}:{port} "
         "(API under /v1, OpenAPI at /openapi.json); Ctrl-C stops"

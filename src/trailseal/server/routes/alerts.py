@@ -12,7 +12,6 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from trailseal.access import Permission, Principal
-from trailseal.detect.engine import record_status
 from trailseal.detect.store import DetectionStore, open_store
 from trailseal.errors import NotFoundError
 from trailseal.server.deps import CallerDep, ServiceDep, allow, client_ip
@@ -83,6 +82,8 @@ def _change(  # noqa: PLR0913 - a status change, who asks and where
     service: Service,
     caller: Principal,
 ) -> dict[str, Any]:
+    from trailseal.detect.engine import record_status  # noqa: PLC0415 - pySigma loads on first use
+
     allow(service, caller, Permission.MANAGE_ALERTS, request)
     with _alerts(service) as store:
         return record_status(
