@@ -414,3 +414,23 @@ def test_a_forged_checkpoint_raises_an_integrity_alert(log: tuple) -> None:
     db.close()
     (alert,) = run(log, [])["log_integrity_failure"]
     assert alert.severity == "critical"
+
+
+def test_two_engines_on_one_data_directory_share_the_work(tmp_path: Path, log: tuple) -> None:
+    """`trailseal watch` beside `serve --watch`: batches are taken once, by one of them."""
+    ledger, config, db = log
+    ledger.append([event_from_mapping(e) for e in _scenario()])
+    pack = load([BUILTIN])
+    reference = tmp_path / "reference.db"
+    alone = Engine(ledger, DetectionStore(reference), pack, config)
+    alone._log = lambda _new: None
+    alone.run_once()
+    first = Engine(ledger, DetectionStore(db), pack, config)
+    second = Engine(ledger, DetectionStore(db), pack, config)
+    for _ in range(40):
+        first.step(limit=50)
+        second.step(limit=50)
+    assert _alert_set(db) == _alert_set(reference)
+    cursor = DetectionStore(db).get_state("cursor")
+    assert cursor == ledger.size()
+    assert first.processed + second.processed == cursor  # every entry evaluated once

@@ -127,6 +127,7 @@ class Engine:
             for rule in dict.fromkeys(correlator.c.rules):
                 self.feeds.setdefault(rule, []).append(correlator)
         self.cursor: int = store.get_state("cursor", 0)
+        self.committed = self.cursor  # the cursor as stored: a step checks nobody moved it
         self.chain = bytes.fromhex(store.get_state("chain", ZERO_CHAIN.hex()))
         self.checkpoint_size: int = store.get_state("checkpoint_size", 0)
         self.last_seen: dict[str, float] = store.get_state("last_seen", {})
@@ -150,16 +151,23 @@ class Engine:
         new_alerts: list[int] = []
         try:
             with self.store.transaction():
-                self.store.put_state("instance", self.instance)
-                for row, detail in self.ledger.stored(start, end):
-                    self._entry(row, detail, new_alerts)
-                self.cursor = end
-                self._check_checkpoint(new_alerts)
-                self._check_silence(now, new_alerts)
-                self._save()
+                # Another engine on this data directory (a `watch` beside `serve --watch`)
+                # may have taken the batch: then take up its state instead of repeating it.
+                moved = self.store.get_state("cursor", 0) != self.committed
+                if not moved:
+                    self.store.put_state("instance", self.instance)
+                    for row, detail in self.ledger.stored(start, end):
+                        self._entry(row, detail, new_alerts)
+                    self.cursor = end
+                    self._check_checkpoint(new_alerts)
+                    self._check_silence(now, new_alerts)
+                    self._save()
         except BaseException:
             self._load_state()  # the batch rolled back: so does what the engine holds
             raise
+        if moved:
+            self._load_state()
+            return 0
         self._log(new_alerts)
         self.processed += end - start
         if new_alerts and self.on_alert:
@@ -309,6 +317,7 @@ class Engine:
         self.memory.flush()
         put = self.store.put_state
         put("cursor", self.cursor)
+        self.committed = self.cursor
         put("chain", self.chain.hex())
         put("checkpoint_size", self.checkpoint_size)
         put("correlations", {name: c.state() for name, c in self.correlators.items()})
