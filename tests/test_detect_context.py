@@ -11,21 +11,10 @@ from pathlib import Path
 import pytest
 
 from trailseal.detect.config import load_config
-from trailseal.detect.context import Context, load_roster
+from trailseal.detect.context import Context, TransientMemory, load_roster
 from trailseal.errors import ConfigError
 
 HEADER = "user_id,unit,shift_start,shift_end,timezone\n"
-
-
-class Memory:
-    def __init__(self) -> None:
-        self.values: dict[tuple[str, str], set[str]] = {}
-
-    def seen(self, actor: str, kind: str) -> set[str]:
-        return self.values.setdefault((actor, kind), set())
-
-    def remember(self, actor: str, kind: str, value: str) -> None:
-        self.seen(actor, kind).add(value)
 
 
 def _enrich(context: Context, **fields: object) -> dict:
@@ -36,7 +25,7 @@ def _enrich(context: Context, **fields: object) -> dict:
 
 def test_night_shifts_cross_midnight_in_local_time(tmp_path: Path) -> None:
     (tmp_path / "roster.csv").write_text(HEADER + "n2,ICU,19:00,07:00,America/Chicago\n")
-    context = Context(Memory(), roster=tmp_path / "roster.csv")
+    context = Context(TransientMemory(), roster=tmp_path / "roster.csv")
     # 02:40 in Chicago (CDT, UTC-5) on 2 October: inside the shift that began at 19:00 on the 1st
     inside = _enrich(context, actor__id="n2", time="2026-10-02T07:40:00Z")
     assert inside == {
@@ -51,7 +40,7 @@ def test_night_shifts_cross_midnight_in_local_time(tmp_path: Path) -> None:
 
 
 def test_without_a_roster_the_unit_comes_from_the_event(tmp_path: Path) -> None:
-    context = Context(Memory())
+    context = Context(TransientMemory())
     found = _enrich(context, actor__id="u1", actor__unit="3B", resource__unit="ICU")
     assert found == {"enrich.unit": "3B", "enrich.resource_unit": "ICU"}
 
@@ -61,7 +50,9 @@ def test_ownership_and_geography_and_first_seen(tmp_path: Path) -> None:
     (tmp_path / "geo.csv").write_text(
         "network,country\n10.0.0.0/8,US\n10.9.0.0/16,CA\n2001:db8::/32,DE\n"
     )
-    context = Context(Memory(), ownership=tmp_path / "owners.csv", geography=tmp_path / "geo.csv")
+    context = Context(
+        TransientMemory(), ownership=tmp_path / "owners.csv", geography=tmp_path / "geo.csv"
+    )
     first = _enrich(
         context, actor__id="u1", resource__type="patient", resource__id="p-1", source__ip="10.1.2.3"
     )
@@ -79,7 +70,7 @@ def test_ownership_and_geography_and_first_seen(tmp_path: Path) -> None:
 def test_files_are_reread_when_they_change_without_a_restart(tmp_path: Path) -> None:
     roster = tmp_path / "roster.csv"
     roster.write_text(HEADER + "n1,3B,07:00,19:00,UTC\n")
-    context = Context(Memory(), roster=roster)
+    context = Context(TransientMemory(), roster=roster)
     assert _enrich(context, actor__id="n1")["enrich.unit"] == "3B"
     roster.write_text(HEADER + "n1,ICU,07:00,19:00,UTC\n")
     later = time.time() + 5
@@ -109,9 +100,9 @@ def test_a_bad_roster_is_refused_naming_file_and_line(
 def test_bad_geography_and_configuration_are_refused(tmp_path: Path) -> None:
     (tmp_path / "geo.csv").write_text("network,country\n10.0.0.0/33,US\n")
     with pytest.raises(ConfigError, match=r"geo\.csv:2"):
-        Context(Memory(), geography=tmp_path / "geo.csv")
+        Context(TransientMemory(), geography=tmp_path / "geo.csv")
     with pytest.raises(ConfigError, match="cannot read"):
-        Context(Memory(), roster=tmp_path / "missing.csv")
+        Context(TransientMemory(), roster=tmp_path / "missing.csv")
     (tmp_path / "detection.yaml").write_text("rules: [builtin]\nsinkz: []\n")
     with pytest.raises(ConfigError, match="unknown setting 'sinkz'"):
         load_config(tmp_path)
@@ -120,6 +111,9 @@ def test_bad_geography_and_configuration_are_refused(tmp_path: Path) -> None:
         load_config(tmp_path)
     (tmp_path / "detection.yaml").write_text("silence: [{source: ehr, expected: soon}]\n")
     with pytest.raises(ConfigError, match="not a duration"):
+        load_config(tmp_path)
+    (tmp_path / "detection.yaml").write_text("sinks: [{type: webhook, url: 'ftp://x/'}]\n")
+    with pytest.raises(ConfigError, match="not an http"):
         load_config(tmp_path)
     (tmp_path / "detection.yaml").write_text("rules: [unclosed\n")
     with pytest.raises(ConfigError, match="bad YAML"):
@@ -145,9 +139,9 @@ def test_a_maxmind_database_gives_countries(tmp_path: Path) -> None:
     writer.insert_network(IPSet(["203.0.113.0/24"]), {"country": {"iso_code": "RO"}})
     writer.insert_network(IPSet(["198.51.100.0/24"]), {"country": {"iso_code": "US"}})
     writer.to_db_file(str(tmp_path / "countries.mmdb"))
-    context = Context(Memory(), geography=tmp_path / "countries.mmdb")
+    context = Context(TransientMemory(), geography=tmp_path / "countries.mmdb")
     assert _enrich(context, actor__id="u", source__ip="203.0.113.77")["enrich.country"] == "RO"
     assert "enrich.country" not in _enrich(context, actor__id="u", source__ip="10.1.1.1")
     (tmp_path / "broken.mmdb").write_bytes(b"not a database")
     with pytest.raises(ConfigError, match="not a MaxMind database"):
-        Context(Memory(), geography=tmp_path / "broken.mmdb")
+        Context(TransientMemory(), geography=tmp_path / "broken.mmdb")

@@ -209,18 +209,24 @@ def test_silence_of_a_source_raises_once(log: tuple) -> None:
     assert len(run(log, [], now=received + 40 * 60)["source_silent"]) == 1  # still one
 
 
-def test_a_tampered_entry_raises_an_integrity_alert(log: tuple) -> None:
-    ledger, _, _ = log
-    ledger.append([event_from_mapping(read("n1", f"p-{i}", "3B", 8)) for i in range(10)])
+def _tamper(ledger: Ledger, statement: str, params: tuple = ()) -> None:
+    """Change the log behind its back, as someone with the database file could."""
     db = sqlite3.connect(ledger.settings.db_path)
     for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
         db.execute(f"DROP TRIGGER {name}")
-    db.execute(
-        "UPDATE entries SET entry = "
-        "CAST(replace(CAST(entry AS TEXT), 'p-4', 'p-X') AS BLOB) WHERE idx = 4"
-    )
+    db.execute(statement, params)
     db.commit()
     db.close()
+
+
+def test_a_tampered_entry_raises_an_integrity_alert(log: tuple) -> None:
+    ledger, _, _ = log
+    ledger.append([event_from_mapping(read("n1", f"p-{i}", "3B", 8)) for i in range(10)])
+    _tamper(
+        ledger,
+        "UPDATE entries SET entry = "
+        "CAST(replace(CAST(entry AS TEXT), 'p-4', 'p-X') AS BLOB) WHERE idx = 4",
+    )
     (alert,) = run(log, [])["log_integrity_failure"]
     assert alert.severity == "critical"
     assert alert.evidence == [4]
@@ -384,8 +390,9 @@ def test_a_killed_watch_process_resumes_without_losing_or_repeating(log: tuple) 
     run_cli("watch", "--once", data=data, check=True)
 
     reference = data.parent / "reference.db"
-    engine = Engine(ledger, DetectionStore(reference), load([BUILTIN]), config)
-    engine._log = lambda _new: None
+    engine = Engine(  # the reference must not write to the log
+        ledger, DetectionStore(reference), load([BUILTIN]), config, record_alerts=False
+    )
     engine.run_once()
     assert _alert_set(db) == _alert_set(reference)
     instance = DetectionStore(db).get_state("instance")
@@ -402,16 +409,13 @@ def test_a_forged_checkpoint_raises_an_integrity_alert(log: tuple) -> None:
     assert "log_integrity_failure" not in run(log, [read("n1", "p-1", "3B", 8)])
     ledger.append([event_from_mapping(read("n1", "p-2", "3B", 8.1))])
     db = sqlite3.connect(ledger.settings.db_path)
-    for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
-        db.execute(f"DROP TRIGGER {name}")
     size, note = db.execute(
         "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1"
     ).fetchone()
+    db.close()
     lines = note.split("\n")
     lines[2] = "A" * 43 + "="  # another root, under the same signature
-    db.execute("UPDATE checkpoints SET note = ? WHERE size = ?", ("\n".join(lines), size))
-    db.commit()
-    db.close()
+    _tamper(ledger, "UPDATE checkpoints SET note = ? WHERE size = ?", ("\n".join(lines), size))
     (alert,) = run(log, [])["log_integrity_failure"]
     assert alert.severity == "critical"
 
@@ -422,8 +426,7 @@ def test_two_engines_on_one_data_directory_share_the_work(tmp_path: Path, log: t
     ledger.append([event_from_mapping(e) for e in _scenario()])
     pack = load([BUILTIN])
     reference = tmp_path / "reference.db"
-    alone = Engine(ledger, DetectionStore(reference), pack, config)
-    alone._log = lambda _new: None
+    alone = Engine(ledger, DetectionStore(reference), pack, config, record_alerts=False)
     alone.run_once()
     first = Engine(ledger, DetectionStore(db), pack, config)
     second = Engine(ledger, DetectionStore(db), pack, config)

@@ -11,42 +11,22 @@ parameters, and for lists the number of records returned.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from trailseal.capture import context
-from trailseal.capture.request import Emitter, HttpRequest, Recorder, Resource
-from trailseal.capture.values import Clock, now
+from trailseal.capture.request import HttpRequest, RecordingMiddleware
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-ActorResolver = Callable[[Scope], dict[str, Any] | None]
 
 
-class AuditMiddleware:
-    """Wrap an ASGI app: ``app = AuditMiddleware(app, client, resources=[...])``."""
-
-    def __init__(  # noqa: PLR0913 - every setting is named at the call site
-        self,
-        app: ASGIApp,
-        emitter: Emitter,
-        *,
-        resources: Sequence[Resource],
-        actor: ActorResolver | None = None,
-        trusted_proxies: Iterable[str] = (),
-        service: str = "app",
-        clock: Clock = now,
-    ) -> None:
-        self.app = app
-        self.recorder = Recorder(emitter, resources, trusted_proxies, service, clock)
-        self.resolve_actor = actor
-
-    @property
-    def failures(self) -> int:
-        return self.recorder.failures
+class AuditMiddleware(RecordingMiddleware[ASGIApp, Scope]):
+    """Wrap an ASGI app: ``app = AuditMiddleware(app, client, resources=[...])``; the
+    ``actor`` resolver, if any, receives the ASGI scope."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

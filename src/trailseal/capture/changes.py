@@ -116,8 +116,11 @@ def check(batch: ChangeBatch, seen: set[bytes]) -> None:
     """Refuse, in the application, a batch the log would refuse: its actor, service or a
     table name (EventError names the field). Each combination is checked once and
     remembered in ``seen``; row values cannot make an event fail (see :func:`event`)."""
+    first_of_table: dict[str, int] = {}
     for position, change in enumerate(batch["changes"]):
-        key = orjson.dumps([change[1], batch["actor"], batch["service"], batch["via"]])
+        first_of_table.setdefault(change[1], position)
+    for table, position in first_of_table.items():  # one key per table, not per row
+        key = orjson.dumps([table, batch["actor"], batch["service"], batch["via"]])
         if key not in seen:
             event(batch, position)
             if len(seen) > 10_000:

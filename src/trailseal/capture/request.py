@@ -7,7 +7,7 @@ import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from trailseal.capture.context import RequestCapture
 from trailseal.capture.values import Clock, now, stamp
@@ -223,3 +223,32 @@ class Recorder:
         except ValueError:
             return False
         return any(ip in network for network in self.trusted)
+
+
+App = TypeVar("App")
+Raw = TypeVar("Raw")  # what a framework's actor resolver receives: an ASGI scope, a WSGI environ
+
+
+class RecordingMiddleware(Generic[App, Raw]):
+    """What the ASGI and WSGI middlewares share: the wrapped app, the recorder and the
+    actor resolver; each subclass only turns its framework's request into an HttpRequest."""
+
+    def __init__(  # noqa: PLR0913 - every setting is named at the call site
+        self,
+        app: App,
+        emitter: Emitter,
+        *,
+        resources: Sequence[Resource],
+        actor: Callable[[Raw], dict[str, Any] | None] | None = None,
+        trusted_proxies: Iterable[str] = (),
+        service: str = "app",
+        clock: Clock = now,
+    ) -> None:
+        self.app = app
+        self.recorder = Recorder(emitter, resources, trusted_proxies, service, clock)
+        self.resolve_actor = actor
+
+    @property
+    def failures(self) -> int:
+        """Events that could not be emitted (each was logged)."""
+        return self.recorder.failures

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from trailseal.capture import context
-from trailseal.capture.request import Emitter, HttpRequest, Recorder, Resource
+from trailseal.capture.request import Emitter, HttpRequest, RecordingMiddleware, Resource
 from trailseal.capture.values import Clock, now
 
 ROUTE_KEY = "trailseal.route"
@@ -21,27 +21,9 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
-class WSGIAuditMiddleware:
-    """Wrap a WSGI app: ``app.wsgi_app = WSGIAuditMiddleware(app.wsgi_app, client, ...)``."""
-
-    def __init__(  # noqa: PLR0913 - every setting is named at the call site
-        self,
-        app: WSGIApp,
-        emitter: Emitter,
-        *,
-        resources: Sequence[Resource],
-        actor: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
-        trusted_proxies: Iterable[str] = (),
-        service: str = "app",
-        clock: Clock = now,
-    ) -> None:
-        self.app = app
-        self.recorder = Recorder(emitter, resources, trusted_proxies, service, clock)
-        self.resolve_actor = actor
-
-    @property
-    def failures(self) -> int:
-        return self.recorder.failures
+class WSGIAuditMiddleware(RecordingMiddleware[WSGIApp, dict[str, Any]]):
+    """Wrap a WSGI app: ``app.wsgi_app = WSGIAuditMiddleware(app.wsgi_app, client, ...)``;
+    the ``actor`` resolver, if any, receives the WSGI environ."""
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterator[bytes]:
         capture, token = context.begin()

@@ -99,7 +99,7 @@ def test_rule(
     rule: str, events: str, rules: tuple[str, ...], context: str | None, data: str | None
 ) -> None:
     """Show which events RULE matches, and which of its selections did."""
-    from trailseal.detect.context import Context  # noqa: PLC0415 - see above
+    from trailseal.detect.context import Context, TransientMemory  # noqa: PLC0415 - see above
     from trailseal.detect.fields import entry_fields  # noqa: PLC0415
 
     config = _config(data, rules, context)
@@ -107,7 +107,7 @@ def test_rule(
     found = pack.rules.get(rule)
     if found is None:
         raise ConfigError(f"no rule named {rule!r}; the pack has: {', '.join(sorted(pack.rules))}")
-    memory = _NoMemory()
+    memory = TransientMemory()  # first-seen within the file only
     enrich = Context(
         memory, roster=config.roster, geography=config.geography, ownership=config.ownership
     )
@@ -127,19 +127,6 @@ def test_rule(
         why = ", ".join(f"{name}={'yes' if part(fields) else 'no'}" for name, part in found.parts)
         click.echo(f"{number}: {'MATCH' if hit else 'no match'}  {event.action}  [{why}]")
     info(f"{matched} of the events match {rule}")
-
-
-class _NoMemory:
-    """First-seen memory for `rules test`: within the file only."""
-
-    def __init__(self) -> None:
-        self.values: dict[tuple[str, str], set[str]] = {}
-
-    def seen(self, actor: str, kind: str) -> set[str]:
-        return self.values.setdefault((actor, kind), set())
-
-    def remember(self, actor: str, kind: str, value: str) -> None:
-        self.seen(actor, kind).add(value)
 
 
 @click.command()

@@ -129,6 +129,12 @@ def _silence(spec: Any, n: int) -> Silence:
         raise ConfigError(f"silence[{n}]: {exc}") from None
 
 
+def _http_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"url {url!r} is not an http(s) address")
+    return url
+
+
 def _sink(data_dir: Path, given: Any, n: int) -> Sink:
     spec = _mapping(given, f"sinks[{n}]")
     kind = spec.get("type")
@@ -148,8 +154,9 @@ def _sink(data_dir: Path, given: Any, n: int) -> Sink:
                 _path(data_dir, ca, f"sinks[{n}].ca_file") if ca else None,
             )
         if kind == "webhook":
+            url = _http_url(str(spec["url"]))
             secret_file = _path(data_dir, spec.get("secret_file"), f"sinks[{n}].secret_file")
-            return WebhookSink(name, str(spec["url"]), webhook_key(secret_file.read_text().strip()))
+            return WebhookSink(name, url, webhook_key(secret_file.read_text().strip()))
     except (KeyError, ValueError, OSError) as exc:
         raise ConfigError(f"sinks[{n}] ({name}): {exc}") from None
     raise ConfigError(f"sinks[{n}]: type is one of stdout, jsonl, syslog, webhook, not {kind!r}")

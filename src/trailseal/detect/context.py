@@ -177,6 +177,20 @@ class Memory(Protocol):
     def remember(self, actor: str, kind: str, value: str) -> None: ...
 
 
+class TransientMemory:
+    """First-seen memory held in this process only (`rules test`, tests): the engine's
+    persisted memory lives in its database."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, str], set[str]] = {}
+
+    def seen(self, actor: str, kind: str) -> set[str]:
+        return self.values.setdefault((actor, kind), set())
+
+    def remember(self, actor: str, kind: str, value: str) -> None:
+        self.seen(actor, kind).add(value)
+
+
 @dataclass
 class _Watched:
     path: Path

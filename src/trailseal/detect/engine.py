@@ -86,7 +86,7 @@ class _Memory:
 class Engine:
     """Runs a rule pack over a ledger; :meth:`step` processes the next batch."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - what it reads, where it keeps state, and two options
         self,
         ledger: Ledger,
         store: DetectionStore,
@@ -94,6 +94,7 @@ class Engine:
         config: DetectionConfig,
         *,
         on_alert: Callable[[], None] | None = None,
+        record_alerts: bool = True,
     ) -> None:
         self.ledger, self.store, self.pack, self.config = ledger, store, pack, config
         self.context = Context(
@@ -112,7 +113,9 @@ class Engine:
         self.instance: str = store.get_state("instance") or secrets.token_hex(8)
         self.sinks = [sink.name for sink in config.sinks]
         self.on_alert = on_alert
+        self.record_alerts = record_alerts  # False: alerts are stored but not written to the log
         self.processed = 0
+        self._idle_checked = 0.0  # when an idle step last checked for silence
         self.latest = 0.0  # the latest event time seen, for pruning correlation state
 
     def _load_state(self, correlations: dict[str, Any] | None = None) -> None:
@@ -148,6 +151,8 @@ class Engine:
         """Process up to ``limit`` new entries; returns how many."""
         start = self.cursor
         end = min(self.ledger.size(), start + limit)
+        if end == start and not self._idle_work_due(now):
+            return 0  # nothing new: no transaction, no write
         new_alerts: list[int] = []
         try:
             with self.store.transaction():
@@ -168,18 +173,32 @@ class Engine:
         if moved:
             self._load_state()
             return 0
-        self._log(new_alerts)
+        if self.record_alerts:
+            self._log()
         self.processed += end - start
         if new_alerts and self.on_alert:
             self.on_alert()
         return end - start
+
+    def _idle_work_due(self, now: float | None) -> bool:
+        """With no new entries, a step only checks silence: when asked to (``now``), or
+        once a second when sources are watched for silence."""
+        if now is not None:
+            return True
+        if not self.config.silence:
+            return False
+        clock = time.monotonic()
+        if clock - self._idle_checked < 1.0:
+            return False
+        self._idle_checked = clock
+        return True
 
     def run_once(self) -> int:
         """Everything up to the log's current end."""
         total = 0
         while done := self.step():
             total += done
-        self.step()  # silence and checkpoints, even when nothing new arrived
+        self.step(now=time.time())  # silence and checkpoints, even when nothing new arrived
         return total
 
     def follow(self, stop: Callable[[], bool], poll: float = 0.1) -> None:
@@ -214,13 +233,23 @@ class Engine:
         if source:
             self.last_seen[str(source)] = _seconds(entry.get("received_at"))
         self.context.enrich(fields)
-        self.latest = max(self.latest, _seconds(fields.get("time")))
-        self.evaluate(fields, new_alerts)
-
-    def evaluate(self, fields: Fields, new_alerts: list[int]) -> None:
-        """Run every rule on one entry's (enriched) fields."""
-        stamp = str(fields.get("time") or fields.get("received_at") or _now())
+        stamp = str(fields.get("time") or fields.get("received_at"))
         seconds = _seconds(stamp)
+        self.latest = max(self.latest, seconds)
+        self.evaluate(fields, new_alerts, stamp, seconds)
+
+    def evaluate(
+        self,
+        fields: Fields,
+        new_alerts: list[int],
+        stamp: str | None = None,
+        seconds: float | None = None,
+    ) -> None:
+        """Run every rule on one entry's (enriched) fields, at its event time."""
+        if stamp is None:
+            stamp = str(fields.get("time") or fields.get("received_at") or _now())
+        if seconds is None:
+            seconds = _seconds(stamp)
         index = int(fields.get("index", -1))
         action = fields.get("action")
         candidates = self._by_action.get(action) if isinstance(action, str) else None
@@ -324,26 +353,32 @@ class Engine:
         put("last_seen", self.last_seen)
         put("silent", self.silent)
 
-    def _log(self, new_alerts: list[int]) -> None:
-        """Append ``alert.raised`` for alerts not yet in the log (these, and any a crash
-        left behind)."""
-        for alert in self.store.unlogged():
-            event = event_from_mapping(
-                {
-                    "id": f"alert:{self.instance}:{alert.id}:raised",
-                    "time": _now(),
-                    "actor": ENGINE_ACTOR,
-                    "action": "alert.raised",
-                    "resource": {"type": "alert", "id": str(alert.id)},
-                    "outcome": {"result": "success"},
-                    "context": {"labels": {"rule": alert.rule, "severity": alert.severity}},
-                    "detail": alert.to_json(),
-                }
-            )
-            self.ledger.append([event])
-            with self.store.transaction():
+    def _log(self) -> None:
+        """Append ``alert.raised`` for alerts not yet in the log (this batch's, and any a
+        crash left behind), in one append; their ids make a repeat land once."""
+        unlogged = self.store.unlogged()
+        if not unlogged:
+            return
+        self.ledger.append(
+            [
+                event_from_mapping(
+                    {
+                        "id": f"alert:{self.instance}:{alert.id}:raised",
+                        "time": _now(),
+                        "actor": ENGINE_ACTOR,
+                        "action": "alert.raised",
+                        "resource": {"type": "alert", "id": str(alert.id)},
+                        "outcome": {"result": "success"},
+                        "context": {"labels": {"rule": alert.rule, "severity": alert.severity}},
+                        "detail": alert.to_json(),
+                    }
+                )
+                for alert in unlogged
+            ]
+        )
+        with self.store.transaction():
+            for alert in unlogged:
                 self.store.mark_logged(alert.id)
-        del new_alerts[:]
 
 
 def record_status(  # noqa: PLR0913 - the change and who made it, by name

@@ -132,7 +132,9 @@ def _field_predicate(field: str, value: Any) -> Predicate:
         return lambda fields: fields.get(field) is None
     if isinstance(value, SigmaFieldReference):
         other = value.field
-        return lambda fields: _present(fields.get(field)) and fields.get(field) == fields.get(other)
+        return lambda fields: (
+            fields.get(field) is not None and fields.get(field) == fields.get(other)
+        )
     test = _value_test(value)
 
     def predicate(fields: Fields) -> bool:
@@ -144,10 +146,6 @@ def _field_predicate(field: str, value: Any) -> Predicate:
         return test(found)
 
     return predicate
-
-
-def _present(value: Any) -> bool:
-    return value is not None
 
 
 def _value_test(value: Any) -> Test:

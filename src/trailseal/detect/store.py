@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -306,8 +307,6 @@ def _merged(kept: list[int], more: list[int]) -> list[int]:
 
 
 def _seconds_between(earlier: str, later: str) -> float:
-    from datetime import datetime  # noqa: PLC0415 - only here
-
     try:
         return (datetime.fromisoformat(later) - datetime.fromisoformat(earlier)).total_seconds()
     except ValueError:
