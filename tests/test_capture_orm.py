@@ -38,6 +38,7 @@ from sqlalchemy.orm import (
     sessionmaker,
 )
 
+from conftest import need_postgres
 from trailseal.capture import MemoryEmitter, set_actor
 from trailseal.capture.context import begin, end
 from trailseal.capture.orm import DROP, ChangeCapture
@@ -103,6 +104,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'app.db'}"
         return
+    need_postgres()
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES)
     with admin.begin() as connection:

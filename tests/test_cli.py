@@ -124,7 +124,8 @@ def test_get_export_checkpoint_prove(log: Path, tmp_path: Path) -> None:
     assert "leaf_hash" in table
     missing = run_cli("get", "999", data=log)
     assert missing.returncode == 1
-    assert b"no entry 999; the log has 120 entries" in missing.stderr
+    # the two reads of entry 7 are entries 120 and 121 (the miss is not a read)
+    assert b"no entry 999; the log has 122 entries" in missing.stderr
 
     run_cli(
         "export", "--from", "10", "--to", "20", "-o", tmp_path / "part.jsonl", data=log, check=True
@@ -134,7 +135,7 @@ def test_get_export_checkpoint_prove(log: Path, tmp_path: Path) -> None:
     assert set(rows[0]) == {"entry", "detail", "salt"}
 
     note = run_cli("checkpoint", data=log, check=True).stdout.decode()
-    assert note.startswith("cli.example/log\n120\n")
+    assert note.startswith("cli.example/log\n123\n")  # and the export's audit.export
 
     proof = json.loads(
         run_cli("prove", "inclusion", "7", "--size", "100", data=log, check=True).stdout
@@ -146,8 +147,11 @@ def test_get_export_checkpoint_prove(log: Path, tmp_path: Path) -> None:
     )
     assert set(consistency) == {"old_size", "new_size", "proof", "old_root", "new_root"}
     bad = run_cli("prove", "inclusion", "500", data=log)
-    assert bad.returncode == 3
-    assert b"no inclusion proof for index 500" in bad.stderr
+    assert bad.returncode == 1  # a missing entry, as for get and the API's 404: no damage
+    assert b"no entry 500" in bad.stderr
+    beyond = run_cli("prove", "inclusion", "7", "--size", "5000", data=log)
+    assert beyond.returncode == 3
+    assert b"no inclusion proof for index 7 at size 5000" in beyond.stderr
 
 
 def test_verify_export_offline(log: Path, tmp_path: Path) -> None:
@@ -158,7 +162,7 @@ def test_verify_export_offline(log: Path, tmp_path: Path) -> None:
         "verify-export", tmp_path / "all.jsonl", "--checkpoint", tmp_path / "cp", "--vkey", vkey
     )
     assert ok.returncode == 0, ok.stderr
-    assert json.loads(ok.stdout)["size"] == 120
+    assert json.loads(ok.stdout)["size"] == 121  # the 120 events and the export's own record
     text = (tmp_path / "all.jsonl").read_text().replace('"record.read"', '"record.edit"', 1)
     (tmp_path / "edited.jsonl").write_text(text)
     bad = run_cli(
@@ -193,7 +197,8 @@ def test_erase_and_search(log: Path) -> None:
     result = run_cli(
         "erase", str(index), "--reason", "GDPR art. 17 request 42", data=log, check=True
     )
-    assert json.loads(result.stdout) == {"erased": index, "record_index": 120}
+    # 120 events, then the search's own audit.read: the erasure is recorded after them
+    assert json.loads(result.stdout) == {"erased": index, "record_index": 121}
     report = json.loads(run_cli("verify", "--json", data=log, check=True).stdout)
     assert report["detail_erased"] == [index]
     actor = with_detail["entry"]["event"]["actor"]["id"]

@@ -17,6 +17,7 @@ import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from conftest import need
 from trailseal.detect.config import load_config
 from trailseal.detect.engine import Engine
 from trailseal.detect.rules import BUILTIN, load
@@ -147,8 +148,7 @@ RSYSLOG = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
 
 @pytest.fixture
 def rsyslog(tmp_path: Path) -> Iterator[tuple[int, int, Path]]:
-    if not Path(RSYSLOG).exists():
-        pytest.fail("rsyslogd is needed (apt-get install rsyslog; .ci/run installs it)")
+    need(Path(RSYSLOG).exists(), "rsyslogd (the syslog receiver)", "apt-get install rsyslog")
     udp, tcp = free_port(), free_port()
     out = tmp_path / "received.log"
     work = tmp_path / "work"

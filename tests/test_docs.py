@@ -46,7 +46,7 @@ def test_quickstart_script_runs(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr.decode()
     assert b'"proof"' in result.stdout
-    assert b"OK: 44 entries" in result.stderr
+    assert b"OK: 45 entries" in result.stderr  # 44 events and the search's audit.read
 
 
 def test_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,6 +15,7 @@ from conftest import event_lines, needs_mount, run_cli
 
 
 def _size(data: Path) -> int:
+    """The verified size before this check; the check itself then adds its audit.verify."""
     report = run_cli("verify", "--json", data=data)
     assert report.returncode == 0, report.stderr
     return int(json.loads(report.stdout)["size"])
@@ -51,7 +52,7 @@ def test_sigkill_mid_append_leaves_a_verifiable_log(tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     assert report["appended"] == total - size
     assert report["duplicates"] == size
-    assert _size(data) == total
+    assert _size(data) == total + 1  # and the first check's audit.verify entry
 
 
 def _limit_file_size(limit: int) -> None:
@@ -79,7 +80,7 @@ def test_full_disk_simulated_with_rlimit_fsize(tmp_path: Path) -> None:
     assert size >= 500
     assert size % 10_000 == 500  # whole batches only
     run_cli("append", source, data=data, check=True)
-    assert _size(data) == 30_500
+    assert _size(data) == 30_501  # and the first check's audit.verify entry
 
 
 @needs_mount

@@ -59,7 +59,8 @@ def test_append_assigns_consecutive_indexes_and_signs(ledger: Ledger) -> None:
 def test_entry_shape_and_hashes(ledger: Ledger) -> None:
     ledger.append([_event(0, detail={"before": {"ward": "3B"}, "after": {"ward": "4A"}})])
     view = ledger.get(0)
-    assert set(view.entry) == {"event", "index", "received_at"}
+    assert set(view.entry) == {"event", "index", "received_at", "submitter"}
+    assert view.entry["submitter"].startswith("host:")  # the library runs on the host
     assert "detail" not in view.entry["event"]
     assert len(view.entry["event"]["detail_commitment"]) == 64
     assert view.detail == {"before": {"ward": "3B"}, "after": {"ward": "4A"}}

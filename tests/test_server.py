@@ -11,8 +11,8 @@ import orjson
 import pytest
 
 from conftest import Server, event_lines, needs_mount
+from trailseal.access import entry_tenant
 from trailseal.ledger import Ledger
-from trailseal.server.service import entry_tenant
 from trailseal.testing import ServiceProcess
 
 

@@ -113,8 +113,13 @@ def test_tail_truncated_with_its_checkpoints(copy: Path) -> None:
     tamper(copy, "DELETE FROM entries WHERE idx >= 150", "DELETE FROM checkpoints WHERE size > 150")
     # What is left is a consistent, correctly signed shorter log: only a checkpoint
     # kept outside the database can tell that entries were cut off.
-    code, _ = verify(copy)
-    assert code == 0
+    with Ledger.open(copy) as ledger:
+        assert ledger.verify().size == 150
+    # `trailseal verify` records its result, and the signer keeps the last checkpoint it
+    # signed beside the key: it refuses to sign over the cut, and that is the finding.
+    code, message = verify(copy)
+    assert code == 3
+    assert "this key already signed size 200" in message
     assert_detected(copy, "truncated", 150, "--against", str(copy.parent / "kept-checkpoint"))
 
 
@@ -217,8 +222,13 @@ def _rewrite_everything(data: Path, change: Callable[[dict], None]) -> None:
 
 def test_wholesale_rewrite_resigned_with_another_key(copy: Path) -> None:
     _rewrite_everything(copy, lambda entry: entry["event"]["actor"].update(id="u-innocent"))
-    code, _ = verify(copy)
-    assert code == 0  # self-consistent: the database alone cannot be trusted for its key
+    with Ledger.open(copy) as ledger:  # self-consistent: the database alone cannot be
+        ledger.verify()  # trusted for its key
+    # `trailseal verify` records its result with the real signing key, which is not the
+    # key the rewritten database names: recording is refused, and says why.
+    code, message = verify(copy)
+    assert code == 1
+    assert "but this log is verified with" in message
     assert_detected(copy, "forged-checkpoint", 49, "--vkey", str(copy.parent / "auditor.vkey"))
     code, message = verify(copy, "--against", str(copy.parent / "kept-checkpoint"))
     assert code == 3

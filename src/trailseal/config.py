@@ -1,9 +1,6 @@
 """Settings: flags, then ``TRAILSEAL_*`` environment variables, then ``DATA/config.toml``.
 
-A data directory holds ``log.db`` (the SQLite store), ``config.toml``,
-``verifier.key`` (public) and, unless ``--key`` puts it elsewhere,
-``signing.key`` (mode 0600) with ``signing.key.last``, the last checkpoint the
-key signed.
+What the data directory holds is :mod:`trailseal.layout`.
 """
 
 from __future__ import annotations
@@ -15,18 +12,10 @@ from pathlib import Path
 
 from trailseal.errors import ConfigError
 from trailseal.events import DEFAULT_MAX_EVENT_BYTES, EventLimits
+from trailseal.layout import DataLayout, resolve_data_dir
 
-DEFAULT_DATA = "trailseal-data"
-DB_NAME = "log.db"
-CONFIG_NAME = "config.toml"
-KEY_NAME = "signing.key"
-VERIFIER_NAME = "verifier.key"
+__all__ = ["Settings", "resolve_data_dir", "write_config"]
 _KNOWN = {"origin", "key", "max_event_bytes"}
-
-
-def resolve_data_dir(flag: str | os.PathLike[str] | None) -> Path:
-    """``--data``, else ``TRAILSEAL_DATA``, else ``./trailseal-data``."""
-    return Path(flag or os.environ.get("TRAILSEAL_DATA") or DEFAULT_DATA)
 
 
 @dataclass(frozen=True)
@@ -39,8 +28,12 @@ class Settings:
     limits: EventLimits
 
     @property
+    def layout(self) -> DataLayout:
+        return DataLayout(self.data_dir)
+
+    @property
     def db_path(self) -> Path:
-        return self.data_dir / DB_NAME
+        return self.layout.database
 
     @classmethod
     def load(
@@ -50,13 +43,14 @@ class Settings:
         key_path: str | os.PathLike[str] | None = None,
         max_event_bytes: int | None = None,
     ) -> Settings:
-        file = _read_config(data_dir / CONFIG_NAME)
+        layout = DataLayout(data_dir)
+        file = _read_config(layout.config)
         configured_key = file.get("key")
         key = (
             key_path
             or os.environ.get("TRAILSEAL_KEY")
             or (configured_key if isinstance(configured_key, str) else None)
-            or data_dir / KEY_NAME
+            or layout.signing_key
         )
         env_max = os.environ.get("TRAILSEAL_MAX_EVENT_BYTES")
         size = max_event_bytes or (int(env_max) if env_max and env_max.isdigit() else None)
@@ -92,7 +86,7 @@ def write_config(data_dir: Path, origin: str, key_path: Path | None) -> None:
     if key_path is not None:
         lines.append(f"key = {_toml_string(str(key_path))}")
     lines.append(f"max_event_bytes = {DEFAULT_MAX_EVENT_BYTES}")
-    (data_dir / CONFIG_NAME).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    DataLayout(data_dir).config.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _toml_string(value: str) -> str:

@@ -6,12 +6,17 @@ field, the value and what would be accepted.
 
     TrailsealError
     ├── ConfigError              bad settings, data directory or key file
+    │   └── AlreadyExistsError   that name is taken
     ├── EventError               one event refused at the boundary
     │   └── IdConflictError      an event id reused with different content
     ├── BatchError               a batch refused; lists every bad line
     ├── StorageError             the store cannot do what was asked
     │   └── StoreUnavailableError  cannot append durably (disk full, read-only, locked)
     ├── NotFoundError            no entry at that index
+    │   └── NothingToEraseError  the entry has no detail, or it was already erased
+    ├── AccessError              the caller may not do this
+    │   ├── AuthenticationError  no valid credentials
+    │   └── PermissionDeniedError  the role or tenant does not allow it; says why
     └── VerificationError        the log, an export, a proof or a note failed verification
         ├── ProofError           an inclusion or consistency proof does not verify
         ├── NoteError            a signed note or checkpoint is malformed or badly signed
@@ -73,10 +78,12 @@ class LineProblem:
 
 
 class BatchError(TrailsealError):
-    """A batch was refused as a whole; every bad line is listed."""
+    """A batch was refused as a whole; every bad line is listed. ``lines`` is the
+    batch's size, when known."""
 
-    def __init__(self, problems: list[LineProblem]) -> None:
+    def __init__(self, problems: list[LineProblem], lines: int | None = None) -> None:
         self.problems = problems
+        self.lines = lines
         count = len(problems)
         super().__init__(f"{count} bad line{'s' if count != 1 else ''}; nothing was appended")
 
@@ -86,6 +93,10 @@ class BatchError(TrailsealError):
         if len(self.problems) > 50:
             lines.append(f"  ... and {len(self.problems) - 50} more")
         return "\n".join(lines)
+
+
+class AlreadyExistsError(ConfigError):
+    """Something with that name already exists (a principal, a log)."""
 
 
 class StorageError(TrailsealError):
@@ -103,6 +114,27 @@ class CaptureError(TrailsealError):
 
 class NotFoundError(TrailsealError):
     """The log has no entry (or checkpoint) at the requested position."""
+
+
+class NothingToEraseError(NotFoundError):
+    """The entry has no detail to erase, or its detail was already erased."""
+
+
+class AccessError(TrailsealError):
+    """The caller may not do what it asked; nothing was done."""
+
+
+class AuthenticationError(AccessError):
+    """No credentials, or credentials that are unknown, malformed or revoked."""
+
+
+class PermissionDeniedError(AccessError):
+    """The caller's role or tenant does not allow the operation; ``reason`` says why
+    (and is what the log records)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
 
 
 class VerificationError(TrailsealError):

@@ -8,6 +8,7 @@ references to them stay meaningful.
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import re
 import secrets
@@ -17,11 +18,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from trailseal.access.roles import Role
-from trailseal.errors import ConfigError, NotFoundError
+from trailseal.access.roles import TOKEN_ROLES, Role
+from trailseal.access.tenants import ALL_TENANTS, sees
+from trailseal.errors import AlreadyExistsError, ConfigError, NotFoundError
 
 TOKEN_PREFIX = "tsk_"  # noqa: S105 - a recognisable prefix, not a secret
-ALL_TENANTS = "*"
+HOST_PREFIX = "host:"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._@-]")
 _TOKEN = re.compile(r"^tsk_[A-Za-z0-9_-]{43}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 
@@ -66,9 +69,19 @@ class Principal:
     created_at: str
     revoked_at: str | None
 
+    @classmethod
+    def host(cls, user: str | None = None) -> Principal:
+        """Whoever runs the command line on the host: ``host:<os user>``, every right."""
+        try:
+            name = user or getpass.getuser()
+        except (KeyError, OSError):  # no passwd entry and no LOGNAME (some containers)
+            name = "unknown"
+        name = _UNSAFE.sub("_", name)[:120] or "unknown"
+        return cls(f"{HOST_PREFIX}{name}", name, Role.HOST, ALL_TENANTS, "", "", None)
+
     def sees(self, tenant: str | None) -> bool:
         """Whether this principal may see or write entries of ``tenant``."""
-        return self.tenant in (ALL_TENANTS, tenant)
+        return sees(self.tenant, tenant)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -111,6 +124,10 @@ class PrincipalStore:
 
     def create(self, name: str, role: Role, tenant: str = ALL_TENANTS) -> tuple[Principal, str]:
         """A new principal and its token (shown once, never stored)."""
+        if Role(role) not in TOKEN_ROLES:
+            raise ConfigError(
+                f"role {role!r} is the host's own; choose one of {', '.join(TOKEN_ROLES)}"
+            )
         token = new_token()
         principal = Principal(
             id=f"pr-{secrets.token_hex(6)}",
@@ -136,7 +153,7 @@ class PrincipalStore:
                     ),
                 )
             except sqlite3.IntegrityError:
-                raise ConfigError(f"a principal named {name!r} already exists") from None
+                raise AlreadyExistsError(f"a principal named {name!r} already exists") from None
         return principal, token
 
     def _row(self, row: tuple[object, ...] | None, what: str) -> Principal:

@@ -15,6 +15,9 @@ class Role(StrEnum):
     PRIVACY = "privacy"  # erase details, with a reason
     SECURITY = "security"  # read entries; rules and alerts (detection)
     ADMIN = "admin"  # principals and configuration; never entries
+    # Whoever runs `trailseal` on the host holding the data directory and the key already
+    # has every file; the role says so, and its reads are recorded like anyone's.
+    HOST = "host"
 
 
 class Permission(StrEnum):
@@ -30,7 +33,7 @@ class Permission(StrEnum):
     MANAGE_ALERTS = "manage-alerts"
 
 
-GRANTS: dict[Permission, frozenset[Role]] = {
+_GRANTED: dict[Permission, frozenset[Role]] = {
     Permission.APPEND: frozenset({Role.WRITER}),
     Permission.READ: frozenset({Role.AUDITOR, Role.SECURITY}),
     Permission.EXPORT: frozenset({Role.AUDITOR}),
@@ -43,6 +46,12 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.READ_ALERTS: frozenset({Role.SECURITY, Role.AUDITOR}),
     Permission.MANAGE_ALERTS: frozenset({Role.SECURITY}),  # acknowledge and resolve
 }
+# The role table: the one place that says who may do what.
+GRANTS: dict[Permission, frozenset[Role]] = {
+    permission: roles | {Role.HOST} for permission, roles in _GRANTED.items()
+}
+# Roles a principal with a token may hold; `host` is only ever the local command line.
+TOKEN_ROLES = tuple(role for role in Role if role is not Role.HOST)
 
 
 @dataclass(frozen=True)

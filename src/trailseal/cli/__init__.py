@@ -12,10 +12,11 @@ import click
 
 from trailseal import __version__
 from trailseal.cli import demo, detect, log, proofs, serve, verify
-from trailseal.errors import TrailsealError, VerificationError
+from trailseal.errors import AccessError, TrailsealError, VerificationError
 
 EXIT_ERROR = 1
 EXIT_VERIFICATION = 3
+EXIT_ACCESS = 4
 EXIT_INTERRUPTED = 130
 
 
@@ -57,6 +58,9 @@ def main() -> None:
     except VerificationError as exc:
         click.echo(f"verification FAILED: {exc.diagnostics()}", err=True)
         sys.exit(EXIT_VERIFICATION)
+    except AccessError as exc:
+        click.echo(f"refused: {exc.diagnostics()}", err=True)
+        sys.exit(EXIT_ACCESS)
     except TrailsealError as exc:
         click.echo(f"error: {exc.diagnostics()}", err=True)
         sys.exit(EXIT_ERROR)

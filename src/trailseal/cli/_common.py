@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 
 import click
 
+from trailseal.app import Caller
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 data_option = click.option(
@@ -25,3 +27,8 @@ key_option = click.option(
     help="Signing key file, if kept apart from the data "
     "[default: $TRAILSEAL_KEY or DATA/signing.key].",
 )
+
+
+def host() -> Caller:
+    """The command line acts as ``host:<os user>``; its reads are recorded like any other."""
+    return Caller.host()

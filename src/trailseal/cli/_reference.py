@@ -24,7 +24,21 @@ def reference() -> str:
         "# CLI reference",
         "",
         "Generated from `--help` by `python -m trailseal.cli._reference`; a test checks it.",
-        "Exit codes: 0 success, 1 error, 2 usage, 3 verification failed, 130 interrupted.",
+        "Exit codes: 0 success, 1 error, 2 usage, 3 verification failed, 4 authentication or",
+        "permission refused, 130 interrupted.",
+        "",
+        "The command line acts as the principal `host:<os user>`, with every right on the",
+        "host (it holds the data directory and the key already), through the same",
+        "application layer as the HTTP API: its reads are recorded like any other.",
+        "`trailseal get 5` appends an `audit.read` entry; `search`, `prove` and",
+        "`alerts list` do too, `export` appends `audit.export` before the first line, and",
+        "`verify` appends `audit.verify` with its result. Recording needs the signing key",
+        "(`--key`, `TRAILSEAL_KEY` or the data directory's own); a read that cannot be",
+        "recorded is refused. There is no option to read unrecorded.",
+        "",
+        "Every entry records its submitter (`submitter` beside `received_at`): the",
+        "principal whose token appended it, `host:<os user>` for `trailseal append`, and",
+        "`trailseal` for the log's own records (reads, erasures, alerts).",
     ]
     for path, command in _walk(cli, ["trailseal"]):
         name = " ".join(path)

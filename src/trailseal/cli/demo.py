@@ -15,6 +15,7 @@ import click
 
 from trailseal.cli._output import info
 from trailseal.errors import ConfigError
+from trailseal.layout import DataLayout
 from trailseal.ledger import Ledger, VerificationReport
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def demo(data: str, days: int, examples: str | None) -> None:
     finally:
         service.stop()
     roster, geo = report.context
-    (log_dir / "detection.yaml").write_text(
+    DataLayout(log_dir).detection_config.write_text(
         "# written by trailseal demo: the hospital's context and an alert file\n"
         "rules: [builtin]\n"
         f"context: {{roster: {roster.resolve()}, geography: {geo.resolve()}}}\n"

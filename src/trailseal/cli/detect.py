@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import signal
 import sys
 import time
@@ -13,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import click
 import orjson
 
-from trailseal.cli._common import data_option, key_option
+from trailseal.app import App
+from trailseal.cli._common import data_option, host, key_option
 from trailseal.cli._output import emit_rows, info, output_options
 from trailseal.config import resolve_data_dir
 from trailseal.errors import ConfigError, EventError
@@ -217,12 +217,15 @@ def _store(data: str | None) -> DetectionStore:
 @click.option("--status", type=click.Choice(["open", "acknowledged", "resolved"]))
 @click.option("--rule", help="Only this rule's alerts.")
 @data_option
+@key_option
 @output_options
-def list_alerts(status: str | None, rule: str | None, data: str | None, fmt: str | None) -> None:
-    """Alerts, oldest first, with the entry indexes that are their evidence."""
-    store = _store(data)
-    rows = [a.to_json() for a in store.alerts(status=status, rule=rule)]
-    store.close()
+def list_alerts(
+    status: str | None, rule: str | None, data: str | None, key: str | None, fmt: str | None
+) -> None:
+    """Alerts, oldest first, with the entry indexes that are their evidence (recorded as
+    alert.read)."""
+    with App.open(data, key_path=key) as app:
+        rows = [a.to_json() for a in app.alerts.list(host(), status=status, rule=rule)]
     emit_rows(
         rows,
         fmt,
@@ -246,22 +249,8 @@ def _evidence(indexes: list[int]) -> str:
 def _change(
     data: str | None, key: str | None, alert_id: int, status: str, reason: str | None
 ) -> None:
-    from trailseal.detect.engine import record_status  # noqa: PLC0415 - see above
-    from trailseal.detect.store import open_store  # noqa: PLC0415
-
-    with Ledger.open(data, key_path=key) as ledger:
-        store = open_store(ledger.settings.data_dir)
-        try:
-            done: dict[str, Any] = record_status(
-                ledger,
-                store,
-                alert_id,
-                status=status,
-                reason=reason,
-                actor=f"cli:{getpass.getuser()}",
-            )
-        finally:
-            store.close()
+    with App.open(data, key_path=key) as app:
+        done = app.alerts.change(host(), alert_id, status, reason)
     info(f"alert {alert_id} {status}; the change is an entry in the log")
     click.echo(orjson.dumps(done).decode())
 

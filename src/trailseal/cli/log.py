@@ -5,11 +5,13 @@ init, append, get, export, checkpoint, pubkey, erase and search.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, BinaryIO
 
 import click
 
-from trailseal.cli._common import data_option, key_option
+from trailseal.app import App, search_filter
+from trailseal.cli._common import data_option, host, key_option
 from trailseal.cli._lines import bounded_lines
 from trailseal.cli._output import (
     emit_json,
@@ -20,10 +22,6 @@ from trailseal.cli._output import (
     progress_bar,
 )
 from trailseal.errors import BatchError, EventError, LineProblem
-from trailseal.ledger import Ledger, SearchFilter
-from trailseal.ledger.search import normalize_time
-
-CHUNK = 10_000
 
 
 @click.command()
@@ -32,11 +30,12 @@ CHUNK = 10_000
 @click.option("--origin", help="The log's name in checkpoints [default: HOST/trailseal-RANDOM].")
 def init(data: str | None, key: str | None, origin: str | None) -> None:
     """Create a log and its Ed25519 signing key (mode 0600); print the verifier key."""
-    with Ledger.init(data, origin=origin, key_path=key) as ledger:
-        info(f"created log {ledger.origin!r} in {ledger.settings.data_dir}")
-        info(f"signing key: {ledger.settings.key_path} (keep it apart from the data if you can)")
+    with App.init(data, origin=origin, key_path=key) as app:
+        settings = app.ledger.settings
+        info(f"created log {app.ledger.origin!r} in {settings.data_dir}")
+        info(f"signing key: {settings.key_path} (keep it apart from the data if you can)")
         info("verifier key (give it to auditors; it checks every checkpoint):")
-        click.echo(str(ledger.verifier))
+        click.echo(str(app.verifier))
 
 
 def _read_lines(stream: BinaryIO, max_bytes: int) -> tuple[list[bytes], list[LineProblem]]:
@@ -69,39 +68,44 @@ def append(
     A file with bad lines is refused as a whole, listing every bad line; with
     --skip-invalid the good lines are appended and the bad ones reported.
     """
-    with Ledger.open(data, key_path=key, max_event_bytes=max_event_bytes) as ledger:
-        lines, problems = _read_lines(file, ledger.limits.max_bytes)
+    with App.open(data, key_path=key, max_event_bytes=max_event_bytes) as app:
+        lines, unread = _read_lines(file, app.ledger.limits.max_bytes)
         with progress_bar("checking", len(lines)) as bar:
-            events, found = ledger.check_lines(lines, progress=bar.set)
-        problems = sorted(problems + found, key=lambda problem: problem.line)
-        if problems and not skip_invalid:
-            raise BatchError(problems)
-        appended, first, size = 0, None, ledger.size()
-        with progress_bar("appending", len(events)) as bar:
-            for start in range(0, len(events), CHUNK):
-                result = ledger.append_prepared(events[start : start + CHUNK])
-                appended += result.appended
-                first = result.first_index if first is None else first
-                size = result.size
-                bar.set(start + len(events[start : start + CHUNK]))
-        report: dict[str, Any] = {"appended": appended, "first_index": first, "size": size}
-        if len(events) > appended:
-            report["duplicates"] = len(events) - appended
-        if problems:
-            report["skipped"] = [{"line": p.line, "error": str(p.error)} for p in problems]
-            for problem in problems:
+            batch = app.entries.check(host(), lines, progress=bar.set)
+        batch = replace(batch, problems=sorted(unread + batch.problems, key=_line))
+        if batch.problems and not skip_invalid:
+            raise BatchError(batch.problems)
+        with progress_bar("appending", len(batch.prepared)) as bar:
+            outcome = app.entries.commit(batch, partial=True, progress=bar.set)
+        report: dict[str, Any] = {
+            "appended": outcome.appended,
+            "first_index": outcome.first_index,
+            "size": outcome.size,
+        }
+        if outcome.duplicates:
+            report["duplicates"] = outcome.duplicates
+        if outcome.problems:
+            report["skipped"] = [{"line": p.line, "error": str(p.error)} for p in outcome.problems]
+            for problem in outcome.problems:
                 info(f"skipped {problem}")
         emit_json(report)
+
+
+def _line(problem: LineProblem) -> int:
+    return problem.line
 
 
 @click.command()
 @click.argument("index", type=click.IntRange(min=0))
 @data_option
 @output_options
-def get(index: int, data: str | None, fmt: str | None) -> None:
-    """Print the entry at INDEX with its leaf and chain hashes and its detail."""
-    with Ledger.open(data) as ledger:
-        emit_mapping(ledger.get(index).to_json(), fmt, title=f"entry {index}")
+@key_option
+def get(index: int, data: str | None, key: str | None, fmt: str | None) -> None:
+    """Print the entry at INDEX with its leaf and chain hashes and its detail.
+
+    The read is recorded in the log (audit.read), as every read is."""
+    with App.open(data, key_path=key) as app:
+        emit_mapping(app.entries.get(host(), index).to_json(), fmt, title=f"entry {index}")
 
 
 @click.command()
@@ -113,11 +117,16 @@ def get(index: int, data: str | None, fmt: str | None) -> None:
 @click.option(
     "-o", "--output", type=click.File("wb"), default="-", help="File to write [default: stdout]."
 )
-def export(data: str | None, start: int, end: int | None, output: BinaryIO) -> None:
-    """Write entries as JSON Lines: {"entry", "detail", "salt"} per index."""
-    with Ledger.open(data) as ledger:
+@key_option
+def export(
+    data: str | None, key: str | None, start: int, end: int | None, output: BinaryIO
+) -> None:
+    """Write entries as JSON Lines: {"entry", "detail", "salt"} per index.
+
+    The export is recorded in the log (audit.export) before the first line is written."""
+    with App.open(data, key_path=key) as app:
         count = 0
-        for line in ledger.export(start, end):
+        for line in app.entries.export(host(), start, end):
             output.write(line)
             count += 1
         output.flush()
@@ -128,31 +137,31 @@ def export(data: str | None, start: int, end: int | None, output: BinaryIO) -> N
 @data_option
 def checkpoint(data: str | None) -> None:
     """Print the latest signed checkpoint (a C2SP signed note)."""
-    with Ledger.open(data) as ledger:
-        click.echo(ledger.checkpoint(), nl=False)
+    with App.open(data) as app:
+        click.echo(app.entries.checkpoint(host()), nl=False)
 
 
 @click.command()
 @data_option
 def pubkey(data: str | None) -> None:
     """Print the log's verifier key (name+hex8+base64)."""
-    with Ledger.open(data) as ledger:
-        click.echo(str(ledger.verifier))
+    with App.open(data) as app:
+        click.echo(str(app.verifier))
 
 
 @click.command()
 @click.argument("index", type=click.IntRange(min=0))
 @click.option("--reason", required=True, help="Why (retention, right to erasure, ...); recorded.")
-@click.option("--actor", help="Who asked for it [default: local:$USER].")
 @data_option
 @key_option
-def erase(index: int, reason: str, actor: str | None, data: str | None, key: str | None) -> None:
+def erase(index: int, reason: str, data: str | None, key: str | None) -> None:
     """Erase the detail of entry INDEX; every hash still verifies.
 
-    The erasure is itself appended to the log as a detail.erase entry.
+    The erasure is itself appended to the log as a detail.erase entry whose actor
+    is host:$USER.
     """
-    with Ledger.open(data, key_path=key) as ledger:
-        record = ledger.erase(index, reason, actor)
+    with App.open(data, key_path=key) as app:
+        record = app.entries.erase(host(), index, reason)
         emit_json({"erased": index, "record_index": record})
 
 
@@ -177,6 +186,7 @@ _COLUMNS = (
 
 @click.command()
 @data_option
+@key_option
 @click.option("--actor", help="actor.id")
 @click.option("--action", help="Exact action, or a prefix ending in * (record.*).")
 @click.option("--resource-type", help="resource.type")
@@ -189,6 +199,7 @@ _COLUMNS = (
 @output_options
 def search(
     data: str | None,
+    key: str | None,
     actor: str | None,
     action: str | None,
     resource_type: str | None,
@@ -200,21 +211,24 @@ def search(
     limit: int,
     fmt: str | None,
 ) -> None:
-    """Find entries by actor, action, resource, outcome, tenant and time (reads included)."""
-    query = SearchFilter(
+    """Find entries by actor, action, resource, outcome, tenant and time (reads included).
+
+    The search is recorded in the log (audit.read), as every read is."""
+    query = search_filter(
         actor=actor,
         action=action,
         resource_type=resource_type,
         resource_id=resource_id,
         outcome=outcome,
         tenant=tenant,
-        since=normalize_time(since, "--since") if since else None,
-        until=normalize_time(until, "--until") if until else None,
+        since=since,
+        until=until,
         limit=limit,
+        names=("--since", "--until"),
     )
-    with Ledger.open(data) as ledger:
-        with progress_bar("indexing for search", ledger.unindexed()) as bar:
-            views = ledger.search(query, progress=bar.set)
+    with App.open(data, key_path=key) as app:
+        with progress_bar("indexing for search", app.entries.unindexed()) as bar:
+            views = app.entries.search(host(), query, progress=bar.set)
         emit_rows([_row(view) for view in views], fmt, _COLUMNS)
 
 

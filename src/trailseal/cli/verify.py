@@ -6,11 +6,12 @@ from pathlib import Path
 
 import click
 
+from trailseal.app import App
 from trailseal.checkpoints import Verifier
-from trailseal.cli._common import data_option
+from trailseal.cli._common import data_option, host, key_option
 from trailseal.cli._output import emit_mapping, info, output_options, progress_bar
 from trailseal.errors import ConfigError
-from trailseal.ledger import Ledger, verify_export
+from trailseal.ledger import verify_export
 
 
 def _read_text(path: Path, what: str) -> str:
@@ -31,6 +32,7 @@ def _verifier(value: str | None) -> Verifier | None:
 
 @click.command("verify")
 @data_option
+@key_option
 @click.option(
     "--against",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
@@ -41,13 +43,15 @@ def _verifier(value: str | None) -> Verifier | None:
 )
 @output_options
 def verify_command(
-    data: str | None, against: Path | None, vkey: str | None, fmt: str | None
+    data: str | None, key: str | None, against: Path | None, vkey: str | None, fmt: str | None
 ) -> None:
-    """Recompute every hash and check every checkpoint; exit 3 on any damage."""
-    with Ledger.open(data) as ledger:
+    """Recompute every hash and check every checkpoint; exit 3 on any damage.
+
+    The result is recorded in the log (audit.verify)."""
+    with App.open(data, key_path=key) as app:
         note = _read_text(against, "checkpoint") if against else None
-        with progress_bar("verifying", ledger.size()) as bar:
-            report = ledger.verify(note, _verifier(vkey), progress=bar.set)
+        with progress_bar("verifying", app.entries.size()) as bar:
+            report = app.entries.verify(host(), note, _verifier(vkey), progress=bar.set)
         info(f"OK: {report.size} entries, {report.checkpoints} checkpoints verified")
         emit_mapping(report.to_json(), fmt, title="verification")
 

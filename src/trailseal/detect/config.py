@@ -37,8 +37,7 @@ from trailseal.detect.sinks import (
     webhook_key,
 )
 from trailseal.errors import ConfigError
-
-CONFIG_FILE = "detection.yaml"
+from trailseal.layout import DataLayout
 
 
 @dataclass
@@ -85,7 +84,7 @@ def load_config(
     data_dir: Path, rules: list[str] | None = None, context_file: str | None = None
 ) -> DetectionConfig:
     """The data directory's settings, with ``--rules`` / ``--context`` taking precedence."""
-    file = data_dir / CONFIG_FILE
+    file = DataLayout(data_dir).detection_config
     settings = _read(file) if file.exists() else {}
     unknown = set(settings) - {"rules", "context", "sinks", "silence"}
     if unknown:

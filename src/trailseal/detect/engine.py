@@ -36,6 +36,7 @@ from trailseal.detect.store import DetectionStore
 from trailseal.errors import TrailsealError
 from trailseal.events import event_from_mapping
 from trailseal.ledger import Ledger
+from trailseal.ledger.entry import LOG_SUBMITTER
 from trailseal.proofs import verify_consistency
 from trailseal.proofs.hashing import chain_hash, leaf_hash
 
@@ -374,7 +375,8 @@ class Engine:
                     }
                 )
                 for alert in unlogged
-            ]
+            ],
+            LOG_SUBMITTER,
         )
         with self.store.transaction():
             for alert in unlogged:
@@ -408,6 +410,7 @@ def record_status(  # noqa: PLR0913 - the change and who made it, by name
                     "context": {"labels": {"rule": alert.rule}},
                 }
             )
-        ]
+        ],
+        LOG_SUBMITTER,
     )
     return alert.to_json()

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from trailseal.errors import NotFoundError, StorageError
+from trailseal.layout import DataLayout
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -316,4 +317,4 @@ def _seconds_between(earlier: str, later: str) -> float:
 def open_store(data_dir: Path) -> DetectionStore:
     if not data_dir.is_dir():
         raise StorageError(f"{data_dir} is not a data directory")
-    return DetectionStore(data_dir / "detection.db")
+    return DetectionStore(DataLayout(data_dir).detection)

@@ -1,6 +1,9 @@
 """Sealing: an event becomes an entry with its index, receipt time and detail commitment.
 
-The entry is ``{"event", "index", "received_at"}`` in RFC 8785 bytes. The
+The entry is ``{"event", "index", "received_at", "submitter"}`` in RFC 8785
+bytes; ``submitter`` is who handed the event to the log (a principal's id,
+``host:<user>`` for the command line, ``trailseal`` for the log's own records).
+Entries written before it existed have no ``submitter`` and verify as before. The
 event's ``detail`` is replaced by ``detail_commitment``, the hex SHA-256 of a
 fresh 16-byte salt followed by the detail's canonical bytes. The detail and
 salt are kept beside the entry, so erasing them later leaves every hash intact.
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -17,11 +21,25 @@ from typing import NamedTuple
 import msgspec
 import orjson
 
+from trailseal.access.tenants import event_tenant
 from trailseal.errors import EventError
 from trailseal.events import Event, EventLimits, canonical, parse_event
 from trailseal.events.canonical import canonical_struct
 
 SALT_BYTES = 16
+LOG_SUBMITTER = "trailseal"  # the log itself: its own records (reads, erasures, alerts)
+# Principal ids (pr-…), host:<user> and the log's own name: plain ASCII, so the entry's
+# canonical bytes need no escaping.
+_SUBMITTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,255}$")
+
+
+def check_submitter(submitter: str) -> str:
+    if not _SUBMITTER.match(submitter):
+        raise EventError(
+            "submitter",
+            f"{submitter[:40]!r} is not a submitter: 1-256 letters, digits and . _ @ : + -",
+        )
+    return submitter
 
 
 def utc_now() -> str:
@@ -62,17 +80,19 @@ class Prepared:
     detail: bytes | None
     salt: bytes | None
     source: Event | bytes
+    tenant: str | None  # the entry's tenant (:mod:`trailseal.access.tenants`)
 
     @classmethod
     def of(cls, event: Event, source: bytes | None = None) -> Prepared:
         check_unsealed(event)
         detail = detail_bytes(event)
         origin = event if source is None else source
+        tenant = event_tenant(event)
         if detail is None:
-            return cls(event.id, canonical_struct(event), None, None, origin)
+            return cls(event.id, canonical_struct(event), None, None, origin, tenant)
         salt = os.urandom(SALT_BYTES)
         body = sealed_event(event, commitment(salt, detail))
-        return cls(event.id, body, detail, salt, origin)
+        return cls(event.id, body, detail, salt, origin, tenant)
 
     def event(self, limits: EventLimits | None = None) -> Event:
         if isinstance(self.source, Event):
@@ -105,15 +125,20 @@ def sealed_event(event: Event, detail_commitment: str | None) -> bytes:
 
 
 def entry_bytes(event: bytes, index: int, tail: bytes) -> bytes:
-    """``{"event":…,"index":…,"received_at":…}``: keys already in RFC 8785 order.
+    """``{"event":…,"index":…,"received_at":…,"submitter":…}``: keys in RFC 8785 order.
 
-    ``tail`` is :func:`received_tail` of the batch's receipt time.
+    ``tail`` is :func:`received_tail` of the batch's receipt time and submitter.
     """
     return b'{"event":' + event + b',"index":' + str(index).encode() + tail
 
 
-def received_tail(received_at: str) -> bytes:
-    return b',"received_at":"' + received_at.encode() + b'"}'
+def received_tail(received_at: str, submitter: str | None = None) -> bytes:
+    """The entry's end; ``submitter`` has passed :func:`check_submitter` (no escaping)."""
+    if submitter is None:
+        return b',"received_at":"' + received_at.encode() + b'"}'
+    return (
+        b',"received_at":"' + received_at.encode() + b'","submitter":"' + submitter.encode() + b'"}'
+    )
 
 
 def matches_stored(event: Event, entry: bytes, salt: bytes | None) -> bool:

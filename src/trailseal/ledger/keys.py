@@ -14,6 +14,7 @@ from pathlib import Path
 
 from trailseal.checkpoints import Checkpoint, Signer
 from trailseal.errors import ConfigError
+from trailseal.layout import last_signed_path
 
 
 def write_key(path: Path, signer: Signer) -> None:
@@ -45,10 +46,6 @@ def read_key(path: Path) -> Signer:
             f"run `chmod 600 {path}`"
         )
     return Signer.from_string(text)
-
-
-def last_signed_path(key_path: Path) -> Path:
-    return key_path.with_name(key_path.name + ".last")
 
 
 def read_last_signed(key_path: Path, signer: Signer) -> Checkpoint | None:

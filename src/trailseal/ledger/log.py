@@ -6,11 +6,11 @@ no key; appends and erasures load the signing key.
 
 from __future__ import annotations
 
-import getpass
 import secrets
 import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -18,20 +18,29 @@ from typing import Any, Self
 
 import orjson
 
+from trailseal.access.principals import Principal
 from trailseal.checkpoints import Signer, Verifier
-from trailseal.config import VERIFIER_NAME, Settings, resolve_data_dir, write_config
+from trailseal.config import Settings, resolve_data_dir, write_config
 from trailseal.errors import (
     ConfigError,
     EventError,
     IdConflictError,
     LineProblem,
     NotFoundError,
+    NothingToEraseError,
     ProofError,
 )
 from trailseal.events import Event, EventLimits, event_from_mapping
 from trailseal.ledger import keys
 from trailseal.ledger.bulk import CHUNK_LINES, PreparedChunk, prepare_lines
-from trailseal.ledger.entry import Prepared, event_fingerprint, matches_stored, utc_now
+from trailseal.ledger.entry import (
+    LOG_SUBMITTER,
+    Prepared,
+    check_submitter,
+    event_fingerprint,
+    matches_stored,
+    utc_now,
+)
 from trailseal.ledger.search import SearchFilter, catch_up, pending
 from trailseal.ledger.sequencer import AppendResult, Sequencer
 from trailseal.ledger.sqlite import SQLiteStore
@@ -160,7 +169,7 @@ class Ledger:
         signer = Signer.generate(origin)
         keys.write_key(settings.key_path, signer)
         write_config(directory, origin, Path(key_path) if key_path else None)
-        (directory / VERIFIER_NAME).write_text(str(signer.verifier) + "\n", encoding="ascii")
+        settings.layout.verifier.write_text(str(signer.verifier) + "\n", encoding="ascii")
         store = SQLiteStore.create(
             settings.db_path, {"origin": origin, "verifier": str(signer.verifier)}
         )
@@ -208,52 +217,70 @@ class Ledger:
                 self._sequencer = Sequencer(self.store, signer, self.origin, self.settings.key_path)
             return self._sequencer
 
-    def append(self, events: Sequence[Event]) -> AppendResult:
-        """Append events durably, in order, idempotent by id; one checkpoint per commit."""
-        return self._writer().append([Prepared.of(event) for event in events])
+    def append(self, events: Sequence[Event], submitter: str | None = None) -> AppendResult:
+        """Append events durably, in order, idempotent by id; one checkpoint per commit.
+
+        Each new entry records ``submitter`` (default: ``host:<os user>``)."""
+        return self.append_prepared([Prepared.of(event) for event in events], submitter)
 
     def queue_depth(self) -> int:
         """Events waiting for the next commit (0 when nothing has been appended yet)."""
         return 0 if self._sequencer is None else self._sequencer.queue_depth
 
-    def append_prepared(self, prepared: Sequence[Prepared]) -> AppendResult:
+    def append_prepared(
+        self, prepared: Sequence[Prepared], submitter: str | None = None
+    ) -> AppendResult:
         """Append events prepared by :meth:`prepare_lines` (or :meth:`Prepared.of`)."""
-        return self._writer().append(prepared)
+        who = check_submitter(submitter) if submitter else Principal.host().id
+        return self._writer().append(prepared, who)
 
     def prepare_lines(
-        self, lines: Sequence[bytes], workers: int | None = None
+        self,
+        lines: Sequence[bytes],
+        workers: int | None = None,
+        *,
+        pool: Executor | None = None,
+        chunk_lines: int | None = None,
     ) -> Iterator[PreparedChunk]:
-        """Parse, validate and prepare JSON Lines, in worker processes for large inputs.
+        """Parse, validate and prepare JSON Lines, in worker processes for large inputs
+        (``pool`` lends long-lived ones).
 
         Yields chunks in order, a few ahead of the caller, so appending one chunk
         overlaps with preparing the next.
         """
-        return prepare_lines(lines, self.limits, workers)
+        return prepare_lines(
+            lines, self.limits, workers, pool=pool, chunk_lines=chunk_lines or CHUNK_LINES
+        )
 
     def check_lines(
         self,
         lines: Sequence[bytes],
         workers: int | None = None,
+        *,
+        pool: Executor | None = None,
+        chunk_lines: int | None = None,
         progress: Callable[[int], object] | None = None,
-    ) -> tuple[list[Prepared], list[LineProblem]]:
+    ) -> tuple[list[Prepared], list[int], list[LineProblem]]:
         """Prepare every line of a JSON Lines input and find every problem before
         anything is appended: bad events, one id used for two different events,
-        and ids already stored with different content. ``progress`` hears how many
-        lines were checked."""
+        and ids already stored with different content. Returns the good events,
+        the line number of each, and the problems in line order. ``progress`` hears
+        how many lines were checked."""
         prepared: list[Prepared] = []
         numbers: list[int] = []
         problems: list[LineProblem] = []
-        for chunk in self.prepare_lines(lines, workers):
+        for chunk in self.prepare_lines(lines, workers, pool=pool, chunk_lines=chunk_lines):
             prepared += chunk.prepared
             numbers += chunk.line_numbers
             problems += chunk.problems
             if progress is not None:
-                progress(min(chunk.first_line - 1 + CHUNK_LINES, len(lines)))
+                progress(min(chunk.first_line - 1 + (chunk_lines or CHUNK_LINES), len(lines)))
         bad = _repeated_ids(prepared, numbers)
         bad.update((p, LineProblem(numbers[p], e)) for p, e in self.conflicts(prepared).items())
         problems += bad.values()
         problems.sort(key=lambda problem: problem.line)
-        return [item for p, item in enumerate(prepared) if p not in bad], problems
+        kept = [p for p in range(len(prepared)) if p not in bad]
+        return [prepared[p] for p in kept], [numbers[p] for p in kept], problems
 
     def conflicts(self, prepared: Sequence[Prepared]) -> dict[int, IdConflictError]:
         """Which events (by position) reuse a stored id with different content."""
@@ -275,21 +302,23 @@ class Ledger:
             raise EventError("reason", "an erasure needs a reason")
         view = self.get(index)
         if "detail_commitment" not in view.entry["event"]:
-            raise NotFoundError(f"entry {index} has no detail to erase")
+            raise NothingToEraseError(f"entry {index} has no detail to erase")
         if view.erased is not None:
-            raise NotFoundError(f"the detail of entry {index} was already erased ({view.erased})")
+            raise NothingToEraseError(
+                f"the detail of entry {index} was already erased ({view.erased})"
+            )
         record = event_from_mapping(
             {
                 "id": f"erase-{index}-{secrets.token_hex(8)}",
                 "time": utc_now(),
-                "actor": {"id": actor or f"local:{getpass.getuser()}", "type": "user"},
+                "actor": {"id": actor or Principal.host().id, "type": "user"},
                 "action": ERASE_ACTION,
                 "resource": {"type": "entry", "id": str(index)},
                 "outcome": {"result": "success"},
                 "context": {"reason": reason[:4096]},
             }
         )
-        result = self.append([record])
+        result = self.append([record], LOG_SUBMITTER)
         record_index = result.indexes[0]
         self.store.erase_detail(index, reason, utc_now(), record_index)
         return record_index

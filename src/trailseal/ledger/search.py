@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from trailseal.access.tenants import tenant_of
 from trailseal.errors import EventError
 from trailseal.ledger.store import SearchFilter, SearchRow, Store
 
@@ -90,7 +91,7 @@ def _row(index: int, entry: bytes) -> SearchRow:
         resource_type=resource.type,
         resource_id=resource.id,
         outcome=(event.outcome or _NO_OUTCOME).result,
-        tenant=resource.tenant or event.actor.tenant,
+        tenant=tenant_of(resource.tenant, event.actor.tenant),
         time=_fixed_width(event.time),
     )
 

@@ -54,6 +54,7 @@ class AppendResult:
 @dataclass
 class _Request:
     events: Sequence[Prepared]
+    submitter: str | None
     done: threading.Event = field(default_factory=threading.Event)
     result: AppendResult | None = None
     error: BaseException | None = None
@@ -72,10 +73,15 @@ class _Sealer:
     """Turns prepared events into entries: index, receipt time, leaf, chain, tree nodes."""
 
     def __init__(self, received_at: str, compact: CompactRange, chain: bytes) -> None:
+        self.received_at = received_at
         self.tail = received_tail(received_at)
         self.compact = compact
         self.chain = chain
         self.sealed: list[SealedEntry] = []
+
+    def submitted_by(self, submitter: str | None) -> None:
+        """The entries added next were handed over by ``submitter``."""
+        self.tail = received_tail(self.received_at, submitter)
 
     def add(self, index: int, item: Prepared) -> None:
         data = entry_bytes(item.body, index, self.tail)
@@ -107,9 +113,11 @@ class Sequencer:
         with self._lock:
             return sum(len(request.events) for request in self._pending)
 
-    def append(self, events: Sequence[Prepared]) -> AppendResult:
-        """Store prepared events durably (idempotent by id); return their indexes."""
-        request = _Request(events)
+    def append(self, events: Sequence[Prepared], submitter: str | None = None) -> AppendResult:
+        """Store prepared events durably (idempotent by id); return their indexes.
+
+        ``submitter`` (checked by the caller) is recorded in each new entry."""
+        request = _Request(events, submitter)
         with self._lock:
             self._pending.append(request)
             lead = not self._leader
@@ -192,6 +200,7 @@ class Sequencer:
                     request.error = exc
                     continue
             before = len(seal.sealed)
+            seal.submitted_by(request.submitter)
             for index, item in plan:
                 if item is not None:
                     seal.add(index, item)
@@ -256,6 +265,14 @@ class Sequencer:
                 read_last_signed(self._key_path, self._signer),
             ]
         for previous in (c for c in candidates if c is not None):
+            if previous.size > prev_size:
+                # The key's own record is written only after its checkpoint commits, so a
+                # store behind it lost checkpoints: signing now would paper over that.
+                raise NoteError(
+                    f"refusing to sign: this key already signed size {previous.size}, but the "
+                    f"store's latest checkpoint is at size {prev_size}; the log was truncated, "
+                    "rolled back or lost a checkpoint"
+                )
             if previous.size > checkpoint.size:
                 raise NoteError(
                     f"refusing to sign size {checkpoint.size}: this key already signed size "

@@ -1,8 +1,8 @@
-"""The HTTP API, versioned under /v1: a thin layer over the ledger and the access rules.
+"""The HTTP API, versioned under /v1: a thin door over the application layer.
 
-Every route but /healthz and /metrics authenticates, asks
-:func:`~trailseal.access.decide` for its permission, keeps tenants apart, and
-records reads of the log in the log itself. Errors are RFC 9457 problem details.
+Every route but /healthz and /metrics authenticates and calls one operation of
+:class:`~trailseal.app.App`, which decides, keeps tenants apart and records reads
+in the log itself. Domain errors become RFC 9457 problem details here.
 """
 
 from __future__ import annotations
@@ -18,35 +18,36 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
-from trailseal.access import PrincipalStore
+from trailseal.app import App
+from trailseal.errors import TrailsealError
 from trailseal.events import Event
-from trailseal.ledger import Ledger
-from trailseal.ledger.bulk import worker_pool
 from trailseal.server import problems
 from trailseal.server.problems import Problem
 from trailseal.server.routes import alerts, entries, events, log, principals
 from trailseal.server.service import Limits, Service
 
 
-def create_app(ledger: Ledger, store: PrincipalStore, limits: Limits | None = None) -> FastAPI:
+def create_app(application: App, limits: Limits | None = None) -> FastAPI:
     """The ASGI app serving one log; it records its own start and stop in the log."""
-    service = Service(ledger, store, limits or Limits())
+    service = Service(application, limits or Limits())
+    recorder = application.recorder
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        service.pool = worker_pool()
-        service.record("audit.started", None, reason="the service started")
+        service.pool = application.worker_pool()
+        recorder.record("audit.started", None, reason="the service started")
         try:
             yield
         finally:
-            service.flush_floods()
-            service.record("audit.stopped", None, reason="the service stopped")
+            recorder.flush_floods()
+            recorder.record("audit.stopped", None, reason="the service stopped")
             if service.pool is not None:
                 service.pool.shutdown(cancel_futures=True)
 
     app = FastAPI(title="trailseal", version="1", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.service = service
     app.add_exception_handler(Problem, problems.on_problem)
+    app.add_exception_handler(TrailsealError, problems.on_domain)
     app.add_exception_handler(HTTPException, problems.on_http)
     app.add_exception_handler(RequestValidationError, problems.on_validation)
     app.add_exception_handler(Exception, problems.on_unexpected)
@@ -62,7 +63,8 @@ def create_app(ledger: Ledger, store: PrincipalStore, limits: Limits | None = No
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
-        text = service.metrics.text(service.ledger.size(), service.ledger.queue_depth())
+        size, depth = application.entries.size(), application.queue_depth()
+        text = service.metrics.text(size, depth)
         return Response(text, media_type="text/plain; version=0.0.4")
 
     return app

@@ -1,4 +1,4 @@
-"""What every route needs: the service, the authenticated caller, the client address."""
+"""What every route needs: the service, and the authenticated caller with its address."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from trailseal.access import Permission, Principal
-from trailseal.server.problems import Problem
+from trailseal.app import Caller
 from trailseal.server.service import Service
 
 
@@ -20,26 +19,17 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "0.0.0.0"  # noqa: S104 - a label, not a bind
 
 
-def authenticate(request: Request, service: Annotated[Service, Depends(get_service)]) -> Principal:
+def authenticate(request: Request, service: Annotated[Service, Depends(get_service)]) -> Caller:
+    """The caller of this request (401 otherwise), within its rate limit (429 otherwise)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    found = service.principals.authenticate(token.strip()) if scheme.lower() == "bearer" else None
-    if found is None:
-        why = "no bearer token" if not header else "unknown, malformed or revoked token"
-        service.authentication_failed(client_ip(request), why)
-        raise Problem(
-            401,
-            "Unauthorized",
-            f"{why}; send Authorization: Bearer tsk_...",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    return found
+    ip = client_ip(request)
+    given = (token if scheme.lower() == "bearer" else "") if header else None
+    principal = service.app.principals.authenticate(given, ip)
+    assert service.rates is not None
+    service.rates.take(principal.id)
+    return Caller(principal, ip)
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
-CallerDep = Annotated[Principal, Depends(authenticate)]
-
-
-def allow(service: Service, caller: Principal, permission: Permission, request: Request) -> None:
-    """Raise 403 (and record the refusal in the log) unless the caller's role may."""
-    service.authorize(caller, permission, client_ip(request))
+CallerDep = Annotated[Caller, Depends(authenticate)]

@@ -11,7 +11,25 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from trailseal.errors import (
+    AlreadyExistsError,
+    AuthenticationError,
+    BatchError,
+    ConfigError,
+    EventError,
+    IdConflictError,
+    LineProblem,
+    NotFoundError,
+    NothingToEraseError,
+    PermissionDeniedError,
+    ProofError,
+    StorageError,
+    TrailsealError,
+    VerificationError,
+)
+
 PROBLEM = "application/problem+json"
+RETRY = {"Retry-After": "5"}
 logger = logging.getLogger("trailseal.server")
 
 
@@ -78,6 +96,60 @@ async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         Problem(422, "Invalid request", "the request's parameters are invalid", errors),
         request.url.path,
     )
+
+
+def line_pointer(problem: LineProblem) -> dict[str, Any]:
+    """One bad event of a batch: its position (0-based) and field, as a JSON pointer."""
+    return {
+        "pointer": f"/{problem.line - 1}{pointer(problem.error.field)}",
+        "detail": problem.error.message,
+    }
+
+
+def _batch(exc: BatchError) -> Problem:
+    count = exc.lines if exc.lines is not None else len(exc.problems)
+    bad = len({problem.line for problem in exc.problems})
+    return Problem(
+        422,
+        "Invalid events",
+        f"{bad} of {count} events are invalid; nothing was appended",
+        [line_pointer(problem) for problem in exc.problems],
+    )
+
+
+# The HTTP answer to each kind of domain error, most specific first (the application
+# layer knows no HTTP). A store that cannot append durably, or a signer refusing an
+# inconsistent checkpoint, answers 503: never a 2xx for what is not durable.
+_ANSWERS: tuple[tuple[type[TrailsealError], int, str], ...] = (
+    (AuthenticationError, 401, "Unauthorized"),
+    (PermissionDeniedError, 403, "Forbidden"),
+    (IdConflictError, 409, "Id conflict"),
+    (NothingToEraseError, 409, "Cannot erase"),
+    (NotFoundError, 404, "Not found"),
+    (ProofError, 400, "No such proof"),
+    (EventError, 400, "Bad request"),
+    (AlreadyExistsError, 409, "Conflict"),
+    (StorageError, 503, "Log unavailable"),
+    (VerificationError, 503, "Log unavailable"),
+    (ConfigError, 400, "Bad request"),
+)
+_HEADERS = {401: {"WWW-Authenticate": "Bearer"}, 503: RETRY}
+
+
+def problem_for(exc: TrailsealError) -> Problem:
+    """The problem document answering a domain error."""
+    if isinstance(exc, BatchError):
+        return _batch(exc)
+    for kind, status, title in _ANSWERS:
+        if isinstance(exc, kind):
+            detail = exc.message if isinstance(exc, IdConflictError | ProofError) else str(exc)
+            return Problem(status, title, detail, headers=_HEADERS.get(status))
+    return Problem(500, "Internal error", str(exc))
+
+
+async def on_domain(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TrailsealError)
+    return render(problem_for(exc), request.url.path)
 
 
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

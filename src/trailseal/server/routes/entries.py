@@ -7,15 +7,12 @@ import binascii
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
-from trailseal.access import Permission
-from trailseal.errors import EventError, NotFoundError
-from trailseal.ledger import SearchFilter
-from trailseal.ledger.search import normalize_time
-from trailseal.server.deps import CallerDep, ServiceDep, allow, client_ip
+from trailseal.app import search_filter
+from trailseal.server.deps import CallerDep, ServiceDep
 from trailseal.server.problems import PROBLEM_RESPONSES, Problem
 
 router = APIRouter(responses=PROBLEM_RESPONSES)
@@ -41,17 +38,8 @@ Index = Annotated[int, PathParam(ge=0, le=MAX_INDEX, description="an entry's ind
 
 
 @router.get("/v1/entries/{index}")
-def get_entry(
-    index: Index, request: Request, service: ServiceDep, caller: CallerDep
-) -> dict[str, Any]:
-    allow(service, caller, Permission.READ, request)
-    view = service.get_visible(caller, index)
-    service.record(
-        "audit.read",
-        caller,
-        source_ip=client_ip(request),
-        resource={"type": "entry", "id": str(index)},
-    )
+def get_entry(index: Index, service: ServiceDep, caller: CallerDep) -> dict[str, Any]:
+    view = service.app.entries.get(caller, index)
     return {"index": index, **view.to_json()}
 
 
@@ -72,47 +60,30 @@ class Filters(BaseModel):
 
 @router.get("/v1/entries")
 def list_entries(
-    request: Request,
-    service: ServiceDep,
-    caller: CallerDep,
-    filters: Annotated[Filters, Query()],
+    service: ServiceDep, caller: CallerDep, filters: Annotated[Filters, Query()]
 ) -> dict[str, Any]:
     """Entries matching the filters in index order, a page at a time. The cursor pins
     the log's size when the first page was served, so paging always ends and never
     shows an entry twice."""
-    allow(service, caller, Permission.READ, request)
     if filters.limit > service.limits.max_page:
         raise Problem(400, "Page too large", f"limit is at most {service.limits.max_page}")
-    tenant = filters.tenant
-    if caller.tenant != "*":
-        if tenant not in (None, caller.tenant):
-            raise Problem(403, "Forbidden", f"this principal sees only tenant {caller.tenant!r}")
-        tenant = caller.tenant
-    after, pinned = decode_cursor(filters.cursor) if filters.cursor else (-1, service.ledger.size())
-    try:
-        query = SearchFilter(
-            actor=filters.actor,
-            action=filters.action,
-            resource_type=filters.resource_type,
-            resource_id=filters.resource_id,
-            outcome=filters.outcome,
-            tenant=tenant,
-            since=normalize_time(filters.since, "since") if filters.since else None,
-            until=normalize_time(filters.until, "until") if filters.until else None,
-            limit=filters.limit,
-            after_index=after,
-            below_index=pinned,
-        )
-    except EventError as exc:
-        raise Problem(400, "Bad query", str(exc)) from None
-    views = service.ledger.search(query)
-    service.record(
-        "audit.read",
-        caller,
-        source_ip=client_ip(request),
-        resource={"type": "log", "count": len(views)},
-        labels={"query": str(request.url.query)[:1000]},
+    after, pinned = (
+        decode_cursor(filters.cursor) if filters.cursor else (-1, service.app.entries.size())
     )
+    query = search_filter(
+        actor=filters.actor,
+        action=filters.action,
+        resource_type=filters.resource_type,
+        resource_id=filters.resource_id,
+        outcome=filters.outcome,
+        tenant=filters.tenant,
+        since=filters.since,
+        until=filters.until,
+        limit=filters.limit,
+        after_index=after,
+        below_index=pinned,
+    )
+    views = service.app.entries.search(caller, query)
     last = views[-1].index if len(views) == filters.limit else None
     return {
         "entries": [{"index": view.index, **view.to_json()} for view in views],
@@ -127,13 +98,8 @@ class EraseRequest(BaseModel):
 
 @router.post("/v1/entries/{index}/erase-detail")
 def erase_detail(
-    index: Index, body: EraseRequest, request: Request, service: ServiceDep, caller: CallerDep
+    index: Index, body: EraseRequest, service: ServiceDep, caller: CallerDep
 ) -> dict[str, Any]:
     """Erase an entry's detail, with a reason; the erasure is itself an entry."""
-    allow(service, caller, Permission.ERASE, request)
-    service.get_visible(caller, index)
-    try:
-        record = service.ledger.erase(index, body.reason, actor=caller.id)
-    except (NotFoundError, EventError) as exc:
-        raise Problem(409, "Cannot erase", str(exc)) from None
+    record = service.app.entries.erase(caller, index, body.reason)
     return {"erased": index, "record_index": record}

@@ -1,0 +1,65 @@
+"""Alerts raised by detection: list and read (recorded as ``alert.read``), acknowledge and
+resolve (each change an entry in the log)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from trailseal.access import Permission
+from trailseal.app.caller import Caller
+from trailseal.app.recorder import Recorder
+from trailseal.ledger import Ledger
+
+if TYPE_CHECKING:
+    from trailseal.detect.store import Alert, DetectionStore
+
+STATUSES = ("open", "acknowledged", "resolved")
+
+
+@dataclass
+class Alerts:
+    """The detection engine's alerts, as principals may see and act on them."""
+
+    ledger: Ledger
+    recorder: Recorder
+    opener: Callable[[], DetectionStore]
+
+    @contextmanager
+    def _store(self) -> Iterator[DetectionStore]:
+        store = self.opener()
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def list(
+        self, caller: Caller, status: str | None = None, rule: str | None = None
+    ) -> list[Alert]:
+        """Alerts, oldest first, each with the entry indexes that are its evidence."""
+        self.recorder.authorize(caller, Permission.READ_ALERTS)
+        with self._store() as store:
+            found = store.alerts(status=status, rule=rule)
+        self.recorder.record("alert.read", caller, resource={"type": "alert"})
+        return found
+
+    def get(self, caller: Caller, alert_id: int) -> Alert:
+        self.recorder.authorize(caller, Permission.READ_ALERTS)
+        with self._store() as store:
+            found = store.alert(alert_id)
+        self.recorder.record("alert.read", caller, resource={"type": "alert", "id": str(alert_id)})
+        return found
+
+    def change(
+        self, caller: Caller, alert_id: int, status: str, reason: str | None
+    ) -> dict[str, Any]:
+        """Acknowledge or resolve an alert; the change is written into the log."""
+        from trailseal.detect.engine import record_status  # noqa: PLC0415 - pySigma on first use
+
+        self.recorder.authorize(caller, Permission.MANAGE_ALERTS)
+        with self._store() as store:
+            return record_status(
+                self.ledger, store, alert_id, status=status, reason=reason, actor=caller.id
+            )

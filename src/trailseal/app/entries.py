@@ -1,0 +1,328 @@
+"""Operations on the log's entries: append, read, search, export, prove, verify, erase.
+
+Each takes the :class:`~trailseal.app.caller.Caller` that asks, applies the role
+table and the tenant rule, and records what it read in the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, replace
+
+import orjson
+
+from trailseal.access import Permission, entry_tenant
+from trailseal.app.caller import Caller
+from trailseal.app.recorder import Recorder
+from trailseal.checkpoints import Verifier
+from trailseal.errors import (
+    BatchError,
+    EventError,
+    LineProblem,
+    NotFoundError,
+    PermissionDeniedError,
+    TrailsealError,
+    VerificationError,
+)
+from trailseal.ledger import (
+    ConsistencyProof,
+    EntryView,
+    InclusionProof,
+    Ledger,
+    SearchFilter,
+    VerificationReport,
+)
+from trailseal.ledger.entry import Prepared
+from trailseal.ledger.search import normalize_time
+
+APPEND_CHUNK = 10_000  # events a transaction when a batch is larger
+Progress = Callable[[int], object]
+
+
+@dataclass(frozen=True)
+class CheckedBatch:
+    """A batch checked for one caller: the events it may append, and every problem."""
+
+    caller: Caller
+    prepared: list[Prepared]
+    line_numbers: list[int]  # 1-based, of each prepared event
+    problems: list[LineProblem]
+    lines: int
+
+
+@dataclass(frozen=True)
+class AppendOutcome:
+    """What an append did: new entries, where each event landed, and what was refused."""
+
+    appended: int
+    first_index: int | None
+    size: int
+    placed: list[tuple[int, int]]  # (line number, index), resends at their first index
+    problems: list[LineProblem]
+
+    @property
+    def duplicates(self) -> int:
+        return len(self.placed) - self.appended
+
+
+def _tenant_problem(caller: Caller, line: int) -> LineProblem:
+    return LineProblem(
+        line,
+        EventError(
+            "$.resource.tenant",
+            f"a principal of tenant {caller.principal.tenant!r} may only write that "
+            "tenant's events; name it in resource.tenant or actor.tenant",
+        ),
+    )
+
+
+def search_filter(  # noqa: PLR0913 - one argument per condition, by name
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+    outcome: str | None = None,
+    tenant: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    limit: int = 1000,
+    after_index: int = -1,
+    below_index: int | None = None,
+    names: tuple[str, str] = ("since", "until"),
+) -> SearchFilter:
+    """A search from what a door received: times as RFC 3339 or dates, checked here
+    (``names`` are what the door calls the two times, for the error message)."""
+    return SearchFilter(
+        actor=actor,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        outcome=outcome,
+        tenant=tenant,
+        since=normalize_time(since, names[0]) if since else None,
+        until=normalize_time(until, names[1]) if until else None,
+        limit=limit,
+        after_index=after_index,
+        below_index=below_index,
+    )
+
+
+def describe(query: SearchFilter) -> str:
+    """The query as the log records it: its given conditions, in a fixed order."""
+    fields = ("actor", "action", "resource_type", "resource_id", "outcome", "tenant")
+    parts = [f"{name}={getattr(query, name)}" for name in fields if getattr(query, name)]
+    parts += [
+        f"{name}={getattr(query, name)}" for name in ("since", "until") if getattr(query, name)
+    ]
+    return " ".join(parts)[:1000]
+
+
+@dataclass
+class Entries:
+    """The log's entries, as principals may see and change them."""
+
+    ledger: Ledger
+    recorder: Recorder
+
+    # -- writing -------------------------------------------------------------
+
+    def authorize_append(self, caller: Caller) -> None:
+        """Refuse (and record) a caller that may not append, before its input is read."""
+        self.recorder.authorize(caller, Permission.APPEND)
+
+    def check(
+        self,
+        caller: Caller,
+        lines: Sequence[bytes],
+        *,
+        pool: Executor | None = None,
+        chunk_lines: int | None = None,
+        progress: Progress | None = None,
+    ) -> CheckedBatch:
+        """Validate every line before anything is appended: the event schema, the caller's
+        tenant, one id used for two different events, and ids stored with other content.
+        Large inputs are prepared in worker processes (``pool``, or ones started here)."""
+        self.recorder.authorize(caller, Permission.APPEND)
+        prepared, numbers, problems = self.ledger.check_lines(
+            lines, pool=pool, chunk_lines=chunk_lines, progress=progress
+        )
+        if caller.principal.tenant != "*":
+            keep = [caller.sees(item.tenant) for item in prepared]
+            problems += [
+                _tenant_problem(caller, n) for n, ok in zip(numbers, keep, strict=True) if not ok
+            ]
+            problems.sort(key=lambda problem: problem.line)
+            prepared = [item for item, ok in zip(prepared, keep, strict=True) if ok]
+            numbers = [n for n, ok in zip(numbers, keep, strict=True) if ok]
+        return CheckedBatch(caller, prepared, numbers, problems, len(lines))
+
+    def commit(
+        self, batch: CheckedBatch, *, partial: bool = False, progress: Progress | None = None
+    ) -> AppendOutcome:
+        """Append a checked batch durably; with problems, refuse it whole unless ``partial``."""
+        if batch.problems and not partial:
+            raise BatchError(batch.problems, batch.lines)
+        appended, first, size = 0, None, self.ledger.size()
+        placed: list[tuple[int, int]] = []
+        for start in range(0, len(batch.prepared), APPEND_CHUNK):
+            part = batch.prepared[start : start + APPEND_CHUNK]
+            result = self.ledger.append_prepared(part, batch.caller.id)
+            appended += result.appended
+            first = result.first_index if first is None else first
+            size = result.size
+            numbers = batch.line_numbers[start : start + APPEND_CHUNK]
+            placed += zip(numbers, result.indexes, strict=True)
+            if progress is not None:
+                progress(start + len(part))
+        return AppendOutcome(appended, first, size, placed, batch.problems)
+
+    def append(
+        self,
+        caller: Caller,
+        lines: Sequence[bytes],
+        *,
+        partial: bool = False,
+        pool: Executor | None = None,
+    ) -> AppendOutcome:
+        """:meth:`check` then :meth:`commit`: the one append pipeline."""
+        return self.commit(self.check(caller, lines, pool=pool), partial=partial)
+
+    # -- reading -------------------------------------------------------------
+
+    def size(self) -> int:
+        """How many entries the log holds (public: every checkpoint says it)."""
+        return self.ledger.size()
+
+    def _visible(self, caller: Caller, index: int) -> EntryView:
+        """The entry, or NotFoundError whether it is missing or of another tenant."""
+        hidden = NotFoundError(f"no entry {index} visible to this principal")
+        try:
+            view = self.ledger.get(index)
+        except NotFoundError:
+            if caller.principal.tenant == "*":
+                raise  # the log's size is no secret from one who sees every tenant
+            raise hidden from None
+        if not caller.sees(entry_tenant(view.entry["event"])):
+            raise hidden
+        return view
+
+    def get(self, caller: Caller, index: int) -> EntryView:
+        """One entry with its hashes and detail; the read is recorded."""
+        self.recorder.authorize(caller, Permission.READ)
+        view = self._visible(caller, index)
+        self.recorder.record("audit.read", caller, resource={"type": "entry", "id": str(index)})
+        return view
+
+    def search(
+        self, caller: Caller, query: SearchFilter, progress: Progress | None = None
+    ) -> list[EntryView]:
+        """Entries matching ``query`` in index order; a tenant-bound caller sees its own."""
+        self.recorder.authorize(caller, Permission.READ)
+        bound = caller.principal.tenant
+        if bound != "*":
+            if query.tenant not in (None, bound):
+                raise PermissionDeniedError(f"this principal sees only tenant {bound!r}")
+            query = replace(query, tenant=bound)
+        views = self.ledger.search(query, progress)
+        self.recorder.record(
+            "audit.read",
+            caller,
+            resource={"type": "log", "count": len(views)},
+            labels={"query": describe(query)},
+        )
+        return views
+
+    def unindexed(self) -> int:
+        """Entries the search index has yet to catch up with (for a progress bar)."""
+        return self.ledger.unindexed()
+
+    def export(self, caller: Caller, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """JSON Lines of entries ``[start, end)`` the caller may see; recorded before the
+        first line is produced."""
+        self.recorder.authorize(caller, Permission.EXPORT)
+        self.recorder.record(
+            "audit.export",
+            caller,
+            resource={"type": "log"},
+            labels={"from": start, "to": -1 if end is None else end},
+        )
+        lines = self.ledger.export(start, end)
+        if caller.principal.tenant == "*":
+            return lines
+        return (
+            line
+            for line in lines
+            if caller.sees(entry_tenant(orjson.loads(line)["entry"]["event"]))
+        )
+
+    def checkpoint(self, caller: Caller) -> str:
+        """The latest signed checkpoint (a size and a root: no event data)."""
+        self.recorder.authorize(caller, Permission.CHECKPOINT)
+        return self.ledger.checkpoint()
+
+    def prove_inclusion(
+        self, caller: Caller, index: int, size: int | None = None
+    ) -> InclusionProof:
+        self.recorder.authorize(caller, Permission.PROVE)
+        self._visible(caller, index)
+        proof = self.ledger.prove_inclusion(index, size)
+        self.recorder.record(
+            "audit.read",
+            caller,
+            resource={"type": "entry", "id": str(index)},
+            labels={"proof": "inclusion"},
+        )
+        return proof
+
+    def prove_consistency(self, caller: Caller, old: int, new: int) -> ConsistencyProof:
+        self.recorder.authorize(caller, Permission.PROVE)
+        proof = self.ledger.prove_consistency(old, new)
+        self.recorder.record(
+            "audit.read", caller, resource={"type": "log"}, labels={"proof": "consistency"}
+        )
+        return proof
+
+    def verify(
+        self,
+        caller: Caller,
+        against: str | None = None,
+        verifier: Verifier | None = None,
+        progress: Progress | None = None,
+    ) -> VerificationReport:
+        """Verify the whole log and record the result; raises the VerificationError on damage.
+
+        Recording is itself a check: the signer refuses to sign a checkpoint inconsistent
+        with the last one it signed (kept beside the key, outside the database), which
+        raises as damage too. When a failure cannot be recorded, the damage is still what
+        the caller hears; a clean result that cannot be recorded is refused, since what
+        cannot be recorded does not happen."""
+        self.recorder.authorize(caller, Permission.VERIFY)
+        try:
+            report = self.ledger.verify(against, verifier, progress=progress)
+        except VerificationError as damage:
+            try:
+                self._record_verification(caller, damage)
+            except TrailsealError:
+                raise damage from None
+            raise
+        self._record_verification(caller, None)
+        if caller.principal.tenant != "*":
+            report = replace(report, erased=[])  # indexes of other tenants' entries
+        return report
+
+    def _record_verification(self, caller: Caller, damage: VerificationError | None) -> None:
+        self.recorder.record(
+            "audit.verify",
+            caller,
+            resource={"type": "log"},
+            result="success" if damage is None else "failure",
+            reason=None if damage is None else str(damage),
+        )
+
+    def erase(self, caller: Caller, index: int, reason: str) -> int:
+        """Erase an entry's detail, with a reason; returns the index of the erasure's entry."""
+        self.recorder.authorize(caller, Permission.ERASE)
+        self._visible(caller, index)
+        return self.ledger.erase(index, reason, actor=caller.id)

@@ -1,0 +1,67 @@
+"""The data directory's layout: every file name in it is spelled here and nowhere else.
+
+::
+
+    DATA/
+      config.toml        settings (origin, store URL, key path, limits)
+      log.db             the SQLite store (absent when the store is PostgreSQL)
+      verifier.key       the public key, for auditors
+      signing.key        the Ed25519 signing key, mode 0600 (unless --key puts it elsewhere)
+      signing.key.last   the last checkpoint that key signed (beside the key, wherever it is)
+      principals.db      principals and token hashes (SQLite store only)
+      detection.db       the detection engine's state and alerts (SQLite store only)
+      detection.yaml     detection settings: rules, context, sinks
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DATA = "trailseal-data"
+
+
+def resolve_data_dir(flag: str | os.PathLike[str] | None) -> Path:
+    """``--data``, else ``TRAILSEAL_DATA``, else ``./trailseal-data``."""
+    return Path(flag or os.environ.get("TRAILSEAL_DATA") or DEFAULT_DATA)
+
+
+def last_signed_path(key_path: Path) -> Path:
+    """Where the last checkpoint a key signed is kept: beside the key."""
+    return key_path.with_name(key_path.name + ".last")
+
+
+@dataclass(frozen=True)
+class DataLayout:
+    """The paths of one data directory."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def database(self) -> Path:
+        return self.root / "log.db"
+
+    @property
+    def verifier(self) -> Path:
+        return self.root / "verifier.key"
+
+    @property
+    def signing_key(self) -> Path:
+        return self.root / "signing.key"
+
+    @property
+    def principals(self) -> Path:
+        return self.root / "principals.db"
+
+    @property
+    def detection(self) -> Path:
+        return self.root / "detection.db"
+
+    @property
+    def detection_config(self) -> Path:
+        return self.root / "detection.yaml"
