@@ -15,7 +15,7 @@ from trailseal.events import DEFAULT_MAX_EVENT_BYTES, EventLimits
 from trailseal.layout import DataLayout, resolve_data_dir
 
 __all__ = ["Settings", "resolve_data_dir", "write_config"]
-_KNOWN = {"origin", "key", "max_event_bytes"}
+_KNOWN = {"origin", "key", "max_event_bytes", "store"}
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class Settings:
     origin: str
     key_path: Path
     limits: EventLimits
+    store: str  # the store URL: sqlite:///DATA/log.db unless set
 
     @property
     def layout(self) -> DataLayout:
@@ -33,6 +34,7 @@ class Settings:
 
     @property
     def db_path(self) -> Path:
+        """The SQLite file, for the embedded store (unused with PostgreSQL)."""
         return self.layout.database
 
     @classmethod
@@ -42,7 +44,11 @@ class Settings:
         *,
         key_path: str | os.PathLike[str] | None = None,
         max_event_bytes: int | None = None,
+        store: str | None = None,
     ) -> Settings:
+        """``store``, ``key_path`` and ``max_event_bytes`` are flags: they win over
+        ``TRAILSEAL_STORE``, ``TRAILSEAL_KEY`` and ``TRAILSEAL_MAX_EVENT_BYTES``, which win
+        over the data directory's ``config.toml``."""
         layout = DataLayout(data_dir)
         file = _read_config(layout.config)
         configured_key = file.get("key")
@@ -60,7 +66,14 @@ class Settings:
             limits = EventLimits(max_bytes=size)
         except ValueError as exc:
             raise ConfigError(f"max_event_bytes: {exc}") from None
-        return cls(data_dir, str(file.get("origin", "")), Path(key), limits)
+        configured_store = file.get("store")
+        url = (
+            store
+            or os.environ.get("TRAILSEAL_STORE")
+            or (configured_store if isinstance(configured_store, str) else None)
+            or f"sqlite:///{layout.database}"
+        )
+        return cls(data_dir, str(file.get("origin", "")), Path(key), limits, url)
 
 
 def _read_config(path: Path) -> dict[str, object]:
@@ -81,10 +94,14 @@ def _read_config(path: Path) -> dict[str, object]:
     return data
 
 
-def write_config(data_dir: Path, origin: str, key_path: Path | None) -> None:
+def write_config(
+    data_dir: Path, origin: str, key_path: Path | None, store: str | None = None
+) -> None:
     lines = [f"origin = {_toml_string(origin)}"]
     if key_path is not None:
         lines.append(f"key = {_toml_string(str(key_path))}")
+    if store is not None:
+        lines.append(f"store = {_toml_string(store)}")
     lines.append(f"max_event_bytes = {DEFAULT_MAX_EVENT_BYTES}")
     DataLayout(data_dir).config.write_text("\n".join(lines) + "\n", encoding="utf-8")
 

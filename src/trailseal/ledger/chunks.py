@@ -20,8 +20,8 @@ import orjson
 
 from trailseal.errors import TamperError, VerificationError
 from trailseal.ledger.replay import EntryHead, Replayer, check_detail
-from trailseal.ledger.store import Erasure, Store, StoredEntry
 from trailseal.proofs import ZERO_CHAIN, chain_hash
+from trailseal.storage.base import Erasure, StoredEntry, StoreReader
 
 LEVEL = 16  # chunks of 65,536 entries
 PARALLEL_CHUNKS = 4  # below this many chunks, starting processes costs more than it saves
@@ -42,7 +42,7 @@ class ChunkResult:
 
 
 def verify_chunk(
-    opener: Callable[[], Store], start: int, end: int, wanted: list[int], size: int
+    opener: Callable[[], StoreReader], start: int, end: int, wanted: list[int], size: int
 ) -> ChunkResult:
     """Check entries ``[start, end)`` of a chunk of ``size`` entries (fewer only at the
     log's end); never raises a VerificationError, returns it."""
@@ -55,7 +55,7 @@ def verify_chunk(
         store.close()
 
 
-def _check(store: Store, start: int, end: int, wanted: list[int], size: int) -> ChunkResult:
+def _check(store: StoreReader, start: int, end: int, wanted: list[int], size: int) -> ChunkResult:
     chain = ZERO_CHAIN
     if start:
         before = next(store.entries(start - 1, start), None)
@@ -112,7 +112,7 @@ def _check_entry(replay: Replayer, stored: StoredEntry, *, last: bool) -> tuple[
     return head, upper
 
 
-def _check_erasure(store: Store, index: int, erasure: Erasure | None) -> None:
+def _check_erasure(store: StoreReader, index: int, erasure: Erasure | None) -> None:
     if erasure is None:
         raise TamperError(
             "missing-detail", "the detail was removed without a recorded erasure", index
@@ -129,7 +129,7 @@ def _check_erasure(store: Store, index: int, erasure: Erasure | None) -> None:
 
 
 def run_chunks(
-    opener: Callable[[], Store],
+    opener: Callable[[], StoreReader],
     size: int,
     wanted: list[int],
     workers: int | None = None,

@@ -16,7 +16,6 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple
 
 import msgspec
 import orjson
@@ -50,19 +49,6 @@ def utc_now() -> str:
 def commitment(salt: bytes, detail: bytes) -> str:
     """``hex(SHA-256(salt || detail))``, where ``detail`` is canonical bytes."""
     return hashlib.sha256(salt + detail).hexdigest()
-
-
-class SealedEntry(NamedTuple):
-    """What the store keeps for one index (a tuple: millions are made)."""
-
-    index: int  # type: ignore[assignment]  # the glossary's word; shadows tuple.index
-    event_id: str
-    entry: bytes
-    leaf_hash: bytes
-    chain_hash: bytes
-    tree_nodes: bytes
-    detail: bytes | None
-    salt: bytes | None
 
 
 @dataclass(frozen=True, slots=True)

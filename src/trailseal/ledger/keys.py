@@ -68,3 +68,22 @@ def write_last_signed(key_path: Path, note: str) -> None:
         out.flush()
         os.fsync(out.fileno())
     temporary.replace(path)
+
+
+class KeyFile:
+    """The signing key on disk and the last checkpoint it signed (beside it).
+
+    Read only when the log first appends, so reads need no key."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> Signer:
+        return read_key(self.path)
+
+    def last_signed(self, signer: Signer) -> Checkpoint | None:
+        return read_last_signed(self.path, signer)
+
+    def signed(self, note: str) -> None:
+        """Remember ``note`` as the last checkpoint this key signed (after it committed)."""
+        write_last_signed(self.path, note)

@@ -12,7 +12,6 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any, Self
 
@@ -41,10 +40,9 @@ from trailseal.ledger.entry import (
     matches_stored,
     utc_now,
 )
+from trailseal.ledger.keys import KeyFile
 from trailseal.ledger.search import SearchFilter, catch_up, pending
 from trailseal.ledger.sequencer import AppendResult, Sequencer
-from trailseal.ledger.sqlite import SQLiteStore
-from trailseal.ledger.store import StoredDetail, StoredEntry
 from trailseal.ledger.verify import ERASE_ACTION, VerificationReport, verify_store
 from trailseal.proofs import (
     EMPTY_ROOT,
@@ -53,6 +51,15 @@ from trailseal.proofs import (
     fold,
     inclusion_plan,
     perfect_nodes,
+)
+from trailseal.storage import (
+    Store,
+    StoredDetail,
+    StoredEntry,
+    create_store,
+    is_postgres,
+    open_store,
+    sqlite_path,
 )
 
 
@@ -134,17 +141,20 @@ def default_origin() -> str:
 class Ledger:
     """An open log. Use :meth:`init` or :meth:`open`; close it when done."""
 
-    def __init__(self, settings: Settings, store: SQLiteStore) -> None:
+    def __init__(self, store: Store, key: KeyFile, settings: Settings) -> None:
+        """A log over ``store``, signed with ``key``; ``settings`` are its limits and
+        where its data directory is. Use :meth:`init` or :meth:`open`."""
         self.settings = settings
         self.store = store  # the writer: the sequencer, erasures, the search index
-        # Reads use their own connection, so they never see a batch not yet committed.
-        self.reader = SQLiteStore.open(settings.db_path, readonly=True)
+        self.key = key
         origin = store.meta("origin")
         verifier = store.meta("verifier")
         if origin is None or verifier is None:
-            raise ConfigError(f"{settings.db_path} lacks its origin or verifier key")
+            raise ConfigError(f"{store.url} lacks its origin or verifier key")
         self.origin = origin
         self.verifier = Verifier.from_string(verifier)
+        # Reads use their own connection, so they never see a batch not yet committed.
+        self.reader = store.reader()
         self._sequencer: Sequencer | None = None
         self._writer_lock = threading.Lock()
 
@@ -155,25 +165,38 @@ class Ledger:
         *,
         origin: str | None = None,
         key_path: str | Path | None = None,
+        store: str | None = None,
     ) -> Ledger:
-        """Create a new log and its Ed25519 signing key."""
+        """Create a new log and its Ed25519 signing key; ``store`` is a store URL
+        (default: SQLite in the data directory)."""
         directory = resolve_data_dir(data_dir)
         try:
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise ConfigError(f"cannot create data directory {directory}: {exc.strerror}") from None
-        settings = Settings.load(directory, key_path=key_path)
-        if settings.db_path.exists():
+        settings = Settings.load(directory, key_path=key_path, store=store)
+        if not is_postgres(settings.store) and sqlite_path(settings.store).exists():
             raise ConfigError(f"a log already exists in {directory}")
         origin = origin or settings.origin or default_origin()
         signer = Signer.generate(origin)
         keys.write_key(settings.key_path, signer)
-        write_config(directory, origin, Path(key_path) if key_path else None)
-        settings.layout.verifier.write_text(str(signer.verifier) + "\n", encoding="ascii")
-        store = SQLiteStore.create(
-            settings.db_path, {"origin": origin, "verifier": str(signer.verifier)}
+        try:
+            created = create_store(
+                settings.store, {"origin": origin, "verifier": str(signer.verifier)}
+            )
+        except BaseException:
+            settings.key_path.unlink()  # ours, made a moment ago: a retry can start afresh
+            raise
+        default = Settings.load(directory, key_path=key_path).store == settings.store
+        write_config(
+            directory,
+            origin,
+            Path(key_path) if key_path else None,
+            None if default else settings.store,
         )
-        return cls(Settings.load(directory, key_path=key_path), store)
+        settings.layout.verifier.write_text(str(signer.verifier) + "\n", encoding="ascii")
+        settings = Settings.load(directory, key_path=key_path, store=store)
+        return cls(created, KeyFile(settings.key_path), settings)
 
     @classmethod
     def open(
@@ -182,12 +205,22 @@ class Ledger:
         *,
         key_path: str | Path | None = None,
         max_event_bytes: int | None = None,
+        store: str | None = None,
     ) -> Ledger:
+        """Open the log of a data directory (its store as ``store``, the environment or
+        its config file say)."""
         directory = resolve_data_dir(data_dir)
         if not directory.is_dir():
             raise ConfigError(f"no data directory {directory}; create a log with `trailseal init`")
-        settings = Settings.load(directory, key_path=key_path, max_event_bytes=max_event_bytes)
-        return cls(settings, SQLiteStore.open(settings.db_path))
+        settings = Settings.load(
+            directory, key_path=key_path, max_event_bytes=max_event_bytes, store=store
+        )
+        opened = open_store(settings.store)
+        try:
+            return cls(opened, KeyFile(settings.key_path), settings)
+        except BaseException:
+            opened.close()
+            raise
 
     def close(self) -> None:
         self.reader.close()
@@ -208,13 +241,13 @@ class Ledger:
     def _writer(self) -> Sequencer:
         with self._writer_lock:  # two threads appending first must share one sequencer
             if self._sequencer is None:
-                signer = keys.read_key(self.settings.key_path)
+                signer = self.key.load()
                 if signer.verifier != self.verifier:
                     raise ConfigError(
-                        f"signing key {self.settings.key_path} is {signer.verifier}, but this "
+                        f"signing key {self.key.path} is {signer.verifier}, but this "
                         f"log is verified with {self.verifier}"
                     )
-                self._sequencer = Sequencer(self.store, signer, self.origin, self.settings.key_path)
+                self._sequencer = Sequencer(self.store, signer, self.origin, self.key)
             return self._sequencer
 
     def append(self, events: Sequence[Event], submitter: str | None = None) -> AppendResult:
@@ -428,13 +461,12 @@ class Ledger:
         Large logs are checked in chunks of ``2**chunk_level`` entries by
         ``workers`` processes (default: one per CPU).
         """
-        opener = partial(SQLiteStore.open, self.settings.db_path, readonly=True)
         return verify_store(
             self.reader,
             verifier or self.verifier,
             self.origin,
             against,
-            opener=opener,
+            opener=self.store.opener(),
             workers=workers,
             chunk_level=chunk_level,
             progress=progress,

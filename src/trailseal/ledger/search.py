@@ -15,7 +15,7 @@ import msgspec
 
 from trailseal.access.tenants import tenant_of
 from trailseal.errors import EventError
-from trailseal.ledger.store import SearchFilter, SearchRow, Store
+from trailseal.storage.base import SearchFilter, SearchRow, Store, StoreReader
 
 __all__ = ["SearchFilter", "catch_up", "normalize_time", "pending"]
 
@@ -96,7 +96,7 @@ def _row(index: int, entry: bytes) -> SearchRow:
     )
 
 
-def pending(store: Store) -> int:
+def pending(store: StoreReader) -> int:
     """How many entries the search index has not caught up with."""
     return store.size() - store.search_position()
 

@@ -13,21 +13,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from trailseal.checkpoints import Checkpoint, Signer
 from trailseal.errors import IdConflictError, NoteError, TrailsealError
 from trailseal.ledger.entry import (
     Prepared,
-    SealedEntry,
     entry_bytes,
     event_fingerprint,
     matches_stored,
     received_tail,
     utc_now,
 )
-from trailseal.ledger.keys import read_last_signed, write_last_signed
-from trailseal.ledger.store import AppendTransaction, Store
+from trailseal.ledger.keys import KeyFile
 from trailseal.proofs import (
     ZERO_CHAIN,
     CompactRange,
@@ -37,6 +34,7 @@ from trailseal.proofs import (
     leaf_hash,
     verify_consistency,
 )
+from trailseal.storage.base import AppendTransaction, SealedEntry, StoreWriter
 
 MAX_BATCH = 10_000
 
@@ -96,12 +94,13 @@ class _Sealer:
 class Sequencer:
     """Appends to one log through one durable transaction per group of batches."""
 
-    def __init__(self, store: Store, signer: Signer, origin: str, key_path: Path) -> None:
+    def __init__(self, store: StoreWriter, signer: Signer, origin: str, key: KeyFile) -> None:
         self._store = store
         self._signer = signer
         self._origin = origin
-        self._key_path = key_path
+        self._key = key
         self._tree: _Tree | None = None
+        self._fence: int | None = None  # the writer's fencing token when the head was read
         self._last: Checkpoint | None = None  # the checkpoint this process last signed
         self._lock = threading.Lock()
         self._pending: list[_Request] = []
@@ -166,9 +165,11 @@ class Sequencer:
     def _commit(self, group: list[_Request]) -> None:
         with self._store.append_transaction() as tx:
             tree = self._tree
-            if tree is None or tree.size != tx.size:  # first use, or another process appended
+            if tree is None or tree.size != tx.size or tx.fence != self._fence:
+                # first use, or another writer appended since this one did
                 tree = self._load(tx)
                 self._last = None
+                self._fence = tx.fence
             sealed, compact, chain = self._sequence(tx, tree, group)
             if not sealed:
                 return
@@ -176,7 +177,7 @@ class Sequencer:
             checkpoint, note = self._publish(tx, compact)
         self._tree = _Tree(compact.size, chain, compact)
         self._last = checkpoint
-        write_last_signed(self._key_path, note)
+        self._key.signed(note)
 
     def _sequence(
         self, tx: AppendTransaction, tree: _Tree, group: list[_Request]
@@ -262,7 +263,7 @@ class Sequencer:
         else:
             candidates = [
                 self._stored_checkpoint(latest),
-                read_last_signed(self._key_path, self._signer),
+                self._key.last_signed(self._signer),
             ]
         for previous in (c for c in candidates if c is not None):
             if previous.size > prev_size:

@@ -23,8 +23,8 @@ from trailseal.errors import NoteError, TamperError, TrailsealError, Verificatio
 from trailseal.events import canonical
 from trailseal.ledger.chunks import ERASE_ACTION, LEVEL, ChunkResult, run_chunks
 from trailseal.ledger.replay import Replayer, check_detail
-from trailseal.ledger.store import Store
 from trailseal.proofs import EMPTY_ROOT, CompactRange, fold
+from trailseal.storage.base import StoreReader
 
 __all__ = ["ERASE_ACTION", "VerificationReport", "verify_export", "verify_store"]
 
@@ -54,7 +54,7 @@ class VerificationReport:
         }
 
 
-def _open_checkpoints(store: Store, verifier: Verifier, origin: str) -> list[Checkpoint]:
+def _open_checkpoints(store: StoreReader, verifier: Verifier, origin: str) -> list[Checkpoint]:
     """Every stored checkpoint, signature-checked, forming an unbroken signed chain."""
     opened: list[Checkpoint] = []
     previous = 0
@@ -119,12 +119,12 @@ class _Tree:
 
 
 def verify_store(  # noqa: PLR0913 - each is a separate input to what is trusted
-    store: Store,
+    store: StoreReader,
     verifier: Verifier,
     origin: str,
     against: str | None = None,
     *,
-    opener: Callable[[], Store] | None = None,
+    opener: Callable[[], StoreReader] | None = None,
     workers: int | None = None,
     chunk_level: int = LEVEL,
     progress: Callable[[int], object] | None = None,
@@ -201,7 +201,7 @@ def _check_sizes(checkpoints: list[Checkpoint], outside: Checkpoint | None, size
 class _Borrowed:
     """The caller's own store, lent to in-process chunk checks without closing it."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: StoreReader) -> None:
         self._store = store
 
     def __getattr__(self, name: str) -> Any:

@@ -12,22 +12,25 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from functools import partial
 from itertools import chain
 from operator import itemgetter
 from pathlib import Path
 
 from trailseal.errors import ConfigError, StorageError, StoreUnavailableError
-from trailseal.ledger.entry import SealedEntry
-from trailseal.ledger.store import (
+from trailseal.proofs import NodeID
+from trailseal.storage.base import (
     Erasure,
+    SealedEntry,
     SearchFilter,
     SearchRow,
     StoredDetail,
     StoredEntry,
+    node_hashes,
+    node_rows,
 )
-from trailseal.proofs import NodeID, completing_leaf
 
 SCHEMA_VERSION = "1"
 # Entries are ~1 KB rows appended in key order: 64 KiB pages waste ~1% at each
@@ -133,6 +136,9 @@ class _Append:
     def __init__(self, store: SQLiteStore, size: int) -> None:
         self._store = store
         self.size = size
+        # One file, one writer at a time (BEGIN IMMEDIATE); a head another process moved
+        # shows as a size the sequencer did not expect, so the token never needs to change.
+        self.fence = 0
 
     def find_ids(self, event_ids: Sequence[str]) -> dict[str, int]:
         return self._store.find_ids(event_ids)
@@ -175,8 +181,16 @@ class SQLiteStore:
     def __init__(self, db: sqlite3.Connection, path: Path) -> None:
         self.db = db
         self.path = path
+        self.url = f"sqlite:///{path}"
         # One write transaction at a time on this connection, whichever thread asks.
         self._writing = threading.RLock()
+
+    def reader(self) -> SQLiteStore:
+        """A read-only connection of its own: it never sees a batch before it commits."""
+        return SQLiteStore.open(self.path, readonly=True)
+
+    def opener(self) -> Callable[[], SQLiteStore]:
+        return partial(SQLiteStore.open, self.path, readonly=True)
 
     @staticmethod
     def _connect(
@@ -295,25 +309,11 @@ class SQLiteStore:
 
     def nodes(self, ids: Sequence[NodeID]) -> list[bytes]:
         """Hashes of perfect nodes: a leaf hash, or a slice of the completing leaf's nodes."""
-        rows = sorted({completing_leaf(n) if n.level else n.index for n in ids})
+        rows = node_rows(ids)
         marks = ",".join("?" * len(rows))
         sql = f"SELECT idx, leaf_hash, tree_nodes FROM entries WHERE idx IN ({marks})"  # noqa: S608
         found = {index: (leaf, nodes or b"") for index, leaf, nodes in self.db.execute(sql, rows)}
-        hashes: list[bytes] = []
-        for node in ids:
-            if node.level == 0:
-                row = found.get(node.index)
-                digest = row[0] if row else b""
-            else:
-                row = found.get(completing_leaf(node))
-                digest = row[1][32 * (node.level - 1) : 32 * node.level] if row else b""
-            if len(digest) != 32:
-                raise StorageError(
-                    f"the store lacks tree node (level {node.level}, index {node.index}); "
-                    "run `trailseal verify`"
-                )
-            hashes.append(digest)
-        return hashes
+        return node_hashes(ids, found)
 
     def checkpoints(self) -> list[tuple[int, str]]:
         return self.db.execute("SELECT size, note FROM checkpoints ORDER BY size").fetchall()

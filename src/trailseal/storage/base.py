@@ -1,0 +1,183 @@
+"""The narrow interface every storage backend implements, in two halves.
+
+A backend stores sealed entries with the perfect Merkle nodes each completes, the
+signed checkpoint of each batch, and erasable details. It never computes a
+hash: sequencing and tree math live in the ledger and in
+:mod:`trailseal.proofs`. Every write of a batch is one durable transaction.
+
+:class:`StoreReader` is what verification, proofs and search read;
+:class:`StoreWriter` is what the sequencer, erasures and the search index write.
+A :class:`Store` is both, and hands out read handles of its own (which never see
+a batch before it commits) and an opener of more for worker processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+from trailseal.errors import StorageError
+from trailseal.proofs import NodeID, completing_leaf
+
+
+class SealedEntry(NamedTuple):
+    """What the store keeps for one index (a tuple: millions are made)."""
+
+    index: int  # type: ignore[assignment]  # the glossary's word; shadows tuple.index
+    event_id: str
+    entry: bytes
+    leaf_hash: bytes
+    chain_hash: bytes
+    tree_nodes: bytes
+    detail: bytes | None
+    salt: bytes | None
+
+
+class StoredEntry(NamedTuple):
+    """One entries row (a tuple: verification reads millions of them)."""
+
+    index: int  # type: ignore[assignment]  # the glossary's word; shadows tuple.index
+    event_id: str
+    entry: bytes
+    leaf_hash: bytes
+    chain_hash: bytes
+    tree_nodes: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDetail:
+    index: int
+    detail: bytes | None
+    salt: bytes | None
+    erased_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    index: int
+    reason: str
+    erased_at: str
+    record_index: int
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """Conditions on indexed event fields; all given ones must hold."""
+
+    actor: str | None = None
+    action: str | None = None  # exact, or a prefix ending in "*"
+    resource_type: str | None = None
+    resource_id: str | None = None
+    outcome: str | None = None
+    tenant: str | None = None
+    since: str | None = None  # RFC 3339 UTC, inclusive
+    until: str | None = None  # RFC 3339 UTC, exclusive
+    limit: int = 1000
+    after_index: int = -1  # only entries after this index (cursor pagination)
+    below_index: int | None = None  # only entries before this index (a pinned log size)
+
+
+@dataclass(frozen=True)
+class SearchRow:
+    """The indexed fields of one entry, for the search index."""
+
+    index: int
+    actor: str
+    action: str
+    resource_type: str | None
+    resource_id: str | None
+    outcome: str | None
+    tenant: str | None
+    time: str
+
+
+class AppendTransaction(Protocol):
+    """An open write transaction holding the log's single write lock.
+
+    ``fence`` is the writer's fencing token: it changes whenever another writer (another
+    process) appended since this one last did, so a sequencer holding the log's head in
+    memory knows to read it again instead of appending from a stale head."""
+
+    size: int
+    fence: int
+
+    def find_ids(self, event_ids: Sequence[str]) -> dict[str, int]: ...
+    def stored(self, index: int) -> tuple[bytes, bytes | None]: ...
+    def nodes(self, ids: Sequence[NodeID]) -> list[bytes]: ...
+    def write(self, entries: Sequence[SealedEntry]) -> None: ...
+    def write_checkpoint(self, size: int, note: str) -> None: ...
+    def latest_checkpoint(self) -> tuple[int, str] | None: ...
+    def last_chain_hash(self) -> bytes | None: ...
+
+
+class StoreReader(Protocol):
+    """Reading one log: entries, tree nodes, checkpoints, details, the search index."""
+
+    def meta(self, key: str) -> str | None: ...
+    def size(self) -> int: ...
+    def find_ids(self, event_ids: Sequence[str]) -> dict[str, int]: ...
+    def stored(self, index: int) -> tuple[bytes, bytes | None]: ...
+    def entries(self, start: int, end: int) -> Iterator[StoredEntry]: ...
+    def nodes(self, ids: Sequence[NodeID]) -> list[bytes]: ...
+    def checkpoints(self) -> list[tuple[int, str]]: ...
+    def latest_checkpoint(self) -> tuple[int, str] | None: ...
+    def details(self, start: int, end: int) -> dict[int, StoredDetail]: ...
+    def erasures(self) -> dict[int, Erasure]: ...
+    def search_position(self) -> int: ...
+    def search(self, query: SearchFilter) -> list[int]: ...
+    def close(self) -> None: ...
+
+
+class StoreWriter(Protocol):
+    """Appending to one log: batches (one durable transaction each), erasures, the
+    derived search index. Nothing here updates or deletes an entry."""
+
+    def append_transaction(self) -> AbstractContextManager[AppendTransaction]: ...
+    def erase_detail(self, index: int, reason: str, erased_at: str, record_index: int) -> None: ...
+    def index_for_search(self, rows: Sequence[SearchRow]) -> None: ...
+
+
+class Store(StoreReader, StoreWriter, Protocol):
+    """Storage of one log: :class:`~trailseal.storage.sqlite.SQLiteStore` (embedded) or
+    :class:`~trailseal.storage.postgres.PostgresStore` (server)."""
+
+    url: str  # where it is, without secrets: for messages
+
+    def reader(self) -> StoreReader:
+        """A read handle of its own, which never sees a batch before it commits."""
+        ...
+
+    def opener(self) -> Callable[[], StoreReader]:
+        """A picklable callable opening more read handles (for worker processes)."""
+        ...
+
+
+# -- pure helpers both backends share (no I/O) ------------------------------------------
+
+
+def node_rows(ids: Sequence[NodeID]) -> list[int]:
+    """The entry rows holding these perfect nodes: a leaf's own row, or the row of the
+    leaf that completed the node (whose ``tree_nodes`` hold it)."""
+    return sorted({completing_leaf(n) if n.level else n.index for n in ids})
+
+
+def node_hashes(ids: Sequence[NodeID], rows: dict[int, tuple[bytes, bytes]]) -> list[bytes]:
+    """Each node's hash from ``rows`` (index: (leaf hash, tree nodes)); a missing one is a
+    StorageError, since a sound store has every node it reports."""
+    hashes: list[bytes] = []
+    for node in ids:
+        if node.level == 0:
+            row = rows.get(node.index)
+            digest = row[0] if row else b""
+        else:
+            row = rows.get(completing_leaf(node))
+            digest = row[1][32 * (node.level - 1) : 32 * node.level] if row else b""
+        if len(digest) != 32:
+            raise StorageError(
+                f"the store lacks tree node (level {node.level}, index {node.index}); "
+                "run `trailseal verify`"
+            )
+        hashes.append(digest)
+    return hashes

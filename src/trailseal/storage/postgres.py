@@ -1,0 +1,519 @@
+"""The server backend: one log in a schema of a PostgreSQL database (psycopg 3).
+
+Written on its own, beside the SQLite backend; the two share only the pure helpers
+of :mod:`trailseal.storage.base`. Append-only is enforced twice, besides the hashes:
+
+- triggers refuse UPDATE, DELETE and TRUNCATE on entries, checkpoints, erasures,
+  meta and the search index (a detail may be deleted only once its erasure is
+  recorded);
+- privileges: ``trailseal init`` creates the schema owned by the role
+  ``<schema>_owner`` and grants ``<schema>_service`` only SELECT and INSERT on
+  those tables (and DELETE on details, for erasures). Every connection trailseal
+  makes switches to ``<schema>_service`` (``SET ROLE``), so its own statements are
+  held to those grants even when it logs in as the database's owner.
+
+One writer at a time per log: every append transaction takes a transaction-level
+advisory lock on the log, then reads the log's head under it. The ``writer`` row
+carries a fencing token that changes whenever a different process appends, so a
+sequencer that kept the head in memory reads it again instead of forking the log.
+Group commit is the sequencer's; a batch is one transaction written with COPY.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import partial
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+from psycopg.errors import DuplicateSchema, InsufficientPrivilege, RaiseException
+
+from trailseal.errors import AlreadyExistsError, ConfigError, StorageError, StoreUnavailableError
+from trailseal.proofs import NodeID
+from trailseal.storage.base import (
+    Erasure,
+    SealedEntry,
+    SearchFilter,
+    SearchRow,
+    StoredDetail,
+    StoredEntry,
+    node_hashes,
+    node_rows,
+)
+
+SCHEMA_VERSION = "1"
+DEFAULT_SCHEMA = "trailseal"
+_PROTECTED = ("entries", "checkpoints", "erasures", "meta", "search_index")
+# Tables of state that is not the log (principals, detection): the service updates them.
+MUTABLE = ("writer",)
+
+_TABLES = """
+CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);
+CREATE TABLE entries (
+    idx bigint PRIMARY KEY,
+    event_id text NOT NULL UNIQUE,
+    entry bytea NOT NULL,
+    leaf_hash bytea NOT NULL,
+    chain_hash bytea NOT NULL,
+    tree_nodes bytea
+);
+CREATE TABLE checkpoints (size bigint PRIMARY KEY, note text NOT NULL);
+CREATE TABLE details (idx bigint PRIMARY KEY, salt bytea NOT NULL, detail bytea NOT NULL);
+CREATE TABLE erasures (
+    idx bigint PRIMARY KEY,
+    reason text NOT NULL,
+    erased_at text NOT NULL,
+    record_index bigint NOT NULL
+);
+CREATE TABLE search_index (
+    idx bigint PRIMARY KEY,
+    actor text COLLATE "C" NOT NULL,
+    action text COLLATE "C" NOT NULL,
+    resource_type text COLLATE "C",
+    resource_id text COLLATE "C",
+    outcome text COLLATE "C",
+    tenant text COLLATE "C",
+    time text COLLATE "C" NOT NULL
+);
+CREATE INDEX search_actor ON search_index (actor, time);
+CREATE INDEX search_action ON search_index (action, time);
+CREATE INDEX search_resource ON search_index (resource_type, resource_id, time);
+CREATE INDEX search_tenant ON search_index (tenant, time);
+CREATE TABLE writer (one boolean PRIMARY KEY DEFAULT true CHECK (one), holder text NOT NULL,
+                     token bigint NOT NULL);
+INSERT INTO writer VALUES (true, '', 0);
+CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'trailseal: % is append-only', TG_TABLE_NAME; END $$;
+CREATE FUNCTION erase_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND EXISTS (SELECT 1 FROM erasures WHERE idx = OLD.idx) THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION 'trailseal: a detail is removed only by a recorded erasure';
+END $$;
+CREATE TRIGGER details_erase_only BEFORE UPDATE OR DELETE ON details
+    FOR EACH ROW EXECUTE FUNCTION erase_only();
+CREATE TRIGGER details_no_truncate BEFORE TRUNCATE ON details
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse();
+"""
+
+_TRIGGERS = "".join(
+    f"""
+CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
+    FOR EACH ROW EXECUTE FUNCTION refuse();
+CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse();
+"""
+    for table in _PROTECTED
+)
+
+
+def parse_url(url: str) -> tuple[str, str]:
+    """(the connection URL for psycopg, the schema): ``?schema=`` is trailseal's own."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((value for key, value in query if key == "schema"), DEFAULT_SCHEMA)
+    rest = urlencode([(key, value) for key, value in query if key != "schema"])
+    if not schema.isidentifier() or not schema.isascii() or len(schema) > 40:
+        raise ConfigError(f"schema {schema[:60]!r} must be a plain identifier (letters, digits, _)")
+    return urlunsplit(parts._replace(scheme="postgresql", query=rest)), schema.lower()
+
+
+def _describe(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
+
+
+def _error(exc: psycopg.Error, doing: str) -> StorageError:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return StoreUnavailableError(f"cannot {doing}: the database is unreachable ({text})")
+    return StorageError(f"cannot {doing}: {text}; nothing was changed")
+
+
+def _connect(conninfo: str, shown: str) -> psycopg.Connection[tuple[Any, ...]]:
+    try:
+        return psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "no answer"
+        raise StoreUnavailableError(f"cannot connect to {shown}: {first}") from None
+    except psycopg.ProgrammingError as exc:
+        raise ConfigError(f"{shown} is not a usable PostgreSQL URL: {exc}") from None
+
+
+class _Append:
+    """The open write transaction of :meth:`PostgresStore.append_transaction`."""
+
+    def __init__(self, store: PostgresStore, size: int, fence: int) -> None:
+        self._store = store
+        self.size = size
+        self.fence = fence
+
+    def find_ids(self, event_ids: Sequence[str]) -> dict[str, int]:
+        return self._store.find_ids(event_ids)
+
+    def stored(self, index: int) -> tuple[bytes, bytes | None]:
+        return self._store.stored(index)
+
+    def nodes(self, ids: Sequence[NodeID]) -> list[bytes]:
+        return self._store.nodes(ids)
+
+    def write(self, entries: Sequence[SealedEntry]) -> None:
+        cursor = self._store.db.cursor()
+        with cursor.copy(
+            "COPY entries (idx, event_id, entry, leaf_hash, chain_hash, tree_nodes) "
+            "FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["int8", "text", "bytea", "bytea", "bytea", "bytea"])
+            for e in entries:
+                copy.write_row(
+                    (e.index, e.event_id, e.entry, e.leaf_hash, e.chain_hash, e.tree_nodes or None)
+                )
+        details = [(e.index, e.salt, e.detail) for e in entries if e.detail is not None]
+        if details:
+            with cursor.copy("COPY details (idx, salt, detail) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["int8", "bytea", "bytea"])
+                for row in details:
+                    copy.write_row(row)
+        if entries:
+            self.size = entries[-1].index + 1
+
+    def write_checkpoint(self, size: int, note: str) -> None:
+        self._store.db.execute("INSERT INTO checkpoints VALUES (%s, %s)", (size, note))
+
+    def latest_checkpoint(self) -> tuple[int, str] | None:
+        return self._store.latest_checkpoint()
+
+    def last_chain_hash(self) -> bytes | None:
+        row = self._store.db.execute(
+            "SELECT chain_hash FROM entries ORDER BY idx DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+
+class PostgresStore:
+    """One log in one schema of a PostgreSQL database."""
+
+    def __init__(
+        self, db: psycopg.Connection[tuple[Any, ...]], conninfo: str, schema: str, url: str
+    ) -> None:
+        self.db = db
+        self.schema = schema
+        self.url = _describe(url)
+        self._conninfo = conninfo
+        self._raw_url = url
+        self._writing = threading.RLock()
+        self._holder = secrets.token_hex(8)  # this process's name in the writer row
+        self._lock_key = f"trailseal:{schema}"
+
+    # -- opening -----------------------------------------------------------------
+
+    @classmethod
+    def create(cls, url: str, meta: dict[str, str]) -> PostgresStore:
+        """Create the schema, its two roles, the tables, triggers and grants."""
+        conninfo, schema = parse_url(url)
+        db = _connect(conninfo, _describe(url))
+        owner, service = f"{schema}_owner", f"{schema}_service"
+        try:
+            with db.transaction():
+                for role in (owner, service):
+                    db.execute(
+                        sql.SQL(
+                            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {}) "
+                            "THEN CREATE ROLE {} NOLOGIN; END IF; END $$"
+                        ).format(sql.Literal(role), sql.Identifier(role))
+                    )
+                    db.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(role)))
+                db.execute(
+                    sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(
+                        sql.Identifier(schema), sql.Identifier(owner)
+                    )
+                )
+                db.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(owner)))
+                db.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
+                db.execute(_TABLES + _TRIGGERS)
+                rows = [("schema_version", SCHEMA_VERSION), *sorted(meta.items())]
+                db.cursor().executemany("INSERT INTO meta VALUES (%s, %s)", rows)
+                cls._grant(db, schema, service)
+        except DuplicateSchema:
+            db.close()
+            raise AlreadyExistsError(
+                f"{_describe(url)} already has a schema {schema!r}; refusing to overwrite a log "
+                "(name another with ?schema=NAME)"
+            ) from None
+        except InsufficientPrivilege as exc:
+            db.close()
+            raise ConfigError(
+                f"cannot create a log in {_describe(url)}: {exc}; `trailseal init` needs a role "
+                "that may create roles and schemas (the database's owner or a superuser)"
+            ) from None
+        except psycopg.Error as exc:
+            db.close()
+            raise _error(exc, f"create the log in {_describe(url)}") from None
+        db.close()
+        return cls.open(url)
+
+    @staticmethod
+    def _grant(db: psycopg.Connection[tuple[Any, ...]], schema: str, service: str) -> None:
+        ident = sql.Identifier
+        db.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(ident(schema), ident(service)))
+        for table in (*_PROTECTED, "details"):
+            db.execute(
+                sql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(ident(table), ident(service))
+            )
+        db.execute(sql.SQL("GRANT DELETE ON details TO {}").format(ident(service)))
+        for table in MUTABLE:
+            db.execute(
+                sql.SQL("GRANT SELECT, INSERT, UPDATE ON {} TO {}").format(
+                    ident(table), ident(service)
+                )
+            )
+
+    @classmethod
+    def open(cls, url: str, *, readonly: bool = False) -> PostgresStore:
+        """Open an existing log; ``readonly`` handles never write."""
+        conninfo, schema = parse_url(url)
+        shown = _describe(url)
+        db = _connect(conninfo, shown)
+        try:
+            version = cls._prepare(db, schema, shown, readonly=readonly)
+        except BaseException:
+            db.close()
+            raise
+        if version != SCHEMA_VERSION:
+            db.close()
+            newer = version.isdigit() and int(version) > int(SCHEMA_VERSION)
+            raise ConfigError(
+                f"schema {schema!r} of {shown} has trailseal schema version {version}; this "
+                f"trailseal reads version {SCHEMA_VERSION}"
+                + ("; upgrade trailseal" if newer else "")
+            )
+        return cls(db, conninfo, schema, url)
+
+    @classmethod
+    def _prepare(
+        cls, db: psycopg.Connection[tuple[Any, ...]], schema: str, shown: str, *, readonly: bool
+    ) -> str:
+        """Point the session at the log's schema and role; return its schema version."""
+        found = db.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
+        if found is None:
+            raise ConfigError(
+                f"no trailseal log in schema {schema!r} of {shown}; create one with "
+                f"`trailseal init --store {shown}`"
+            )
+        db.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        try:
+            db.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(f"{schema}_service")))
+        except psycopg.Error as exc:
+            raise ConfigError(
+                f"cannot act as {schema}_service in {shown} ({exc}); grant that role to the "
+                "user the store URL logs in as"
+            ) from None
+        if readonly:
+            db.execute("SET default_transaction_read_only = on")
+        return cls._schema_version(db, schema, shown)
+
+    @staticmethod
+    def _schema_version(db: psycopg.Connection[tuple[Any, ...]], schema: str, shown: str) -> str:
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except psycopg.errors.UndefinedTable:
+            row = None
+        except InsufficientPrivilege as exc:
+            raise ConfigError(f"schema {schema!r} of {shown}: {exc}") from None
+        except psycopg.Error as exc:
+            raise _error(exc, f"open {shown}") from None
+        if row is None:
+            raise ConfigError(
+                f"schema {schema!r} of {shown} is not a trailseal log (it has no trailseal "
+                "metadata; another tool made it?)"
+            )
+        return str(row[0])
+
+    def reader(self) -> PostgresStore:
+        return PostgresStore.open(self._raw_url, readonly=True)
+
+    def opener(self) -> Callable[[], PostgresStore]:
+        return partial(PostgresStore.open, self._raw_url, readonly=True)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- reading -------------------------------------------------------------------
+
+    def _query(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self.db.execute(query, params).fetchall()
+        except psycopg.Error as exc:
+            raise _error(exc, "read the log") from None
+
+    def meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = %s", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def size(self) -> int:
+        return int(self._query("SELECT coalesce(max(idx) + 1, 0) FROM entries")[0][0])
+
+    def find_ids(self, event_ids: Sequence[str]) -> dict[str, int]:
+        rows = self._query(
+            "SELECT event_id, idx FROM entries WHERE event_id = ANY(%s)", (list(event_ids),)
+        )
+        return {str(event_id): int(index) for event_id, index in rows}
+
+    def stored(self, index: int) -> tuple[bytes, bytes | None]:
+        rows = self._query(
+            "SELECT e.entry, d.salt FROM entries e LEFT JOIN details d ON d.idx = e.idx "
+            "WHERE e.idx = %s",
+            (index,),
+        )
+        entry, salt = rows[0]
+        return bytes(entry), None if salt is None else bytes(salt)
+
+    def entries(self, start: int, end: int) -> Iterator[StoredEntry]:
+        rows = self._query(
+            "SELECT idx, event_id, entry, leaf_hash, chain_hash, coalesce(tree_nodes, '') "
+            "FROM entries WHERE idx >= %s AND idx < %s ORDER BY idx",
+            (start, end),
+        )
+        return (
+            StoredEntry(int(i), str(e), bytes(b), bytes(leaf), bytes(chain), bytes(nodes))
+            for i, e, b, leaf, chain, nodes in rows
+        )
+
+    def nodes(self, ids: Sequence[NodeID]) -> list[bytes]:
+        rows = self._query(
+            "SELECT idx, leaf_hash, coalesce(tree_nodes, '') FROM entries WHERE idx = ANY(%s)",
+            (node_rows(ids),),
+        )
+        return node_hashes(ids, {int(i): (bytes(leaf), bytes(n)) for i, leaf, n in rows})
+
+    def checkpoints(self) -> list[tuple[int, str]]:
+        rows = self._query("SELECT size, note FROM checkpoints ORDER BY size")
+        return [(int(size), str(note)) for size, note in rows]
+
+    def latest_checkpoint(self) -> tuple[int, str] | None:
+        rows = self._query("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+        return (int(rows[0][0]), str(rows[0][1])) if rows else None
+
+    def details(self, start: int, end: int) -> dict[int, StoredDetail]:
+        found = {
+            int(index): StoredDetail(int(index), bytes(detail), bytes(salt), None)
+            for index, detail, salt in self._query(
+                "SELECT idx, detail, salt FROM details WHERE idx >= %s AND idx < %s", (start, end)
+            )
+        }
+        for index, reason in self._query(
+            "SELECT idx, reason FROM erasures WHERE idx >= %s AND idx < %s", (start, end)
+        ):
+            kept = found.get(int(index))
+            detail, salt = (kept.detail, kept.salt) if kept else (None, None)
+            found[int(index)] = StoredDetail(int(index), detail, salt, str(reason))
+        return found
+
+    def erasures(self) -> dict[int, Erasure]:
+        rows = self._query("SELECT idx, reason, erased_at, record_index FROM erasures")
+        return {int(row[0]): Erasure(int(row[0]), row[1], row[2], int(row[3])) for row in rows}
+
+    def search_position(self) -> int:
+        return int(self._query("SELECT coalesce(max(idx) + 1, 0) FROM search_index")[0][0])
+
+    def search(self, query: SearchFilter) -> list[int]:
+        clauses = ["idx > %s"]
+        params: list[object] = [query.after_index]
+        if query.below_index is not None:
+            clauses.append("idx < %s")
+            params.append(query.below_index)
+        for column, value in (
+            ("actor", query.actor),
+            ("resource_type", query.resource_type),
+            ("resource_id", query.resource_id),
+            ("outcome", query.outcome),
+            ("tenant", query.tenant),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = %s")
+                params.append(value)
+        if query.action is not None:
+            if query.action.endswith("*"):
+                prefix = query.action[:-1]
+                clauses.append("action >= %s AND action < %s")
+                params += [prefix, prefix + "\U0010ffff"]
+            else:
+                clauses.append("action = %s")
+                params.append(query.action)
+        if query.since is not None:
+            clauses.append("time >= %s")
+            params.append(query.since)
+        if query.until is not None:
+            clauses.append("time < %s")
+            params.append(query.until)
+        where = " AND ".join(clauses)
+        params.append(query.limit)
+        rows = self._query(
+            f"SELECT idx FROM search_index WHERE {where} ORDER BY idx LIMIT %s",  # noqa: S608
+            params,
+        )
+        return [int(row[0]) for row in rows]
+
+    # -- writing -------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self, doing: str) -> Iterator[None]:
+        with self._writing:
+            try:
+                with self.db.transaction():
+                    yield
+            except RaiseException as exc:
+                raise StorageError(f"cannot {doing}: {exc.diag.message_primary}") from None
+            except psycopg.Error as exc:
+                raise _error(exc, doing) from None
+
+    @contextmanager
+    def append_transaction(self) -> Iterator[_Append]:
+        with self._transaction("append"):
+            self.db.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_key,))
+            holder, token = self.db.execute(
+                "SELECT holder, token FROM writer FOR UPDATE"
+            ).fetchone() or ("", 0)
+            if holder != self._holder:  # another process appended last: a new fence
+                token = int(token) + 1
+                self.db.execute("UPDATE writer SET holder = %s, token = %s", (self._holder, token))
+            (size,) = self.db.execute(
+                "SELECT coalesce(max(idx) + 1, 0) FROM entries"
+            ).fetchone() or (0,)
+            yield _Append(self, int(size), int(token))
+
+    def erase_detail(self, index: int, reason: str, erased_at: str, record_index: int) -> None:
+        with self._transaction(f"erase the detail of entry {index}"):
+            self.db.execute(
+                "INSERT INTO erasures VALUES (%s, %s, %s, %s)",
+                (index, reason, erased_at, record_index),
+            )
+            self.db.execute("DELETE FROM details WHERE idx = %s", (index,))
+
+    def index_for_search(self, rows: Sequence[SearchRow]) -> None:
+        with self._transaction("update the search index"):
+            self.db.cursor().executemany(
+                "INSERT INTO search_index VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (idx) DO NOTHING",  # two searches may catch up at once
+                [
+                    (
+                        r.index,
+                        r.actor,
+                        r.action,
+                        r.resource_type,
+                        r.resource_id,
+                        r.outcome,
+                        r.tenant,
+                        r.time,
+                    )
+                    for r in rows
+                ],
+            )
