@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from backends import Backend, PostgresBackend, SQLiteBackend
 from trailseal.events import parse_event
 from trailseal.ledger import Ledger
 from trailseal.testing import ServiceProcess, sample_events
@@ -65,6 +66,26 @@ def event_lines(count: int, seed: int = 7) -> list[bytes]:
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """Each storage-level test runs on both backends: a real SQLite file and a schema of
+    its own in the real PostgreSQL (dropped afterwards)."""
+    if request.param == "sqlite":
+        yield SQLiteBackend()
+        return
+    yield from postgres()
+
+
+def postgres() -> Iterator[PostgresBackend]:
+    """A schema of its own in the real PostgreSQL, dropped (with its roles) afterwards."""
+    need_postgres()
+    chosen = PostgresBackend.fresh()
+    try:
+        yield chosen
+    finally:
+        chosen.cleanup()
 
 
 @pytest.fixture

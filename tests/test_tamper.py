@@ -1,20 +1,20 @@
-"""Tampering with the SQLite file directly is detected, naming the first bad index and the kind.
+"""Tampering with the database directly is detected, naming the first bad index and the kind.
 
-Each test drops the append-only triggers first, as anyone holding the file can,
-and runs the real `trailseal verify` in a subprocess: it must exit 3.
+Each test runs on both backends (a SQLite file, a PostgreSQL schema). It gets the
+append-only triggers out of the way first, as anyone holding the file or a superuser
+can, and runs the real `trailseal verify` in a subprocess: it must exit 3.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
-import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 
+from backends import Backend
 from conftest import append_sample, run_cli
 from trailseal.checkpoints import Checkpoint, Signer, Verifier
 from trailseal.errors import VerificationError
@@ -25,33 +25,29 @@ SIZE = 200
 BATCH = 50  # checkpoints at 50, 100, 150, 200
 
 
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = tmp_path_factory.mktemp("pristine") / "data"
-    with Ledger.init(data, origin="tamper.example/log") as ledger:
-        append_sample(ledger, SIZE, batch=BATCH)
-        (data.parent / "kept-checkpoint").write_text(ledger.checkpoint())
-        (data.parent / "auditor.vkey").write_text(str(ledger.verifier))
-    return data
+_BACKENDS: dict[Path, Backend] = {}
 
 
 @pytest.fixture
-def copy(pristine: Path, tmp_path: Path) -> Path:
+def copy(backend: Backend, tmp_path: Path) -> Iterator[Path]:
+    """A log of 200 entries in four signed batches, with a checkpoint and the verifier
+    key kept outside it (as an auditor would)."""
     data = tmp_path / "data"
-    shutil.copytree(pristine, data)
-    shutil.copy(pristine.parent / "kept-checkpoint", tmp_path / "kept-checkpoint")
-    shutil.copy(pristine.parent / "auditor.vkey", tmp_path / "auditor.vkey")
-    return data
+    with Ledger.init(data, origin="tamper.example/log", store=backend.store(data)) as ledger:
+        append_sample(ledger, SIZE, batch=BATCH)
+        (tmp_path / "kept-checkpoint").write_text(ledger.checkpoint())
+        (tmp_path / "auditor.vkey").write_text(str(ledger.verifier))
+    _BACKENDS[data] = backend
+    yield data
+    del _BACKENDS[data]
 
 
 def tamper(data: Path, *statements: str, params: tuple = ()) -> None:
-    db = sqlite3.connect(data / "log.db")
-    for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
-        db.execute(f"DROP TRIGGER {name}")
-    for statement in statements:
-        db.execute(statement, params if "?" in statement else ())
-    db.commit()
-    db.close()
+    _BACKENDS[data].tamper(data, *statements, params=params)
+
+
+def query(data: Path, statement: str, params: tuple = ()) -> list[tuple]:
+    return _BACKENDS[data].query(data, statement, params)
 
 
 def verify(data: Path, *extra: str) -> tuple[int, str]:
@@ -85,22 +81,22 @@ def test_pristine_log_verifies(copy: Path) -> None:
 
 
 def test_modified_event_field(copy: Path) -> None:
-    tamper(
-        copy,
-        "UPDATE entries SET entry = "
-        "CAST(replace(CAST(entry AS TEXT), '\"u-', '\"x-') AS BLOB) WHERE idx = 57",
-    )
+    b = _BACKENDS[copy]
+    replaced = b.blob(f"replace({b.text('entry')}, '\"u-', '\"x-')")
+    tamper(copy, f"UPDATE entries SET entry = {replaced} WHERE idx = 57")
     assert_detected(copy, "modified-entry", 57)
 
 
 @pytest.mark.parametrize("column", ["leaf_hash", "chain_hash"])
 def test_modified_stored_hash(copy: Path, column: str) -> None:
-    tamper(copy, f"UPDATE entries SET {column} = randomblob(32) WHERE idx = 42")
+    noise = _BACKENDS[copy].random_bytes("32")
+    tamper(copy, f"UPDATE entries SET {column} = {noise} WHERE idx = 42")
     assert_detected(copy, "modified-hash", 42)
 
 
 def test_modified_tree_node(copy: Path) -> None:
-    tamper(copy, "UPDATE entries SET tree_nodes = randomblob(length(tree_nodes)) WHERE idx = 63")
+    noise = _BACKENDS[copy].random_bytes("length(tree_nodes)")
+    tamper(copy, f"UPDATE entries SET tree_nodes = {noise} WHERE idx = 63")
     assert_detected(copy, "modified-hash", 63)
 
 
@@ -129,10 +125,8 @@ def test_tail_truncated_but_checkpoints_left(copy: Path) -> None:
 
 
 def _forge_entry(data: Path, index: int) -> bytes:
-    db = sqlite3.connect(data / "log.db")
-    (entry,) = db.execute("SELECT entry FROM entries WHERE idx = ?", (index,)).fetchone()
-    db.close()
-    forged = orjson.loads(entry)
+    ((entry,),) = query(data, "SELECT entry FROM entries WHERE idx = ?", (index,))
+    forged = orjson.loads(bytes(entry))
     forged["event"]["id"] = "forged-0001"
     forged["event"]["action"] = "record.delete"
     return orjson.dumps(forged, option=orjson.OPT_SORT_KEYS)
@@ -144,15 +138,13 @@ def test_inserted_entry(copy: Path) -> None:
         copy,
         *[f"UPDATE entries SET idx = idx + 1 WHERE idx = {i}" for i in range(SIZE - 1, 79, -1)],
     )
-    db = sqlite3.connect(copy / "log.db")
-    (previous_chain,) = db.execute("SELECT chain_hash FROM entries WHERE idx = 79").fetchone()
+    ((previous_chain,),) = query(copy, "SELECT chain_hash FROM entries WHERE idx = 79")
     leaf = leaf_hash(forged)
-    db.execute(
+    tamper(
+        copy,
         "INSERT INTO entries VALUES (80, 'forged-0001', ?, ?, ?, NULL)",
-        (forged, leaf, chain_hash(previous_chain, leaf)),
+        params=(forged, leaf, chain_hash(bytes(previous_chain), leaf)),
     )
-    db.commit()
-    db.close()
     assert_detected(copy, "inserted-entry", 81)
 
 
@@ -177,9 +169,7 @@ def test_last_checkpoint_row_deleted(copy: Path) -> None:
 
 
 def test_checkpoint_signed_with_another_key(copy: Path) -> None:
-    db = sqlite3.connect(copy / "log.db")
-    (note,) = db.execute("SELECT note FROM checkpoints WHERE size = 100").fetchone()
-    db.close()
+    ((note,),) = query(copy, "SELECT note FROM checkpoints WHERE size = 100")
     text = note[: note.index("\n\n") + 1]
     forged = Signer.generate("tamper.example/log").sign(text)
     tamper(copy, "UPDATE checkpoints SET note = ? WHERE size = 100", params=(forged,))
@@ -189,35 +179,29 @@ def test_checkpoint_signed_with_another_key(copy: Path) -> None:
 def _rewrite_everything(data: Path, change: Callable[[dict], None]) -> None:
     """What someone holding the database but not the key can do at most: rewrite every
     hash, re-sign every checkpoint with a key of their own and record that key."""
-    db = sqlite3.connect(data / "log.db")
-    for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
-        db.execute(f"DROP TRIGGER {name}")
-    rows = db.execute("SELECT idx, entry FROM entries ORDER BY idx").fetchall()
-    sizes = [size for (size,) in db.execute("SELECT size FROM checkpoints ORDER BY size")]
+    rows = query(data, "SELECT idx, entry FROM entries ORDER BY idx")
+    sizes = [size for (size,) in query(data, "SELECT size FROM checkpoints ORDER BY size")]
     signer = Signer.generate("tamper.example/log")
     compact, chain, previous = CompactRange(), ZERO_CHAIN, 0
+    steps: list[tuple[str, tuple]] = []
+    rewrite = "UPDATE entries SET entry = ?, leaf_hash = ?, chain_hash = ?, tree_nodes = ? "
     for index, original in rows:
-        parsed = orjson.loads(original)
+        parsed = orjson.loads(bytes(original))
         if index == 10:
             change(parsed)
         entry = orjson.dumps(parsed, option=orjson.OPT_SORT_KEYS)
         leaf = leaf_hash(entry)
         chain = chain_hash(chain, leaf)
         nodes = compact.append(leaf)
-        db.execute(
-            "UPDATE entries SET entry = ?, leaf_hash = ?, chain_hash = ?, tree_nodes = ? "
-            "WHERE idx = ?",
-            (entry, leaf, chain, nodes or None, index),
-        )
+        steps.append((rewrite + "WHERE idx = ?", (entry, leaf, chain, nodes or None, index)))
         if compact.size in sizes:
             note = Checkpoint("tamper.example/log", compact.size, compact.root(), previous).sign(
                 signer
             )
-            db.execute("UPDATE checkpoints SET note = ? WHERE size = ?", (note, compact.size))
+            steps.append(("UPDATE checkpoints SET note = ? WHERE size = ?", (note, compact.size)))
             previous = compact.size
-    db.execute("UPDATE meta SET value = ? WHERE key = 'verifier'", (str(signer.verifier),))
-    db.commit()
-    db.close()
+    steps.append(("UPDATE meta SET value = ? WHERE key = 'verifier'", (str(signer.verifier),)))
+    _BACKENDS[data].run(data, steps)
 
 
 def test_wholesale_rewrite_resigned_with_another_key(copy: Path) -> None:
@@ -236,19 +220,14 @@ def test_wholesale_rewrite_resigned_with_another_key(copy: Path) -> None:
 
 
 def test_modified_detail(copy: Path) -> None:
-    db = sqlite3.connect(copy / "log.db")
-    (index,) = db.execute("SELECT min(idx) FROM details").fetchone()
-    db.close()
-    tamper(
-        copy, f"UPDATE details SET detail = CAST('{{\"after\":{{}}}}' AS BLOB) WHERE idx = {index}"
-    )
+    ((index,),) = query(copy, "SELECT min(idx) FROM details")
+    detail = _BACKENDS[copy].blob("'{\"after\":{}}'")
+    tamper(copy, f"UPDATE details SET detail = {detail} WHERE idx = {index}")
     assert_detected(copy, "modified-detail", index)
 
 
 def test_detail_removed_without_erasure(copy: Path) -> None:
-    db = sqlite3.connect(copy / "log.db")
-    (index,) = db.execute("SELECT min(idx) FROM details").fetchone()
-    db.close()
+    ((index,),) = query(copy, "SELECT min(idx) FROM details")
     tamper(copy, f"DELETE FROM details WHERE idx = {index}")
     assert_detected(copy, "missing-detail", index)
 

@@ -14,7 +14,7 @@ from trailseal.errors import ConfigError
 from trailseal.events import DEFAULT_MAX_EVENT_BYTES, EventLimits
 from trailseal.layout import DataLayout, resolve_data_dir
 
-__all__ = ["Settings", "resolve_data_dir", "write_config"]
+__all__ = ["Settings", "default_store", "resolve_data_dir", "write_config"]
 _KNOWN = {"origin", "key", "max_event_bytes", "store"}
 
 
@@ -71,9 +71,14 @@ class Settings:
             store
             or os.environ.get("TRAILSEAL_STORE")
             or (configured_store if isinstance(configured_store, str) else None)
-            or f"sqlite:///{layout.database}"
+            or default_store(data_dir)
         )
         return cls(data_dir, str(file.get("origin", "")), Path(key), limits, url)
+
+
+def default_store(data_dir: Path) -> str:
+    """The embedded default: one SQLite file in the data directory."""
+    return f"sqlite:///{DataLayout(data_dir).database}"
 
 
 def _read_config(path: Path) -> dict[str, object]:

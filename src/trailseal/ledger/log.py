@@ -19,7 +19,7 @@ import orjson
 
 from trailseal.access.principals import Principal
 from trailseal.checkpoints import Signer, Verifier
-from trailseal.config import Settings, resolve_data_dir, write_config
+from trailseal.config import Settings, default_store, resolve_data_dir, write_config
 from trailseal.errors import (
     ConfigError,
     EventError,
@@ -187,7 +187,7 @@ class Ledger:
         except BaseException:
             settings.key_path.unlink()  # ours, made a moment ago: a retry can start afresh
             raise
-        default = Settings.load(directory, key_path=key_path).store == settings.store
+        default = settings.store == default_store(directory)
         write_config(
             directory,
             origin,

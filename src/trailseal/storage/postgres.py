@@ -202,13 +202,21 @@ class PostgresStore:
     """One log in one schema of a PostgreSQL database."""
 
     def __init__(
-        self, db: psycopg.Connection[tuple[Any, ...]], conninfo: str, schema: str, url: str
+        self,
+        db: psycopg.Connection[tuple[Any, ...]],
+        conninfo: str,
+        schema: str,
+        url: str,
+        *,
+        readonly: bool = False,
     ) -> None:
         self.db = db
         self.schema = schema
         self.url = _describe(url)
         self._conninfo = conninfo
         self._raw_url = url
+        self._readonly = readonly
+        self._in_transaction = False
         self._writing = threading.RLock()
         self._holder = secrets.token_hex(8)  # this process's name in the writer row
         self._lock_key = f"trailseal:{schema}"
@@ -295,7 +303,20 @@ class PostgresStore:
                 f"trailseal reads version {SCHEMA_VERSION}"
                 + ("; upgrade trailseal" if newer else "")
             )
-        return cls(db, conninfo, schema, url)
+        return cls(db, conninfo, schema, url, readonly=readonly)
+
+    def _live(self) -> psycopg.Connection[tuple[Any, ...]]:
+        """The connection, made again if the server went away (a restart, a failover):
+        a long-running service must not need restarting with its database."""
+        if self.db.closed or self.db.broken:
+            db = _connect(self._conninfo, self.url)
+            try:
+                self._prepare(db, self.schema, self.url, readonly=self._readonly)
+            except BaseException:
+                db.close()
+                raise
+            self.db = db
+        return self.db
 
     @classmethod
     def _prepare(
@@ -350,7 +371,14 @@ class PostgresStore:
 
     def _query(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
-            return self.db.execute(query, params).fetchall()
+            try:
+                return self._live().execute(query, params).fetchall()
+            except psycopg.OperationalError:
+                if not self.db.broken or self._in_transaction:
+                    raise
+                # The server went away since the last read (a restart): a read outside a
+                # transaction is safe to try once more on a new connection.
+                return self._live().execute(query, params).fetchall()
         except psycopg.Error as exc:
             raise _error(exc, "read the log") from None
 
@@ -468,8 +496,12 @@ class PostgresStore:
     def _transaction(self, doing: str) -> Iterator[None]:
         with self._writing:
             try:
-                with self.db.transaction():
-                    yield
+                with self._live().transaction():
+                    self._in_transaction = True
+                    try:
+                        yield
+                    finally:
+                        self._in_transaction = False
             except RaiseException as exc:
                 raise StorageError(f"cannot {doing}: {exc.diag.message_primary}") from None
             except psycopg.Error as exc:

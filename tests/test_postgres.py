@@ -1,0 +1,296 @@
+"""What only the PostgreSQL backend has: privileges, bad URLs, two writing processes,
+a server that goes away mid-batch and a connection lost at COMMIT, all against the real
+PostgreSQL on 127.0.0.1:5432. (Everything both backends share is in test_ledger.py and
+test_tamper.py, run on both.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from backends import POSTGRES, PostgresBackend
+from conftest import event_lines, postgres, run_cli
+from trailseal.errors import ConfigError, StoreUnavailableError
+from trailseal.events import parse_event
+from trailseal.ledger import Ledger
+from trailseal.testing import free_port
+
+
+@pytest.fixture
+def pg() -> Iterator[PostgresBackend]:
+    yield from postgres()
+
+
+def _events(count: int, seed: int) -> list:
+    return [parse_event(line) for line in event_lines(count, seed=seed)]
+
+
+def test_the_service_role_may_only_select_and_insert(pg: PostgresBackend, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with Ledger.init(data, store=pg.store(data)) as ledger:
+        ledger.append(_events(5, seed=1))
+        ledger.search(ledger_filter())
+    with psycopg.connect(POSTGRES, autocommit=True) as db:
+        db.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(pg.schema)))
+        db.execute("SET session_replication_role = replica")  # no triggers: grants alone
+        db.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(f"{pg.schema}_service")))
+        for statement in (
+            "UPDATE entries SET event_id = 'x'",
+            "DELETE FROM entries",
+            "TRUNCATE entries",
+            "UPDATE checkpoints SET note = ''",
+            "DELETE FROM checkpoints",
+            "UPDATE meta SET value = 'x'",
+            "DELETE FROM erasures",
+            "UPDATE search_index SET actor = 'x'",
+            "UPDATE details SET detail = 'x'",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege), db.transaction():
+                db.execute(statement)
+        with db.transaction():  # what the service needs works
+            assert db.execute("SELECT count(*) FROM entries").fetchone() == (5,)
+
+
+def ledger_filter():
+    from trailseal.ledger import SearchFilter  # noqa: PLC0415
+
+    return SearchFilter()
+
+
+def test_bad_store_urls_are_named_clearly(pg: PostgresBackend, tmp_path: Path) -> None:
+    unreachable = f"postgresql://postgres@127.0.0.1:{free_port()}/test"
+    with pytest.raises(StoreUnavailableError, match="cannot connect to"):
+        Ledger.init(tmp_path / "a", store=unreachable)
+    assert not (tmp_path / "a" / "signing.key").exists()  # nothing half-made
+    with pytest.raises(StoreUnavailableError, match="nobody-at-all"):
+        Ledger.init(tmp_path / "b", store="postgresql://nobody-at-all@127.0.0.1:5432/test")
+    with pytest.raises(ConfigError, match="neither a path"):
+        Ledger.init(tmp_path / "c", store="mysql://root@127.0.0.1/test")
+    with pytest.raises(ConfigError, match="plain identifier"):
+        Ledger.init(tmp_path / "d", store=f"{POSTGRES}?schema=a;drop")
+    missing = f"{POSTGRES}?schema={pg.schema}_none"
+    with pytest.raises(ConfigError, match="no trailseal log in schema"):
+        Ledger.open(_dir_for(tmp_path / "e", missing))
+    with psycopg.connect(POSTGRES, autocommit=True) as db:  # another tool's schema
+        db.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(pg.schema)))
+        db.execute(sql.SQL("CREATE TABLE {}.entries (x int)").format(sql.Identifier(pg.schema)))
+    db_role = f"{pg.schema}_service"
+    with psycopg.connect(POSTGRES, autocommit=True) as db:
+        db.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(db_role)))
+        db.execute(
+            sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
+                sql.Identifier(pg.schema), sql.Identifier(db_role)
+            )
+        )
+    with pytest.raises(ConfigError, match="not a trailseal log"):
+        Ledger.open(_dir_for(tmp_path / "f", pg.store(tmp_path)))
+
+
+def test_a_newer_schema_version_is_refused(pg: PostgresBackend, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    Ledger.init(data, store=pg.store(data)).close()
+    pg.tamper(data, "UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(ConfigError, match="version 99; this trailseal reads version 1; upgrade"):
+        Ledger.open(data)
+    result = run_cli("get", "0", data=data)
+    assert result.returncode == 1
+    assert b"upgrade trailseal" in result.stderr
+    assert b"Traceback" not in result.stderr
+
+
+def _dir_for(data: Path, store: str) -> Path:
+    data.mkdir(parents=True)
+    (data / "config.toml").write_text(f'origin = "x"\nstore = "{store}"\n')
+    return data
+
+
+def test_cli_with_a_store_flag_and_offline_verification(
+    pg: PostgresBackend, tmp_path: Path
+) -> None:
+    """A log written on PostgreSQL exports and passes verify-export like a SQLite one."""
+    data = tmp_path / "data"
+    store = pg.store(data)
+    run_cli("init", "--store", store, data=data, check=True)
+    source = tmp_path / "events.jsonl"
+    source.write_bytes(b"\n".join(event_lines(300, seed=3)) + b"\n")
+    appended = json.loads(run_cli("append", source, data=data, check=True).stdout)
+    assert appended["appended"] == 300
+    run_cli("export", "-o", tmp_path / "log.jsonl", data=data, check=True)
+    (tmp_path / "cp").write_bytes(run_cli("checkpoint", data=data, check=True).stdout)
+    vkey = run_cli("pubkey", data=data, check=True).stdout.decode().strip()
+    ok = run_cli(
+        "verify-export", tmp_path / "log.jsonl", "--checkpoint", tmp_path / "cp", "--vkey", vkey
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["size"] == 301  # and the export's own audit.export
+    unreachable = f"postgresql://postgres@127.0.0.1:{free_port()}/test"
+    refused = run_cli("get", "1", "--store", unreachable, data=data)
+    assert refused.returncode == 1
+    assert b"cannot connect to" in refused.stderr
+    assert b"Traceback" not in refused.stderr
+
+
+def test_two_processes_appending_concurrently_never_fork(
+    pg: PostgresBackend, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    run_cli("init", "--store", pg.store(data), data=data, check=True)
+    files = []
+    for seed in (4, 5):
+        path = tmp_path / f"events-{seed}.jsonl"
+        path.write_bytes(b"\n".join(event_lines(3000, seed=seed)) + b"\n")
+        files.append(path)
+    script = (
+        "import sys\n"
+        "from trailseal.ledger import Ledger\n"
+        "from trailseal.events import parse_event\n"
+        "lines = open(sys.argv[2], 'rb').read().splitlines()\n"
+        "with Ledger.open(sys.argv[1]) as ledger:\n"
+        "    for start in range(0, len(lines), 100):\n"
+        "        ledger.append([parse_event(line) for line in lines[start:start + 100]])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAILSEAL_")}
+    writers = [
+        subprocess.Popen([sys.executable, "-c", script, str(data), str(path)], env=env)
+        for path in files
+    ]
+    assert [writer.wait(timeout=300) for writer in writers] == [0, 0]
+    with Ledger.open(data) as ledger:
+        report = ledger.verify()
+        assert report.size == 6000
+        assert report.checkpoints == 60  # every batch signed, none lost, none forked
+
+
+def _pg_ctl(action: str) -> None:
+    version = max(path.name for path in Path("/etc/postgresql").iterdir())
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action, "-m", "fast"]
+        if action == "stop"
+        else ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action],
+        check=True,
+        capture_output=True,
+    )
+
+
+def _wait_for_postgres(timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            psycopg.connect(POSTGRES, connect_timeout=1).close()
+        except psycopg.OperationalError:
+            time.sleep(0.2)
+        else:
+            return
+    raise AssertionError("PostgreSQL did not come back")
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("pg_ctlcluster") is None,
+    reason="stopping the server needs root and Debian's pg_ctlcluster",
+)
+def test_a_server_that_goes_away_and_comes_back(pg: PostgresBackend, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with Ledger.init(data, store=pg.store(data)) as ledger:
+        ledger.append(_events(100, seed=6))
+        root = ledger.root(100)
+        _pg_ctl("stop")
+        try:
+            with pytest.raises(StoreUnavailableError, match=r"unreachable|cannot connect"):
+                ledger.append(_events(100, seed=7))
+        finally:
+            _pg_ctl("start")
+            _wait_for_postgres()
+        result = ledger.append(_events(100, seed=7))  # the same process goes on
+        assert result.first_index == 100
+        assert ledger.root(100) == root  # what was stored did not change
+        assert ledger.verify().size == 200
+
+
+class _CommitCutter:
+    """A TCP proxy to PostgreSQL that, when armed, passes the client's COMMIT on and then
+    drops the connection before the answer comes back."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.armed = threading.Event()
+        self.cut = threading.Event()
+        self._server = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", 5432))
+            cutting = threading.Event()  # this connection's
+            for pair in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pump, args=(*pair, cutting), daemon=True).start()
+
+    def _pump(
+        self,
+        source: socket.socket,
+        target: socket.socket,
+        from_client: bool,
+        cutting: threading.Event,
+    ) -> None:
+        try:
+            while data := source.recv(65536):
+                if not from_client and cutting.is_set():
+                    return  # the answer to COMMIT is dropped
+                if from_client and self.armed.is_set() and b"COMMIT\x00" in data:
+                    self.armed.clear()
+                    cutting.set()
+                    self.cut.set()
+                    target.sendall(data)
+                    time.sleep(0.5)  # the server commits; its answer never reaches the client
+                    for sock in (source, target):
+                        sock.shutdown(socket.SHUT_RDWR)
+                    return
+                target.sendall(data)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self._server.close()
+
+
+def test_a_connection_lost_after_commit_appends_nothing_twice(
+    pg: PostgresBackend, tmp_path: Path
+) -> None:
+    """The batch was committed but the client never heard: the retry must find it (no
+    second copy), and the checkpoint chain must not skip or fork."""
+    cutter = _CommitCutter()
+    data = tmp_path / "data"
+    store = f"postgresql://postgres@127.0.0.1:{cutter.port}/test?schema={pg.schema}&sslmode=disable"
+    try:
+        with Ledger.init(data, store=store) as ledger:
+            ledger.append(_events(50, seed=8))
+            batch = _events(50, seed=9)
+            cutter.armed.set()
+            with pytest.raises(StoreUnavailableError):
+                ledger.append(batch)
+            assert cutter.cut.is_set()
+            again = ledger.append(batch)  # the caller retries, as the client's spool does
+            assert again.indexes == list(range(50, 100))
+            assert again.appended == 0  # it had been committed: nothing twice
+            more = ledger.append(_events(10, seed=10))
+            assert more.first_index == 100
+            report = ledger.verify()
+            assert report.size == 110
+            assert report.latest_checkpoint_size == 110
+    finally:
+        cutter.close()
