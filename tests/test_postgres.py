@@ -25,7 +25,7 @@ from conftest import event_lines, postgres, run_cli
 from trailseal.errors import ConfigError, StoreUnavailableError
 from trailseal.events import parse_event
 from trailseal.ledger import Ledger
-from trailseal.testing import free_port
+from trailseal.testing import ServiceProcess, free_port
 
 
 @pytest.fixture
@@ -294,3 +294,63 @@ def test_a_connection_lost_after_commit_appends_nothing_twice(
             assert report.latest_checkpoint_size == 110
     finally:
         cutter.close()
+
+
+def test_one_database_to_back_up(pg: PostgresBackend, tmp_path: Path) -> None:
+    """With a PostgreSQL store, principals and detection state (cursor, alerts,
+    deliveries) live in the log's own schema: nothing but settings and the key stays in
+    the data directory."""
+    data = tmp_path / "data"
+    run_cli("init", "--store", pg.store(data), data=data, check=True)
+    created = run_cli("principals", "create", "ops", "--role", "security", data=data, check=True)
+    principal = json.loads(created.stdout)
+    export = {
+        "id": "e-export-1",
+        "time": "2026-03-01T14:05:09Z",
+        "actor": {"id": "u-7"},
+        "action": "record.export",
+        "resource": {"type": "patient", "count": 500},
+    }
+    run_cli("append", "-", data=data, stdin=json.dumps(export).encode(), check=True)
+    run_cli("watch", "--once", data=data, check=True)
+    listed = json.loads(run_cli("alerts", "list", "--json", data=data, check=True).stdout)
+    assert [alert["rule"] for alert in listed] == ["bulk_export"]
+    run_cli("alerts", "resolve", str(listed[0]["id"]), "--reason", "ok", data=data, check=True)
+    assert sorted(path.name for path in data.iterdir()) == [
+        "config.toml",
+        "signing.key",
+        "signing.key.last",
+        "verifier.key",
+    ]
+    with psycopg.connect(POSTGRES, autocommit=True) as db:
+        db.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(pg.schema)))
+        assert db.execute("SELECT name FROM principals").fetchall() == [("ops",)]
+        assert db.execute("SELECT rule, status FROM alerts").fetchall() == [
+            ("bulk_export", "resolved")
+        ]
+        (cursor,) = db.execute("SELECT value FROM state WHERE key = 'cursor'").fetchone()
+        assert json.loads(bytes(cursor)) >= 2
+    assert principal["token"].startswith("tsk_")
+
+
+def test_the_service_on_a_postgresql_store(
+    pg: PostgresBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    monkeypatch.setenv("TRAILSEAL_STORE", pg.store(data))
+    server = ServiceProcess.boot(data)
+    try:
+        writer = server.client(server.principal("w", "writer"))
+        body = [json.loads(line) for line in event_lines(20, seed=11)]
+        assert writer.post("/v1/events", json=body).status_code == 201
+        auditor = server.client(server.principal("a", "auditor"))
+        assert auditor.get("/v1/entries/1").json()["index"] == 1
+        assert auditor.post("/v1/verify").json()["ok"] is True
+    finally:
+        server.stop()
+    monkeypatch.delenv("TRAILSEAL_STORE")
+    with Ledger.open(data) as ledger:  # the data directory remembers its store
+        actions = [ledger.get(i).entry["event"]["action"] for i in range(ledger.size())]
+    assert actions[0] == "principal.create"
+    assert actions[-1] == "audit.stopped"
+    assert "audit.verify" in actions

@@ -1,4 +1,5 @@
-"""Principals and their API tokens, kept in ``principals.db`` beside the log.
+"""Principals and their API tokens, kept beside the log (``principals.db``, or the
+PostgreSQL store's own schema).
 
 A token is ``tsk_`` followed by 43 url-safe base64 characters (256 random
 bits). It is shown once; only its SHA-256 is stored (a token this random
@@ -12,7 +13,6 @@ import getpass
 import hashlib
 import re
 import secrets
-import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,26 +21,13 @@ from pathlib import Path
 from trailseal.access.roles import TOKEN_ROLES, Role
 from trailseal.access.tenants import ALL_TENANTS, sees
 from trailseal.errors import AlreadyExistsError, ConfigError, NotFoundError
+from trailseal.storage.state import PRINCIPALS, DuplicateError, StateDatabase
 
 TOKEN_PREFIX = "tsk_"  # noqa: S105 - a recognisable prefix, not a secret
 HOST_PREFIX = "host:"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@-]")
 _TOKEN = re.compile(r"^tsk_[A-Za-z0-9_-]{43}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS principals (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    role TEXT NOT NULL,
-    tenant TEXT NOT NULL,
-    token_hash BLOB NOT NULL UNIQUE,
-    token_hint TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    revoked_at TEXT
-);
-"""
-
 
 _SELECT = "SELECT id, name, role, tenant, token_hint, created_at, revoked_at FROM principals "
 
@@ -110,13 +97,10 @@ def check_tenant(tenant: str) -> str:
 
 
 class PrincipalStore:
-    """The principals of one log."""
+    """The principals of one log, in a state database (or a SQLite file at ``path``)."""
 
-    def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = FULL")
-        self._db.executescript(_SCHEMA)
+    def __init__(self, db: StateDatabase | Path) -> None:
+        self._db = db if isinstance(db, StateDatabase) else StateDatabase.sqlite(db, PRINCIPALS)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -152,7 +136,7 @@ class PrincipalStore:
                         principal.created_at,
                     ),
                 )
-            except sqlite3.IntegrityError:
+            except DuplicateError:
                 raise AlreadyExistsError(f"a principal named {name!r} already exists") from None
         return principal, token
 
@@ -171,24 +155,17 @@ class PrincipalStore:
         )
 
     def get(self, principal_id: str) -> Principal:
-        row = self._db.execute(
-            _SELECT + "WHERE id = ?",
-            (principal_id,),
-        ).fetchone()
-        return self._row(row, principal_id)
+        return self._row(self._db.one(_SELECT + "WHERE id = ?", (principal_id,)), principal_id)
 
     def authenticate(self, token: str) -> Principal | None:
         """The active principal holding ``token``, or None (malformed, unknown, revoked)."""
         if not _TOKEN.match(token):
             return None
-        row = self._db.execute(
-            _SELECT + "WHERE token_hash = ? AND revoked_at IS NULL",
-            (_hash(token),),
-        ).fetchone()
+        row = self._db.one(_SELECT + "WHERE token_hash = ? AND revoked_at IS NULL", (_hash(token),))
         return None if row is None else self._row(row, "")
 
     def list(self) -> list[Principal]:
-        rows = self._db.execute(_SELECT + "ORDER BY created_at")
+        rows = self._db.rows(_SELECT + "ORDER BY created_at")
         return [self._row(row, "") for row in rows]
 
     def revoke(self, principal_id: str) -> Principal:

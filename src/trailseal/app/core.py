@@ -13,9 +13,9 @@ from trailseal.app.entries import Entries
 from trailseal.app.principals import Principals
 from trailseal.app.recorder import Recorder
 from trailseal.checkpoints import Verifier
-from trailseal.layout import DataLayout
 from trailseal.ledger import Ledger
 from trailseal.ledger.bulk import worker_pool
+from trailseal.storage import PRINCIPALS, open_state
 
 if TYPE_CHECKING:
     from trailseal.detect.store import DetectionStore
@@ -64,8 +64,10 @@ class App:
     @classmethod
     def _around(cls, ledger: Ledger) -> Self:
         """The application over an open ledger, with the principals beside it."""
+        settings = ledger.settings
         try:
-            principals = PrincipalStore(DataLayout(ledger.settings.data_dir).principals)
+            state = open_state(settings.store, settings.layout.principals, PRINCIPALS)
+            principals = PrincipalStore(state)
         except BaseException:
             ledger.close()
             raise
@@ -87,7 +89,7 @@ class App:
     def _detection_store(self) -> DetectionStore:
         from trailseal.detect.store import open_store  # noqa: PLC0415 - only alerts need it
 
-        return open_store(self.ledger.settings.data_dir)
+        return open_store(self.ledger.settings.data_dir, self.ledger.settings.store)
 
     def close(self) -> None:
         self.principal_store.close()

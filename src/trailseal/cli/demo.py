@@ -112,7 +112,7 @@ def _watch(log_dir: Path) -> list[Alert]:
         store = open_store(log_dir)
         try:
             Engine(ledger, store, load(config.rules), config).run_once()
-            dispatcher = Dispatcher(store.path, config.sinks)
+            dispatcher = Dispatcher(store.reopen, config.sinks)
             dispatcher.deliver_due()
             dispatcher.store.close()
             return store.alerts()

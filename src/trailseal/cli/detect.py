@@ -6,6 +6,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -148,14 +149,14 @@ def watch(
     from trailseal.detect.config import load_config  # noqa: PLC0415 - see above
     from trailseal.detect.engine import Engine  # noqa: PLC0415
     from trailseal.detect.sinks import Dispatcher  # noqa: PLC0415
-    from trailseal.detect.store import DetectionStore, open_store  # noqa: PLC0415
+    from trailseal.detect.store import open_store  # noqa: PLC0415
 
     with Ledger.open(data, key_path=key) as ledger:
         data_dir = ledger.settings.data_dir
         config = load_config(data_dir, list(rules) or None, context)
         pack = _pack(config, strict=False)
         store = open_store(data_dir)
-        dispatcher = Dispatcher(store.path, config.sinks)
+        dispatcher = Dispatcher(store.reopen, config.sinks)
         engine = Engine(ledger, store, pack, config, on_alert=dispatcher.wake.set)
         if start is not None:
             engine.replay_from(start)
@@ -171,7 +172,8 @@ def watch(
                 _follow(engine, dispatcher)
         finally:
             store.close()
-        open_alerts = len(DetectionStore(store.path).alerts(status="open"))
+        with closing(open_store(data_dir)) as again:
+            open_alerts = len(again.alerts(status="open"))
         info(f"processed {engine.processed:,} entries; {open_alerts} open alerts")
 
 

@@ -19,6 +19,7 @@ import ssl
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -150,10 +151,17 @@ class Dispatcher(threading.Thread):
     """Sends pending deliveries to their sinks, retrying with backoff, in its own thread."""
 
     def __init__(
-        self, store_path: Path, sinks: list[Sink], *, give_up: float = 86400, poll: float = 0.2
+        self,
+        store: Path | Callable[[], DetectionStore],
+        sinks: list[Sink],
+        *,
+        give_up: float = 86400,
+        poll: float = 0.2,
     ) -> None:
+        """``store`` opens the detection state this thread uses (a SQLite file's path, or
+        :meth:`DetectionStore.reopen` of the engine's)."""
         super().__init__(name="trailseal-sinks", daemon=True)
-        self.store = DetectionStore(store_path)
+        self.store = DetectionStore(store) if isinstance(store, Path) else store()
         self.sinks = {sink.name: sink for sink in sinks}
         self.give_up, self.poll = give_up, poll
         self.halt = threading.Event()

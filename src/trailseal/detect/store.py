@@ -1,5 +1,6 @@
-"""The detection engine's own database (``DATA/detection.db``): its cursor and rule state,
-first-seen memory, alerts, and the deliveries of alerts to sinks.
+"""The detection engine's own state: its cursor and rule state, first-seen memory, alerts,
+and the deliveries of alerts to sinks (``DATA/detection.db`` beside a SQLite log; tables
+of the log's own schema with a PostgreSQL store).
 
 Everything the engine learns from one batch of entries is written in one
 transaction with the cursor that says the batch is done, so a crash replays
@@ -8,7 +9,6 @@ the batch from the same state and nothing is raised twice or lost.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,41 +18,10 @@ from typing import Any
 
 import orjson
 
+from trailseal.config import Settings
 from trailseal.errors import NotFoundError, StorageError
 from trailseal.layout import DataLayout
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS first_seen (
-    actor TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL,
-    PRIMARY KEY (actor, kind, value)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS alerts (
-    id INTEGER PRIMARY KEY,
-    rule TEXT NOT NULL,
-    title TEXT NOT NULL,
-    severity TEXT NOT NULL,
-    group_key TEXT NOT NULL,
-    evidence TEXT NOT NULL,          -- JSON list of entry indexes
-    first_seen TEXT NOT NULL,        -- event times
-    last_seen TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'open',   -- open, acknowledged, resolved
-    reason TEXT,
-    created_at TEXT NOT NULL,
-    logged INTEGER NOT NULL DEFAULT 0      -- alert.raised appended to the log
-);
-CREATE INDEX IF NOT EXISTS alerts_by_group ON alerts (rule, group_key, id);
-CREATE TABLE IF NOT EXISTS deliveries (
-    id INTEGER PRIMARY KEY,
-    alert_id INTEGER NOT NULL REFERENCES alerts (id),
-    sink TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    due REAL NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',  -- pending, delivered, dead
-    last_error TEXT
-);
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, due);
-"""
+from trailseal.storage import DETECTION, StateDatabase, open_state
 
 EVIDENCE_LIMIT = 1000  # indexes kept per alert; the first ones, then the latest
 
@@ -100,42 +69,36 @@ def _alert(row: tuple[Any, ...]) -> Alert:
 
 
 class DetectionStore:
-    """``DATA/detection.db``: one connection, used by one engine or one CLI command."""
+    """One connection to the detection state, used by one engine or one command."""
 
-    def __init__(self, path: Path) -> None:
-        try:
-            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.execute("PRAGMA busy_timeout=10000")
-            self.db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StorageError(f"{path}: cannot open the detection database: {exc}") from None
-        self.path = path
+    def __init__(self, db: StateDatabase | Path) -> None:
+        self.db = db if isinstance(db, StateDatabase) else StateDatabase.sqlite(db, DETECTION)
         self._latest: dict[tuple[str, str], list[Any] | None] = {}  # this batch's open alerts
         self._dirty: dict[int, list[Any]] = {}  # alert id: [id, evidence, last seen]
+
+    def reopen(self) -> DetectionStore:
+        """Another connection to the same state (for another thread, e.g. the sinks)."""
+        return DetectionStore(self.db.reopen())
 
     def close(self) -> None:
         self.db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
+    def transaction(self) -> Iterator[None]:
         try:
-            yield self.db
-            self.flush_merges()
+            with self.db.transaction():
+                yield
+                self.flush_merges()
         except BaseException:
-            self.db.execute("ROLLBACK")
             self._latest.clear()
             self._dirty.clear()
             raise
-        self.db.execute("COMMIT")
 
     # -- state ----------------------------------------------------------------
 
     def get_state(self, key: str, default: Any = None) -> Any:
-        row = self.db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
-        return default if row is None else orjson.loads(row[0])
+        row = self.db.one("SELECT value FROM state WHERE key = ?", (key,))
+        return default if row is None else orjson.loads(bytes(row[0]))
 
     def put_state(self, key: str, value: Any) -> None:
         self.db.execute(
@@ -147,14 +110,15 @@ class DetectionStore:
     # -- first-seen memory ---------------------------------------------------------
 
     def seen(self, actor: str, kind: str) -> set[str]:
-        rows = self.db.execute(
+        rows = self.db.rows(
             "SELECT value FROM first_seen WHERE actor = ? AND kind = ?", (actor, kind)
         )
         return {row[0] for row in rows}
 
     def remember_many(self, values: list[tuple[str, str, str]]) -> None:
         self.db.executemany(
-            "INSERT OR IGNORE INTO first_seen (actor, kind, value) VALUES (?, ?, ?)", values
+            "INSERT INTO first_seen (actor, kind, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            values,
         )
 
     # -- alerts ------------------------------------------------------------------
@@ -178,11 +142,11 @@ class DetectionStore:
         in memory and written by :meth:`flush_merges`, in the same transaction."""
         key = (rule, group)
         if key not in self._latest:
-            row = self.db.execute(
+            row = self.db.one(
                 "SELECT id, evidence, last_seen FROM alerts WHERE rule = ? AND group_key = ? "
                 "AND status != 'resolved' ORDER BY id DESC LIMIT 1",
                 key,
-            ).fetchone()
+            )
             self._latest[key] = None if row is None else [row[0], orjson.loads(row[1]), row[2]]
         latest = self._latest[key]
         if latest is not None and _seconds_between(latest[2], first) <= dedup_seconds:
@@ -190,21 +154,21 @@ class DetectionStore:
             latest[2] = max(latest[2], last)
             self._dirty[int(latest[0])] = latest
             return int(latest[0]), False
-        cursor = self.db.execute(
+        inserted = self.db.one(
             "INSERT INTO alerts (rule, title, severity, group_key, evidence, first_seen, "
-            "last_seen, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "last_seen, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 rule,
                 title,
                 severity,
                 group,
-                orjson.dumps(evidence[:EVIDENCE_LIMIT]),
+                orjson.dumps(evidence[:EVIDENCE_LIMIT]).decode(),
                 first,
                 last,
                 now,
             ),
         )
-        alert_id = int(cursor.lastrowid or 0)
+        alert_id = int(inserted[0]) if inserted else 0
         self._latest[key] = [alert_id, evidence[:EVIDENCE_LIMIT], last]
         self.db.executemany(
             "INSERT INTO deliveries (alert_id, sink, due) VALUES (?, ?, 0)",
@@ -217,16 +181,16 @@ class DetectionStore:
         process may resolve an alert between batches)."""
         self.db.executemany(
             "UPDATE alerts SET evidence = ?, last_seen = ? WHERE id = ?",
-            [(orjson.dumps(kept[1]), kept[2], kept[0]) for kept in self._dirty.values()],
+            [(orjson.dumps(kept[1]).decode(), kept[2], kept[0]) for kept in self._dirty.values()],
         )
         self._dirty.clear()
         self._latest.clear()
 
     def alert(self, alert_id: int) -> Alert:
-        row = self.db.execute(
+        row = self.db.one(
             f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = ?",  # noqa: S608 - constant columns
             (alert_id,),
-        ).fetchone()
+        )
         if row is None:
             raise NotFoundError(f"no alert {alert_id}")
         return _alert(row)
@@ -240,14 +204,14 @@ class DetectionStore:
             where.append("rule = ?")
             args.append(rule)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
-        rows = self.db.execute(
+        rows = self.db.rows(
             f"SELECT {_ALERT_COLUMNS} FROM alerts{clause} ORDER BY id",  # noqa: S608
             args,
         )
         return [_alert(row) for row in rows]
 
     def unlogged(self) -> list[Alert]:
-        rows = self.db.execute(
+        rows = self.db.rows(
             f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE logged = 0 ORDER BY id"  # noqa: S608
         )
         return [_alert(row) for row in rows]
@@ -265,11 +229,14 @@ class DetectionStore:
     # -- deliveries ----------------------------------------------------------------
 
     def due(self, now: float, limit: int = 100) -> list[tuple[int, int, str, int]]:
-        return self.db.execute(
-            "SELECT id, alert_id, sink, attempts FROM deliveries "
-            "WHERE status = 'pending' AND due <= ? ORDER BY due, id LIMIT ?",
-            (now, limit),
-        ).fetchall()
+        return [
+            (int(a), int(b), str(c), int(d))
+            for a, b, c, d in self.db.rows(
+                "SELECT id, alert_id, sink, attempts FROM deliveries "
+                "WHERE status = 'pending' AND due <= ? ORDER BY due, id LIMIT ?",
+                (now, limit),
+            )
+        ]
 
     def delivered(self, delivery_id: int) -> None:
         self.db.execute(
@@ -286,16 +253,19 @@ class DetectionStore:
         )
 
     def dead(self) -> list[tuple[int, int, str, int, str]]:
-        return self.db.execute(
-            "SELECT id, alert_id, sink, attempts, last_error FROM deliveries "
-            "WHERE status = 'dead' ORDER BY id"
-        ).fetchall()
+        return [
+            (int(a), int(b), str(c), int(d), str(e))
+            for a, b, c, d, e in self.db.rows(
+                "SELECT id, alert_id, sink, attempts, last_error FROM deliveries "
+                "WHERE status = 'dead' ORDER BY id"
+            )
+        ]
 
     def replay_dead(self) -> int:
         cursor = self.db.execute(
             "UPDATE deliveries SET status = 'pending', due = 0, attempts = 0 WHERE status = 'dead'"
         )
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 def _merged(kept: list[int], more: list[int]) -> list[int]:
@@ -314,7 +284,10 @@ def _seconds_between(earlier: str, later: str) -> float:
         return float("inf")
 
 
-def open_store(data_dir: Path) -> DetectionStore:
+def open_store(data_dir: Path, store: str | None = None) -> DetectionStore:
+    """The detection state of the log in ``data_dir`` (whose store is ``store``, else as
+    its settings say)."""
     if not data_dir.is_dir():
         raise StorageError(f"{data_dir} is not a data directory")
-    return DetectionStore(DataLayout(data_dir).detection)
+    url = store or Settings.load(data_dir).store
+    return DetectionStore(open_state(url, DataLayout(data_dir).detection, DETECTION))

@@ -37,7 +37,7 @@ class Watcher(threading.Thread):
         try:
             with Ledger.open(self.data_dir, key_path=self.key) as ledger:
                 store = open_store(self.data_dir)
-                dispatcher = Dispatcher(store.path, self.config.sinks)
+                dispatcher = Dispatcher(store.reopen, self.config.sinks)
                 dispatcher.start()
                 engine = Engine(ledger, store, self.pack, self.config, on_alert=dispatcher.wake.set)
                 try:

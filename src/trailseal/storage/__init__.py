@@ -26,13 +26,17 @@ from trailseal.storage.base import (
     StoreReader,
     StoreWriter,
 )
+from trailseal.storage.state import DETECTION, PRINCIPALS, StateDatabase
 
 __all__ = [
+    "DETECTION",
+    "PRINCIPALS",
     "AppendTransaction",
     "Erasure",
     "SealedEntry",
     "SearchFilter",
     "SearchRow",
+    "StateDatabase",
     "Store",
     "StoreReader",
     "StoreWriter",
@@ -41,6 +45,7 @@ __all__ = [
     "create_store",
     "describe",
     "is_postgres",
+    "open_state",
     "open_store",
     "sqlite_path",
 ]
@@ -83,6 +88,16 @@ def open_store(url: str, *, readonly: bool = False) -> Store:
     from trailseal.storage.sqlite import SQLiteStore  # noqa: PLC0415
 
     return SQLiteStore.open(sqlite_path(url), readonly=readonly)
+
+
+def open_state(url: str, sqlite_file: Path, kind: str) -> StateDatabase:
+    """The state of ``kind`` (``principals`` or ``detection``) beside the log at ``url``:
+    tables of the same PostgreSQL schema, or ``sqlite_file`` beside a SQLite log."""
+    if is_postgres(url):
+        from trailseal.storage.postgres import PostgresStore  # noqa: PLC0415 - when chosen
+
+        return PostgresStore.state(url)
+    return StateDatabase.sqlite(sqlite_file, kind)
 
 
 def create_store(url: str, meta: dict[str, str]) -> Store:

@@ -45,12 +45,14 @@ from trailseal.storage.base import (
     node_hashes,
     node_rows,
 )
+from trailseal.storage.state import DETECTION, PRINCIPALS, STATE_TABLES, StateDatabase
+from trailseal.storage.state import schema as schema_of
 
 SCHEMA_VERSION = "1"
 DEFAULT_SCHEMA = "trailseal"
 _PROTECTED = ("entries", "checkpoints", "erasures", "meta", "search_index")
 # Tables of state that is not the log (principals, detection): the service updates them.
-MUTABLE = ("writer",)
+MUTABLE = ("writer", *STATE_TABLES)
 
 _TABLES = """
 CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);
@@ -247,6 +249,7 @@ class PostgresStore:
                 db.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(owner)))
                 db.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
                 db.execute(_TABLES + _TRIGGERS)
+                db.execute(schema_of(PRINCIPALS, "postgresql") + schema_of(DETECTION, "postgresql"))
                 rows = [("schema_version", SCHEMA_VERSION), *sorted(meta.items())]
                 db.cursor().executemany("INSERT INTO meta VALUES (%s, %s)", rows)
                 cls._grant(db, schema, service)
@@ -283,6 +286,11 @@ class PostgresStore:
                     ident(table), ident(service)
                 )
             )
+        db.execute(
+            sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {} TO {}").format(
+                ident(schema), ident(service)
+            )
+        )
 
     @classmethod
     def open(cls, url: str, *, readonly: bool = False) -> PostgresStore:
@@ -357,6 +365,19 @@ class PostgresStore:
                 "metadata; another tool made it?)"
             )
         return str(row[0])
+
+    @classmethod
+    def state(cls, url: str) -> StateDatabase:
+        """A connection to the state beside the log (principals, detection), in its schema."""
+        conninfo, schema = parse_url(url)
+        shown = _describe(url)
+        db = _connect(conninfo, shown)
+        try:
+            cls._prepare(db, schema, shown, readonly=False)
+        except BaseException:
+            db.close()
+            raise
+        return StateDatabase(db, "postgresql", lambda: cls.state(url))
 
     def reader(self) -> PostgresStore:
         return PostgresStore.open(self._raw_url, readonly=True)
