@@ -1,13 +1,16 @@
-"""Benchmark the ledger against a floor and a naive baseline, measured in the same run.
+"""Benchmark the ledger on each store against its floor and a naive baseline, in one run.
 
-    python bench/ledger.py                 # 1,000,000 events (several minutes)
+    python bench/ledger.py                 # 1,000,000 events on SQLite (several minutes)
     python bench/ledger.py --events 100000 # a quicker look
+    python bench/ledger.py --store sqlite --store postgresql://postgres@127.0.0.1/test
 
-Prints one table: trailseal's durable batched append (validation, canonical
-bytes, hashing, tree, SQLite commit, checkpoint), the floor (parse each JSON
-line and insert it as-is into SQLite, WAL, synchronous=FULL, 10,000 a
-transaction), the naive baseline (stdlib json, one transaction per event, no
-hashing), verification, inclusion-proof latency and bytes on disk per event.
+Prints one table with a column per store: trailseal's durable batched append
+(validation, canonical bytes, hashing, tree, commit, checkpoint) beside that
+store's floor (SQLite: parse each JSON line and insert it as-is, WAL,
+synchronous=FULL, 10,000 a transaction; PostgreSQL: parse each line and binary
+COPY it as-is into an unindexed table, 10,000 a transaction), the naive
+baseline (stdlib json, one SQLite transaction per event, no hashing),
+verification, inclusion-proof latency, search catch-up and bytes per event.
 """
 
 from __future__ import annotations
@@ -25,10 +28,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import orjson
+import psycopg
+from psycopg import sql
 
 from trailseal.events import canonical, parse_event
 from trailseal.ledger import Ledger
 from trailseal.ledger.search import catch_up
+from trailseal.storage import is_postgres
+from trailseal.storage.postgres import parse_url
 from trailseal.testing import sample_events
 
 BATCH = 10_000
@@ -55,6 +62,34 @@ def floor(lines: list[bytes], path: Path) -> float:
         db.execute("COMMIT")
     elapsed = time.perf_counter() - started
     db.close()
+    return len(lines) / elapsed
+
+
+def postgres_floor(lines: list[bytes], url: str) -> float:
+    """Parse each line (orjson) and COPY it as-is (binary) into an unindexed table,
+    10,000 rows a transaction, each commit durable (synchronous_commit on)."""
+    conninfo, schema = parse_url(url)
+    floor_schema = sql.Identifier(f"{schema}_floor")
+    table = sql.Identifier(f"{schema}_floor", "events")
+    with psycopg.connect(conninfo, autocommit=True) as db:
+        db.execute(sql.SQL("CREATE SCHEMA {}").format(floor_schema))
+        db.execute(sql.SQL("CREATE TABLE {} (id bigint, line bytea NOT NULL)").format(table))
+        started = time.perf_counter()
+        for start in range(0, len(lines), BATCH):
+            chunk = lines[start : start + BATCH]
+            for line in chunk:
+                orjson.loads(line)
+            with (
+                db.transaction(),
+                db.cursor().copy(
+                    sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(table)
+                ) as copy,
+            ):
+                copy.set_types(["int8", "bytea"])
+                for offset, line in enumerate(chunk, start=start):
+                    copy.write_row((offset, line))
+        elapsed = time.perf_counter() - started
+        db.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(floor_schema))
     return len(lines) / elapsed
 
 
@@ -98,8 +133,20 @@ def event_append(lines: list[bytes], ledger: Ledger) -> float:
     return len(lines) / (time.perf_counter() - started)
 
 
-def disk_bytes(directory: Path) -> int:
-    return sum(f.stat().st_size for f in directory.glob("log.db*"))
+def disk_bytes(ledger: Ledger) -> int:
+    """Bytes the log's store holds (SQLite files; PostgreSQL relations with indexes)."""
+    if is_postgres(ledger.settings.store):
+        _, schema = parse_url(ledger.settings.store)
+        return int(
+            ledger.store.db.execute(  # type: ignore[attr-defined]
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relkind IN ('r', 't')",
+                (schema,),
+            ).fetchone()[0]
+        )
+    ledger.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[attr-defined]
+    return sum(f.stat().st_size for f in ledger.settings.data_dir.glob("log.db*"))
 
 
 def main() -> None:
@@ -113,6 +160,12 @@ def main() -> None:
         default=200_000,
         help="Events for the per-event append path (a second, separate log).",
     )
+    parser.add_argument(
+        "--store",
+        action="append",
+        help="'sqlite' (a file in the scratch directory) or a postgresql:// URL (a fresh "
+        "schema in it, dropped afterwards); repeat for a column each [default: sqlite].",
+    )
     parser.add_argument("--dir", type=Path, default=None, help="Scratch directory.")
     args = parser.parse_args()
 
@@ -123,37 +176,56 @@ def main() -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def run(args: argparse.Namespace, scratch: Path) -> None:
-    def say(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
-    say(f"generating {args.events:,} events ...")
-    lines = [orjson.dumps(event) for event in sample_events(args.events)]
-    sample = [orjson.loads(line) for line in lines[:: max(1, len(lines) // 20_000)]]
-    canonical_size = statistics.fmean(len(canonical(event)) for event in sample)
-    line_size = statistics.fmean(len(line) for line in lines)
 
-    say("floor ...")
-    floor_rate = floor(lines, scratch / "floor.db")
-    say(f"naive baseline on {args.naive_events:,} events ...")
-    naive_rate = naive(lines[: args.naive_events], scratch / "naive.db")
+def _fresh(store: str, n: int) -> str | None:
+    """The store URL for column ``n``: SQLite in the data directory, or a new schema."""
+    if not is_postgres(store):
+        return None
+    schema = f"bench_{n}_{random.Random().randrange(16**8):08x}"
+    base = store.split("?schema=")[0].split("&schema=")[0]
+    joiner = "&" if "?" in base else "?"
+    return f"{base}{joiner}schema={schema}"
 
-    say("trailseal bulk append ...")
-    ledger = Ledger.init(scratch / "log", origin="bench.example/log")
+
+def _drop(url: str) -> None:
+    conninfo, schema = parse_url(url)
+    with psycopg.connect(conninfo, autocommit=True) as db:
+        db.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        for role in (f"{schema}_owner", f"{schema}_service"):
+            if db.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                db.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+                db.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def measure(args: argparse.Namespace, lines: list[bytes], scratch: Path, store: str | None) -> dict:
+    """Every figure of one store's column."""
+    found: dict = {}
+    say(f"[{store or 'sqlite'}] floor ...")
+    if store is None:
+        found["floor"] = floor(lines, scratch / "floor.db")
+    else:
+        found["floor"] = postgres_floor(lines, store)
+    say(f"[{store or 'sqlite'}] trailseal bulk append ...")
+    ledger = Ledger.init(scratch / "log", origin="bench.example/log", store=store)
     step = max(len(lines) // 10, BATCH)
-    append_rate = bulk_append(lines, ledger, lambda done: done % step == 0 and say(f"  {done:,}"))
-    say(f"trailseal per-event append on {args.event_path_events:,} events ...")
-    with Ledger.init(scratch / "log2", origin="bench.example/log2") as second:
-        event_rate = event_append(lines[: args.event_path_events], second)
-    ledger.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    on_disk = disk_bytes(scratch / "log") / len(lines)
-
-    say("verify ...")
+    found["append"] = bulk_append(
+        lines, ledger, lambda done: done % step == 0 and say(f"  {done:,}")
+    )
+    say(f"[{store or 'sqlite'}] per-event append on {args.event_path_events:,} events ...")
+    second_store = _fresh(store, 99) if store else None
+    with Ledger.init(scratch / "log2", origin="bench.example/log2", store=second_store) as second:
+        found["event"] = event_append(lines[: args.event_path_events], second)
+    if second_store:
+        _drop(second_store)
+    found["disk"] = disk_bytes(ledger) / len(lines)
+    say(f"[{store or 'sqlite'}] verify ...")
     started = time.perf_counter()
     report = ledger.verify()
-    verify_rate = report.size / (time.perf_counter() - started)
-
-    say("inclusion proofs ...")
+    found["verify"] = report.size / (time.perf_counter() - started)
+    found["size"] = report.size
     rng = random.Random(1)
     latencies = []
     for _ in range(args.proofs):
@@ -162,58 +234,105 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
         ledger.prove_inclusion(index, report.size)
         latencies.append(time.perf_counter() - started)
     latencies.sort()
-    p50 = latencies[len(latencies) // 2] * 1e6
-    p99 = latencies[int(len(latencies) * 0.99)] * 1e6
-
-    say("search index catch-up ...")
+    found["p50"] = latencies[len(latencies) // 2] * 1e6
+    found["p99"] = latencies[int(len(latencies) * 0.99)] * 1e6
+    say(f"[{store or 'sqlite'}] search index catch-up ...")
     started = time.perf_counter()
     indexed = catch_up(ledger.store)
-    index_rate = indexed / (time.perf_counter() - started)
-    ledger.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    with_index = disk_bytes(scratch / "log") / len(lines)
+    found["index"] = indexed / (time.perf_counter() - started)
+    found["with_index"] = disk_bytes(ledger) / len(lines)
     ledger.close()
+    return found
 
-    ratio = f"{append_rate / floor_rate:.2f}x floor, {append_rate / naive_rate:.0f}x naive"
+
+def run(args: argparse.Namespace, scratch: Path) -> None:
+    stores = args.store or ["sqlite"]
+    say(f"generating {args.events:,} events ...")
+    lines = [orjson.dumps(event) for event in sample_events(args.events)]
+    sample = [orjson.loads(line) for line in lines[:: max(1, len(lines) // 20_000)]]
+    canonical_size = statistics.fmean(len(canonical(event)) for event in sample)
+    line_size = statistics.fmean(len(line) for line in lines)
+    say(f"naive baseline on {args.naive_events:,} events ...")
+    naive_rate = naive(lines[: args.naive_events], scratch / "naive.db")
+
+    columns: list[tuple[str, dict]] = []
+    for n, store in enumerate(stores):
+        url = _fresh(store, n)
+        place = scratch / f"store-{n}"
+        place.mkdir()
+        try:
+            columns.append(("PostgreSQL" if url else "SQLite", measure(args, lines, place, url)))
+        finally:
+            if url:
+                _drop(url)
+    print_table(args, columns, naive_rate, line_size, canonical_size)
+
+
+def print_table(
+    args: argparse.Namespace,
+    columns: list[tuple[str, dict]],
+    naive_rate: float,
+    line_size: float,
+    canonical_size: float,
+) -> None:
+    def each(render: Callable[[dict], str]) -> list[str]:
+        return [render(found) for _, found in columns]
+
+    def ratio(found: dict) -> str:
+        return f"{found['append']:,.0f}/s = {found['append'] / found['floor']:.2f}x floor"
+
     rows = [
-        ("events", f"{args.events:,}", "", ""),
-        (
+        ["events", *each(lambda _: f"{args.events:,}"), ""],
+        [
             "event size: JSON line / canonical",
-            f"{line_size:.0f} B / {canonical_size:.0f} B",
+            *each(lambda _: f"{line_size:.0f} B / {canonical_size:.0f} B"),
             "",
+        ],
+        [
+            f"naive: stdlib json, SQLite txn/event ({args.naive_events:,})",
+            *each(lambda _: f"{naive_rate:,.0f}/s"),
             "",
-        ),
-        ("floor: parse + insert as-is, 10k/txn", f"{floor_rate:,.0f}/s", "", ""),
-        (f"naive: stdlib json, txn/event ({args.naive_events:,})", f"{naive_rate:,.0f}/s", "", ""),
-        (
+        ],
+        ["floor: parse + insert as-is, 10k/txn", *each(lambda f: f"{f['floor']:,.0f}/s"), ""],
+        [
             "trailseal durable append, bulk path",
-            f"{append_rate:,.0f}/s = {ratio}",
-            ">= 0.5x floor, >= 50x naive",
-            _verdict(append_rate >= floor_rate / 2 and append_rate >= 50 * naive_rate),
-        ),
-        (f"  per-event API, 1 thread ({args.event_path_events:,})", f"{event_rate:,.0f}/s", "", ""),
-        ("trailseal verify", f"{verify_rate:,.0f}/s", ">= 300,000/s", _verdict(verify_rate >= 3e5)),
-        (
-            f"inclusion proof at {report.size:,}: p50 / p99",
-            f"{p50:.0f} / {p99:.0f} us",
+            *each(lambda f: f"{ratio(f)} {_verdict(f['append'] >= f['floor'] / 2)}"),
+            ">= 0.5x its floor",
+        ],
+        [
+            "  and against naive",
+            *each(lambda f: f"{f['append'] / naive_rate:.0f}x naive"),
+            ">= 50x naive",
+        ],
+        [
+            f"  per-event API, 1 thread ({args.event_path_events:,})",
+            *each(lambda f: f"{f['event']:,.0f}/s"),
+            "",
+        ],
+        [
+            "trailseal verify",
+            *each(lambda f: f"{f['verify']:,.0f}/s {_verdict(f['verify'] >= 3e5)}"),
+            ">= 300,000/s",
+        ],
+        [
+            "inclusion proof: p50 / p99",
+            *each(lambda f: f"{f['p50']:.0f} / {f['p99']:.0f} us {_verdict(f['p99'] < 1000)}"),
             "p99 < 1,000 us",
-            _verdict(p99 < 1000),
-        ),
-        (
+        ],
+        [
             "on disk per event (all but search index)",
-            f"{on_disk:.0f} B = {on_disk / canonical_size:.2f}x canonical",
-            "<= 1.5x",
-            _verdict(on_disk <= 1.5 * canonical_size),
-        ),
-        ("search index catch-up (after appends)", f"{index_rate:,.0f}/s", "", ""),
-        (
+            *each(lambda f: f"{f['disk']:.0f} B = {f['disk'] / canonical_size:.2f}x canonical"),
+            "<= 1.5x (SQLite)",
+        ],
+        ["search index catch-up (after appends)", *each(lambda f: f"{f['index']:,.0f}/s"), ""],
+        [
             "on disk per event with search index",
-            f"{with_index:.0f} B = {with_index / canonical_size:.2f}x canonical",
+            *each(lambda f: f"{f['with_index']:.0f} B = {f['with_index'] / canonical_size:.2f}x"),
             "",
-            "",
-        ),
+        ],
     ]
-    width = [max(len(str(row[i])) for row in rows) for i in range(4)]
-    header = ("measure", "result", "target", "")
+    header = ["measure", *(name for name, _ in columns), "target"]
+    width = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     print(" | ".join(h.ljust(w) for h, w in zip(header, width, strict=True)))
     print("-+-".join("-" * w for w in width))
     for row in rows:
@@ -221,7 +340,7 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
 
 
 def _verdict(ok: bool) -> str:
-    return "met" if ok else "MISSED"
+    return "(met)" if ok else "(MISSED)"
 
 
 if __name__ == "__main__":

@@ -390,16 +390,19 @@ class PostgresStore:
 
     # -- reading -------------------------------------------------------------------
 
-    def _query(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def _query(
+        self, query: str, params: Sequence[Any] = (), *, binary: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """Rows of a read; ``binary`` results skip parsing hex for large byte columns."""
         try:
             try:
-                return self._live().execute(query, params).fetchall()
+                return self._live().cursor(binary=binary).execute(query, params).fetchall()
             except psycopg.OperationalError:
                 if not self.db.broken or self._in_transaction:
                     raise
                 # The server went away since the last read (a restart): a read outside a
                 # transaction is safe to try once more on a new connection.
-                return self._live().execute(query, params).fetchall()
+                return self._live().cursor(binary=binary).execute(query, params).fetchall()
         except psycopg.Error as exc:
             raise _error(exc, "read the log") from None
 
@@ -430,11 +433,9 @@ class PostgresStore:
             "SELECT idx, event_id, entry, leaf_hash, chain_hash, coalesce(tree_nodes, '') "
             "FROM entries WHERE idx >= %s AND idx < %s ORDER BY idx",
             (start, end),
+            binary=True,
         )
-        return (
-            StoredEntry(int(i), str(e), bytes(b), bytes(leaf), bytes(chain), bytes(nodes))
-            for i, e, b, leaf, chain, nodes in rows
-        )
+        return map(StoredEntry._make, rows)
 
     def nodes(self, ids: Sequence[NodeID]) -> list[bytes]:
         rows = self._query(
@@ -455,7 +456,9 @@ class PostgresStore:
         found = {
             int(index): StoredDetail(int(index), bytes(detail), bytes(salt), None)
             for index, detail, salt in self._query(
-                "SELECT idx, detail, salt FROM details WHERE idx >= %s AND idx < %s", (start, end)
+                "SELECT idx, detail, salt FROM details WHERE idx >= %s AND idx < %s",
+                (start, end),
+                binary=True,
             )
         }
         for index, reason in self._query(
