@@ -185,7 +185,7 @@ def _fresh(store: str, n: int) -> str | None:
     if not is_postgres(store):
         return None
     schema = f"bench_{n}_{random.Random().randrange(16**8):08x}"
-    base = store.split("?schema=")[0].split("&schema=")[0]
+    base = store.split("?schema=", maxsplit=1)[0].split("&schema=", maxsplit=1)[0]
     joiner = "&" if "?" in base else "?"
     return f"{base}{joiner}schema={schema}"
 

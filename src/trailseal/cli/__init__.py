@@ -7,11 +7,11 @@ Exit codes: 0 success, 1 error, 2 usage, 3 verification failed,
 from __future__ import annotations
 
 import sys
+from importlib import import_module
 
 import click
 
 from trailseal import __version__
-from trailseal.cli import demo, detect, log, proofs, serve, verify
 from trailseal.errors import AccessError, TrailsealError, VerificationError
 
 EXIT_ERROR = 1
@@ -20,24 +20,53 @@ EXIT_ACCESS = 4
 EXIT_INTERRUPTED = 130
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# Each command's module loads only when that command runs (or for --help), so that
+# `trailseal --version` imports no ledger and `trailseal get` no server.
+_COMMANDS = {
+    "init": "log",
+    "append": "log",
+    "get": "log",
+    "export": "log",
+    "checkpoint": "log",
+    "pubkey": "log",
+    "erase": "log",
+    "search": "log",
+    "prove": "proofs",
+    "verify": "verify:verify_command",
+    "verify-export": "verify:verify_export_command",
+    "serve": "serve",
+    "principals": "serve",
+    "rules": "detect",
+    "watch": "detect",
+    "alerts": "detect",
+    "demo": "demo",
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:  # noqa: ARG002 - click's signature
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:  # noqa: ARG002
+        where = _COMMANDS.get(cmd_name)
+        if where is None:
+            return None
+        module, _, attribute = where.partition(":")
+        found = getattr(import_module(f"trailseal.cli.{module}"), attribute or cmd_name)
+        assert isinstance(found, click.Command)
+        return found
+
+
+@click.group(
+    cls=_LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="trailseal")
 def cli() -> None:
     """trailseal: a tamper-evident audit log.
 
     Every command takes --data DIR (default ./trailseal-data, or TRAILSEAL_DATA).
     """
-
-
-for command in (
-    *log.COMMANDS,
-    *proofs.COMMANDS,
-    *verify.COMMANDS,
-    *serve.COMMANDS,
-    *detect.COMMANDS,
-    *demo.COMMANDS,
-):
-    cli.add_command(command)
 
 
 def main() -> None:

@@ -168,6 +168,3 @@ def _tell(log_dir: Path, report: Any, verified: VerificationReport) -> None:
         f"\nThe hospital's staff roster and IP geography, for detection: {roster}, {geo}\n"
         f"(named in {log_dir / 'detection.yaml'})."
     )
-
-
-COMMANDS = [demo]

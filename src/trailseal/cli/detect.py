@@ -307,6 +307,3 @@ def redeliver(data: str | None) -> None:
         count = store.replay_dead()
     store.close()
     info(f"{count} deliveries queued again")
-
-
-COMMANDS = [rules, watch, alerts]

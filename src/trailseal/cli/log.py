@@ -230,6 +230,3 @@ def search(
         with progress_bar("indexing for search", app.entries.unindexed()) as bar:
             views = app.entries.search(host(), query, progress=bar.set)
         emit_rows([_row(view) for view in views], fmt, _COLUMNS)
-
-
-COMMANDS = (init, append, get, export, checkpoint, pubkey, erase, search)

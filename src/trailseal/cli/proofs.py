@@ -34,6 +34,3 @@ def consistency(old: int, new: int, data: str | None, key: str | None) -> None:
     """Prove the tree of OLD entries is a prefix of the tree of NEW entries (recorded)."""
     with App.open(data, key_path=key) as app:
         emit_json(app.entries.prove_consistency(host(), old, new).to_json())
-
-
-COMMANDS = (prove,)

@@ -140,6 +140,3 @@ def revoke(principal_id: str, data: str | None, key: str | None) -> None:
     """Revoke a principal's token at once."""
     with App.open(data, key_path=key) as app:
         emit_json(app.principals.revoke(host(), principal_id).to_json())
-
-
-COMMANDS = (serve, principals)

@@ -76,6 +76,3 @@ def verify_export_command(file: Path, checkpoint_file: Path, vkey: str, fmt: str
         report = verify_export(lines, note, verifier)
     info(f"OK: {report.size} entries match the checkpoint at size {report.latest_checkpoint_size}")
     emit_mapping(report.to_json(), fmt, title="verification")
-
-
-COMMANDS = (verify_command, verify_export_command)
