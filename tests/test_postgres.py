@@ -15,16 +15,20 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from psycopg import sql
 
 from backends import POSTGRES, PostgresBackend
-from conftest import event_lines, postgres, run_cli
+from conftest import event_lines, need_postgres, postgres, run_cli
 from trailseal.errors import ConfigError, StoreUnavailableError
 from trailseal.events import parse_event
 from trailseal.ledger import Ledger
+from trailseal.storage import open_store
 from trailseal.testing import ServiceProcess, free_port
 
 
@@ -354,3 +358,32 @@ def test_the_service_on_a_postgresql_store(
     assert actions[0] == "principal.create"
     assert actions[-1] == "audit.stopped"
     assert "audit.verify" in actions
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.text(max_size=60),
+    st.sampled_from(["postgresql://", "postgres://", "postgresql://postgres@127.0.0.1:5432/"]),
+)
+def test_any_store_url_is_refused_clearly_or_opens(text: str, prefix: str) -> None:
+    """Hostile or malformed store URLs get a trailseal error naming the problem, never a
+    traceback from the driver or the URL parser, and create nothing."""
+    need_postgres()
+    try:
+        open_store(prefix + text).close()
+    except (ConfigError, StoreUnavailableError) as exc:
+        assert str(exc)  # noqa: PT017 - opening may succeed; only its errors are examined
+    with psycopg.connect(POSTGRES, autocommit=True) as db:
+        made = db.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'trailseal%'"
+        ).fetchone()
+    assert made == (0,)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(min_size=1, max_size=60))
+def test_any_schema_name_is_refused_or_looked_up(name: str) -> None:
+    need_postgres()
+    url = f"{POSTGRES}?{urlencode({'schema': name})}"
+    with pytest.raises(ConfigError, match=r"plain identifier|no trailseal log"):
+        open_store(url)

@@ -10,6 +10,7 @@ Backends are imported only when chosen, so neither depends on the other.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -54,15 +55,15 @@ _POSTGRES = ("postgresql", "postgres")
 
 
 def is_postgres(url: str) -> bool:
-    return urlsplit(url).scheme.lower() in _POSTGRES
+    return url.split(":", 1)[0].lower() in _POSTGRES
 
 
 def sqlite_path(url: str) -> Path:
     """The file a SQLite store URL (or plain path) names."""
     if url.startswith("sqlite:///"):
         return Path(url.removeprefix("sqlite:///"))
-    scheme = urlsplit(url).scheme
-    if scheme and len(scheme) > 1:  # a one-letter "scheme" is a Windows drive
+    scheme = url.split(":", 1)[0] if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", url) else ""
+    if len(scheme) > 1:  # a one-letter "scheme" is a Windows drive
         raise ConfigError(
             f"store {describe(url)!r} is neither a path, sqlite:///PATH nor postgresql://...; "
             "those are the backends trailseal has"
@@ -72,7 +73,10 @@ def sqlite_path(url: str) -> Path:
 
 def describe(url: str) -> str:
     """The URL without a password, for messages and logs."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "a malformed URL"
     if parts.password is None:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@")

@@ -117,7 +117,11 @@ CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
 
 def parse_url(url: str) -> tuple[str, str]:
     """(the connection URL for psycopg, the schema): ``?schema=`` is trailseal's own."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        raise ConfigError(f"{_describe(url)!r} is not a usable PostgreSQL URL: {exc}") from None
     query = parse_qsl(parts.query, keep_blank_values=True)
     schema = next((value for key, value in query if key == "schema"), DEFAULT_SCHEMA)
     rest = urlencode([(key, value) for key, value in query if key != "schema"])
@@ -127,7 +131,10 @@ def parse_url(url: str) -> tuple[str, str]:
 
 
 def _describe(url: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "a malformed URL"
     if parts.password is None:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
@@ -146,7 +153,7 @@ def _connect(conninfo: str, shown: str) -> psycopg.Connection[tuple[Any, ...]]:
     except psycopg.OperationalError as exc:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "no answer"
         raise StoreUnavailableError(f"cannot connect to {shown}: {first}") from None
-    except psycopg.ProgrammingError as exc:
+    except (psycopg.ProgrammingError, ValueError) as exc:  # UnicodeError: a host not in IDNA
         raise ConfigError(f"{shown} is not a usable PostgreSQL URL: {exc}") from None
 
 
