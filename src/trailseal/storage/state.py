@@ -112,7 +112,8 @@ class StateDatabase:
         return statement if self.dialect == "sqlite" else statement.replace("?", "%s")
 
     def _failed(self, exc: Exception) -> StorageError:
-        if isinstance(exc, sqlite3.IntegrityError) or type(exc).__name__ == "UniqueViolation":
+        # 23505 is SQL's unique_violation, which psycopg's errors carry as sqlstate.
+        if isinstance(exc, sqlite3.IntegrityError) or getattr(exc, "sqlstate", None) == "23505":
             return DuplicateError(str(exc))
         return StorageError(f"the state database failed: {str(exc).strip()}")
 
