@@ -222,11 +222,13 @@ def test_a_server_that_goes_away_and_comes_back(pg: PostgresBackend, tmp_path: P
         assert ledger.verify().size == 200
 
 
-class _CommitCutter:
-    """A TCP proxy to PostgreSQL that, when armed, passes the client's COMMIT on and then
-    drops the connection before the answer comes back."""
+class _Cutter:
+    """A TCP proxy to PostgreSQL that, when armed, cuts the connection at the client's
+    first message holding ``marker``: after passing it on and before the answer comes
+    back (``forward=True``, as for a COMMIT), or without passing it on (mid-batch)."""
 
-    def __init__(self) -> None:
+    def __init__(self, marker: bytes = b"COMMIT\x00", *, forward: bool = True) -> None:
+        self.marker, self.forward = marker, forward
         self.port = free_port()
         self.armed = threading.Event()
         self.cut = threading.Event()
@@ -255,12 +257,13 @@ class _CommitCutter:
             while data := source.recv(65536):
                 if not from_client and cutting.is_set():
                     return  # the answer to COMMIT is dropped
-                if from_client and self.armed.is_set() and b"COMMIT\x00" in data:
+                if from_client and self.armed.is_set() and self.marker in data:
                     self.armed.clear()
                     cutting.set()
                     self.cut.set()
-                    target.sendall(data)
-                    time.sleep(0.5)  # the server commits; its answer never reaches the client
+                    if self.forward:
+                        target.sendall(data)
+                        time.sleep(0.5)  # the server acts; its answer never reaches the client
                     for sock in (source, target):
                         sock.shutdown(socket.SHUT_RDWR)
                     return
@@ -277,7 +280,7 @@ def test_a_connection_lost_after_commit_appends_nothing_twice(
 ) -> None:
     """The batch was committed but the client never heard: the retry must find it (no
     second copy), and the checkpoint chain must not skip or fork."""
-    cutter = _CommitCutter()
+    cutter = _Cutter()
     data = tmp_path / "data"
     store = f"postgresql://postgres@127.0.0.1:{cutter.port}/test?schema={pg.schema}&sslmode=disable"
     try:
@@ -387,3 +390,29 @@ def test_any_schema_name_is_refused_or_looked_up(name: str) -> None:
     url = f"{POSTGRES}?{urlencode({'schema': name})}"
     with pytest.raises(ConfigError, match=r"plain identifier|no trailseal log"):
         open_store(url)
+
+
+def test_a_connection_lost_in_the_middle_of_a_batch(pg: PostgresBackend, tmp_path: Path) -> None:
+    """The connection goes while the batch's rows are being sent: PostgreSQL rolls the
+    transaction back, the caller hears 'unavailable', nothing stored changed, and the
+    retry appends the batch once."""
+    cutter = _Cutter(b"COPY entries", forward=False)
+    data = tmp_path / "data"
+    store = f"postgresql://postgres@127.0.0.1:{cutter.port}/test?schema={pg.schema}&sslmode=disable"
+    try:
+        with Ledger.init(data, store=store) as ledger:
+            ledger.append(_events(50, seed=11))
+            root = ledger.root(50)
+            batch = _events(50, seed=12)
+            cutter.armed.set()
+            with pytest.raises(StoreUnavailableError):
+                ledger.append(batch)
+            assert cutter.cut.is_set()
+            assert ledger.size() == 50
+            assert ledger.root(50) == root
+            again = ledger.append(batch)
+            assert again.appended == 50
+            assert again.first_index == 50
+            assert ledger.verify().size == 100
+    finally:
+        cutter.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trailseal.access import Principal
+from trailseal.access import ALL_TENANTS, Principal
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,11 @@ class Caller:
     @property
     def id(self) -> str:
         return self.principal.id
+
+    @property
+    def sees_all(self) -> bool:
+        """Whether the caller is bound to no tenant (``*``)."""
+        return self.principal.tenant == ALL_TENANTS
 
     def sees(self, tenant: str | None) -> bool:
         return self.principal.sees(tenant)

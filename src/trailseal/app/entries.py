@@ -109,14 +109,13 @@ def search_filter(  # noqa: PLR0913 - one argument per condition, by name
     )
 
 
+_DESCRIBED = ("actor", "action", "resource_type", "resource_id", "outcome", "tenant")
+
+
 def describe(query: SearchFilter) -> str:
     """The query as the log records it: its given conditions, in a fixed order."""
-    fields = ("actor", "action", "resource_type", "resource_id", "outcome", "tenant")
-    parts = [f"{name}={getattr(query, name)}" for name in fields if getattr(query, name)]
-    parts += [
-        f"{name}={getattr(query, name)}" for name in ("since", "until") if getattr(query, name)
-    ]
-    return " ".join(parts)[:1000]
+    names = (*_DESCRIBED, "since", "until")
+    return " ".join(f"{n}={getattr(query, n)}" for n in names if getattr(query, n))[:1000]
 
 
 @dataclass
@@ -148,7 +147,7 @@ class Entries:
         prepared, numbers, problems = self.ledger.check_lines(
             lines, pool=pool, chunk_lines=chunk_lines, progress=progress
         )
-        if caller.principal.tenant != "*":
+        if not caller.sees_all:
             keep = [caller.sees(item.tenant) for item in prepared]
             problems += [
                 _tenant_problem(caller, n) for n, ok in zip(numbers, keep, strict=True) if not ok
@@ -164,7 +163,7 @@ class Entries:
         """Append a checked batch durably; with problems, refuse it whole unless ``partial``."""
         if batch.problems and not partial:
             raise BatchError(batch.problems, batch.lines)
-        appended, first, size = 0, None, self.ledger.size()
+        appended, first, size = 0, None, None
         placed: list[tuple[int, int]] = []
         for start in range(0, len(batch.prepared), APPEND_CHUNK):
             part = batch.prepared[start : start + APPEND_CHUNK]
@@ -176,6 +175,8 @@ class Entries:
             placed += zip(numbers, result.indexes, strict=True)
             if progress is not None:
                 progress(start + len(part))
+        if size is None:  # nothing to append: say how large the log is
+            size = self.ledger.size()
         return AppendOutcome(appended, first, size, placed, batch.problems)
 
     def append(
@@ -201,7 +202,7 @@ class Entries:
         try:
             view = self.ledger.get(index)
         except NotFoundError:
-            if caller.principal.tenant == "*":
+            if caller.sees_all:
                 raise  # the log's size is no secret from one who sees every tenant
             raise hidden from None
         if not caller.sees(entry_tenant(view.entry["event"])):
@@ -220,8 +221,8 @@ class Entries:
     ) -> list[EntryView]:
         """Entries matching ``query`` in index order; a tenant-bound caller sees its own."""
         self.recorder.authorize(caller, Permission.READ)
-        bound = caller.principal.tenant
-        if bound != "*":
+        if not caller.sees_all:
+            bound = caller.principal.tenant
             if query.tenant not in (None, bound):
                 raise PermissionDeniedError(f"this principal sees only tenant {bound!r}")
             query = replace(query, tenant=bound)
@@ -249,7 +250,7 @@ class Entries:
             labels={"from": start, "to": -1 if end is None else end},
         )
         lines = self.ledger.export(start, end)
-        if caller.principal.tenant == "*":
+        if caller.sees_all:
             return lines
         return (
             line
@@ -308,7 +309,7 @@ class Entries:
                 raise damage from None
             raise
         self._record_verification(caller, None)
-        if caller.principal.tenant != "*":
+        if not caller.sees_all:
             report = replace(report, erased=[])  # indexes of other tenants' entries
         return report
 

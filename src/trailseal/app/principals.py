@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trailseal.access import Permission, Principal, PrincipalStore, Role
+from trailseal.access import ALL_TENANTS, Permission, Principal, PrincipalStore, Role
 from trailseal.app.caller import Caller
 from trailseal.app.recorder import Recorder
 from trailseal.errors import AuthenticationError
@@ -36,7 +36,7 @@ class Principals:
         return bool(self.store.list())
 
     def create(
-        self, caller: Caller, name: str, role: Role | str, tenant: str = "*"
+        self, caller: Caller, name: str, role: Role | str, tenant: str = ALL_TENANTS
     ) -> tuple[Principal, str]:
         """A new principal and its token, which is shown once and never stored."""
         self.recorder.authorize(caller, Permission.MANAGE_PRINCIPALS)
