@@ -36,7 +36,7 @@ from trailseal.ledger import Ledger
 from trailseal.ledger.search import catch_up
 from trailseal.storage import is_postgres
 from trailseal.storage.postgres import parse_url
-from trailseal.testing import sample_events
+from trailseal.testing import drop_postgres_log, sample_events
 
 BATCH = 10_000
 
@@ -190,16 +190,6 @@ def _fresh(store: str, n: int) -> str | None:
     return f"{base}{joiner}schema={schema}"
 
 
-def _drop(url: str) -> None:
-    conninfo, schema = parse_url(url)
-    with psycopg.connect(conninfo, autocommit=True) as db:
-        db.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-        for role in (f"{schema}_owner", f"{schema}_service"):
-            if db.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
-                db.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-                db.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
-
-
 def measure(args: argparse.Namespace, lines: list[bytes], scratch: Path, store: str | None) -> dict:
     """Every figure of one store's column."""
     found: dict = {}
@@ -219,7 +209,7 @@ def measure(args: argparse.Namespace, lines: list[bytes], scratch: Path, store: 
     with Ledger.init(scratch / "log2", origin="bench.example/log2", store=second_store) as second:
         found["event"] = event_append(lines[: args.event_path_events], second)
     if second_store:
-        _drop(second_store)
+        drop_postgres_log(second_store)
     found["disk"] = disk_bytes(ledger) / len(lines)
     say(f"[{store or 'sqlite'}] verify ...")
     started = time.perf_counter()
@@ -265,7 +255,7 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
             columns.append(("PostgreSQL" if url else "SQLite", measure(args, lines, place, url)))
         finally:
             if url:
-                _drop(url)
+                drop_postgres_log(url)
     print_table(args, columns, naive_rate, line_size, canonical_size)
 
 

@@ -15,6 +15,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from trailseal.testing import drop_postgres_log
+
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -119,15 +121,7 @@ class PostgresBackend:
         return f"substring(decode(repeat(md5(random()::text), 16), 'hex') from 1 for {length})"
 
     def cleanup(self) -> None:
-        with psycopg.connect(POSTGRES, autocommit=True) as db:
-            db.execute(
-                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema))
-            )
-            for role in (f"{self.schema}_owner", f"{self.schema}_service"):
-                exists = db.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
-                if exists:
-                    db.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-                    db.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+        drop_postgres_log(self.store(Path()))
 
 
 Backend = SQLiteBackend | PostgresBackend

@@ -227,3 +227,20 @@ class ServiceProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=30)
+
+
+def drop_postgres_log(url: str) -> None:
+    """Remove a log `trailseal init` made in PostgreSQL (its schema and its two roles),
+    for tests and benchmarks that make throwaway logs; the log's own roles cannot do it."""
+    import psycopg  # noqa: PLC0415 - only for PostgreSQL logs
+    from psycopg import sql  # noqa: PLC0415
+
+    from trailseal.storage.postgres import parse_url  # noqa: PLC0415
+
+    conninfo, schema = parse_url(url)
+    with psycopg.connect(conninfo, autocommit=True) as db:
+        db.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        for role in (f"{schema}_owner", f"{schema}_service"):
+            if db.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                db.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+                db.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))

@@ -181,3 +181,36 @@ def node_hashes(ids: Sequence[NodeID], rows: dict[int, tuple[bytes, bytes]]) -> 
             )
         hashes.append(digest)
     return hashes
+
+
+def search_conditions(query: SearchFilter) -> tuple[list[str], list[object]]:
+    """The WHERE conditions of a search over the search index, with ``?`` placeholders,
+    and their parameters. Times are fixed-width UTC text and compare as text; an action
+    ending in ``*`` is a prefix, matched as a range so that an index serves it."""
+    clauses = ["idx > ?"]
+    params: list[object] = [query.after_index]
+    if query.below_index is not None:
+        clauses.append("idx < ?")
+        params.append(query.below_index)
+    for column, value in (
+        ("actor", query.actor),
+        ("resource_type", query.resource_type),
+        ("resource_id", query.resource_id),
+        ("outcome", query.outcome),
+        ("tenant", query.tenant),
+    ):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if query.action is not None and query.action.endswith("*"):
+        prefix = query.action[:-1]
+        clauses.append("action >= ? AND action < ?")
+        params += [prefix, prefix + "\U0010ffff"]
+    elif query.action is not None:
+        clauses.append("action = ?")
+        params.append(query.action)
+    for clause, value in (("time >= ?", query.since), ("time < ?", query.until)):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    return clauses, params

@@ -35,6 +35,7 @@ from psycopg.errors import DuplicateSchema, InsufficientPrivilege, RaiseExceptio
 
 from trailseal.errors import AlreadyExistsError, ConfigError, StorageError, StoreUnavailableError
 from trailseal.proofs import NodeID
+from trailseal.storage import describe
 from trailseal.storage.base import (
     Erasure,
     SealedEntry,
@@ -44,6 +45,7 @@ from trailseal.storage.base import (
     StoredEntry,
     node_hashes,
     node_rows,
+    search_conditions,
 )
 from trailseal.storage.state import DETECTION, PRINCIPALS, STATE_TABLES, StateDatabase
 from trailseal.storage.state import schema as schema_of
@@ -121,23 +123,13 @@ def parse_url(url: str) -> tuple[str, str]:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
     except ValueError as exc:
-        raise ConfigError(f"{_describe(url)!r} is not a usable PostgreSQL URL: {exc}") from None
+        raise ConfigError(f"{describe(url)!r} is not a usable PostgreSQL URL: {exc}") from None
     query = parse_qsl(parts.query, keep_blank_values=True)
     schema = next((value for key, value in query if key == "schema"), DEFAULT_SCHEMA)
     rest = urlencode([(key, value) for key, value in query if key != "schema"])
     if not schema.isidentifier() or not schema.isascii() or len(schema) > 40:
         raise ConfigError(f"schema {schema[:60]!r} must be a plain identifier (letters, digits, _)")
     return urlunsplit(parts._replace(scheme="postgresql", query=rest)), schema.lower()
-
-
-def _describe(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "a malformed URL"
-    if parts.password is None:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
 
 
 def _error(exc: psycopg.Error, doing: str) -> StorageError:
@@ -221,7 +213,7 @@ class PostgresStore:
     ) -> None:
         self.db = db
         self.schema = schema
-        self.url = _describe(url)
+        self.url = describe(url)
         self._conninfo = conninfo
         self._raw_url = url
         self._readonly = readonly
@@ -236,7 +228,7 @@ class PostgresStore:
     def create(cls, url: str, meta: dict[str, str]) -> PostgresStore:
         """Create the schema, its two roles, the tables, triggers and grants."""
         conninfo, schema = parse_url(url)
-        db = _connect(conninfo, _describe(url))
+        db = _connect(conninfo, describe(url))
         owner, service = f"{schema}_owner", f"{schema}_service"
         try:
             with db.transaction():
@@ -263,18 +255,18 @@ class PostgresStore:
         except DuplicateSchema:
             db.close()
             raise AlreadyExistsError(
-                f"{_describe(url)} already has a schema {schema!r}; refusing to overwrite a log "
+                f"{describe(url)} already has a schema {schema!r}; refusing to overwrite a log "
                 "(name another with ?schema=NAME)"
             ) from None
         except InsufficientPrivilege as exc:
             db.close()
             raise ConfigError(
-                f"cannot create a log in {_describe(url)}: {exc}; `trailseal init` needs a role "
+                f"cannot create a log in {describe(url)}: {exc}; `trailseal init` needs a role "
                 "that may create roles and schemas (the database's owner or a superuser)"
             ) from None
         except psycopg.Error as exc:
             db.close()
-            raise _error(exc, f"create the log in {_describe(url)}") from None
+            raise _error(exc, f"create the log in {describe(url)}") from None
         db.close()
         return cls.open(url)
 
@@ -303,7 +295,7 @@ class PostgresStore:
     def open(cls, url: str, *, readonly: bool = False) -> PostgresStore:
         """Open an existing log; ``readonly`` handles never write."""
         conninfo, schema = parse_url(url)
-        shown = _describe(url)
+        shown = describe(url)
         db = _connect(conninfo, shown)
         try:
             version = cls._prepare(db, schema, shown, readonly=readonly)
@@ -377,7 +369,7 @@ class PostgresStore:
     def state(cls, url: str) -> StateDatabase:
         """A connection to the state beside the log (principals, detection), in its schema."""
         conninfo, schema = parse_url(url)
-        shown = _describe(url)
+        shown = describe(url)
         db = _connect(conninfo, shown)
         try:
             cls._prepare(db, schema, shown, readonly=False)
@@ -484,40 +476,11 @@ class PostgresStore:
         return int(self._query("SELECT coalesce(max(idx) + 1, 0) FROM search_index")[0][0])
 
     def search(self, query: SearchFilter) -> list[int]:
-        clauses = ["idx > %s"]
-        params: list[object] = [query.after_index]
-        if query.below_index is not None:
-            clauses.append("idx < %s")
-            params.append(query.below_index)
-        for column, value in (
-            ("actor", query.actor),
-            ("resource_type", query.resource_type),
-            ("resource_id", query.resource_id),
-            ("outcome", query.outcome),
-            ("tenant", query.tenant),
-        ):
-            if value is not None:
-                clauses.append(f"{column} = %s")
-                params.append(value)
-        if query.action is not None:
-            if query.action.endswith("*"):
-                prefix = query.action[:-1]
-                clauses.append("action >= %s AND action < %s")
-                params += [prefix, prefix + "\U0010ffff"]
-            else:
-                clauses.append("action = %s")
-                params.append(query.action)
-        if query.since is not None:
-            clauses.append("time >= %s")
-            params.append(query.since)
-        if query.until is not None:
-            clauses.append("time < %s")
-            params.append(query.until)
-        where = " AND ".join(clauses)
-        params.append(query.limit)
+        clauses, params = search_conditions(query)
+        where = " AND ".join(clauses).replace("?", "%s")
         rows = self._query(
             f"SELECT idx FROM search_index WHERE {where} ORDER BY idx LIMIT %s",  # noqa: S608
-            params,
+            [*params, query.limit],
         )
         return [int(row[0]) for row in rows]
 

@@ -30,6 +30,7 @@ from trailseal.storage.base import (
     StoredEntry,
     node_hashes,
     node_rows,
+    search_conditions,
 )
 
 SCHEMA_VERSION = "1"
@@ -396,38 +397,9 @@ class SQLiteStore:
         return int(size)
 
     def search(self, query: SearchFilter) -> list[int]:
-        clauses = ["idx > ?"]
-        params: list[object] = [query.after_index]
-        if query.below_index is not None:
-            clauses.append("idx < ?")
-            params.append(query.below_index)
-        for column, value in (
-            ("actor", query.actor),
-            ("resource_type", query.resource_type),
-            ("resource_id", query.resource_id),
-            ("outcome", query.outcome),
-            ("tenant", query.tenant),
-        ):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if query.action is not None:
-            if query.action.endswith("*"):
-                prefix = query.action[:-1]
-                clauses.append("action >= ? AND action < ?")
-                params += [prefix, prefix + "\U0010ffff"]
-            else:
-                clauses.append("action = ?")
-                params.append(query.action)
-        if query.since is not None:
-            clauses.append("time >= ?")
-            params.append(query.since)
-        if query.until is not None:
-            clauses.append("time < ?")
-            params.append(query.until)
+        clauses, params = search_conditions(query)
         sql = f"SELECT idx FROM search_index WHERE {' AND '.join(clauses)} ORDER BY idx LIMIT ?"  # noqa: S608
-        params.append(query.limit)
-        return [row[0] for row in self.db.execute(sql, params)]
+        return [row[0] for row in self.db.execute(sql, [*params, query.limit])]
 
     def close(self) -> None:
         self.db.close()
