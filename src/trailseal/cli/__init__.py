@@ -65,7 +65,8 @@ class _LazyGroup(click.Group):
 def cli() -> None:
     """trailseal: a tamper-evident audit log.
 
-    Every command takes --data DIR (default ./trailseal-data, or TRAILSEAL_DATA).
+    Every command takes --data DIR (default ./trailseal-data, or TRAILSEAL_DATA) and
+    --store URL (default: the data directory's own SQLite file, or postgresql://...).
     """
 
 
