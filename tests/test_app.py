@@ -87,7 +87,7 @@ def test_refusals_are_decided_once_and_recorded(app: App) -> None:
     with pytest.raises(PermissionDeniedError, match="role admin may not read"):
         app.entries.get(admin, 0)
     refused = _last(app)["event"]
-    assert (refused["action"], refused["outcome"]["result"]) == ("auth.denied", "denied")
+    assert (refused["action"], refused["outcome"]["result"]) == ("audit.denied", "denied")
     assert refused["actor"]["id"] == admin.id
     writer = _caller(app, "w", "writer")
     with pytest.raises(PermissionDeniedError):
@@ -96,7 +96,7 @@ def test_refusals_are_decided_once_and_recorded(app: App) -> None:
         app.principals.create(admin, "fake-host", "host")
     with pytest.raises(AuthenticationError, match="no bearer token"):
         app.principals.authenticate(None, "10.0.0.1")
-    assert _last(app)["event"]["action"] == "auth.failure"
+    assert _last(app)["event"]["action"] == "audit.authentication_failed"
 
 
 def test_the_tenant_rule_holds_on_every_path(app: App) -> None:
@@ -289,3 +289,66 @@ def test_the_tenant_rule_is_defined_once() -> None:
 def test_json_shapes_of_cli_reads(cli_log: Path) -> None:
     rows = json.loads(run_cli("search", "--json", "--limit", "2", data=cli_log, check=True).stdout)
     assert set(rows[0]) == {"index", "entry", "leaf_hash", "chain_hash", "detail", "detail_erased"}
+
+
+def test_a_tenant_bound_admin_manages_its_tenant_only(tmp_path: Path) -> None:
+    """Issue 10, point 2, against a real server: an admin of tenant acme once listed every
+    principal and minted an auditor for another tenant."""
+    server = ServiceProcess.boot(tmp_path / "data")
+    try:
+        other = server.principal("globex-w", "writer", "globex")
+        assert other.startswith("tsk_")
+        acme_admin = server.client(server.principal("acme-admin", "admin", "acme"))
+        listed = acme_admin.get("/v1/principals").json()["principals"]
+        assert {p["tenant"] for p in listed} == {"acme"}
+        for tenant in ("globex", "*"):
+            minted = acme_admin.post(
+                "/v1/principals", json={"name": f"a-{tenant}", "role": "auditor", "tenant": tenant}
+            )
+            assert minted.status_code == 403, minted.text
+        ok = acme_admin.post(
+            "/v1/principals", json={"name": "acme-a", "role": "auditor", "tenant": "acme"}
+        )
+        assert ok.status_code == 201
+        with server.client(server.admin) as root:
+            everyone = root.get("/v1/principals").json()["principals"]
+        globex_id = next(p["id"] for p in everyone if p["name"] == "globex-w")
+        assert acme_admin.post(f"/v1/principals/{globex_id}/rotate").status_code == 404
+        assert acme_admin.delete(f"/v1/principals/{globex_id}").status_code == 404
+        assert acme_admin.post(f"/v1/principals/{ok.json()['id']}/rotate").status_code == 200
+    finally:
+        server.stop()
+    with Ledger.open(tmp_path / "data") as ledger:
+        refused = [
+            view.entry["event"]
+            for view in map(ledger.get, range(ledger.size()))
+            if view.entry["event"]["action"] == "audit.denied"
+        ]
+    assert len(refused) == 4  # two creations, a rotation and a revocation
+
+
+def test_cross_tenant_probes_are_recorded_as_refused(tmp_path: Path) -> None:
+    """Issue 10, point 3: probing another tenant's entry, proof or search left no entry."""
+    server = ServiceProcess.boot(tmp_path / "data")
+    try:
+        globex = server.client(server.principal("globex-w", "writer", "globex"))
+        posted = globex.post("/v1/events", json=[orjson.loads(_tenant_lines(1, 30, "globex")[0])])
+        index = posted.json()["entries"][0]["index"]
+        acme = server.client(server.principal("acme-a", "auditor", "acme"))
+        assert acme.get(f"/v1/entries/{index}").status_code == 404
+        assert acme.get(f"/v1/proofs/inclusion?index={index}").status_code == 404
+        assert acme.get("/v1/entries?tenant=globex").status_code == 403
+    finally:
+        server.stop()
+    with Ledger.open(tmp_path / "data") as ledger:
+        refused = [
+            view.entry["event"]
+            for view in map(ledger.get, range(ledger.size()))
+            if view.entry["event"]["action"] == "audit.denied"
+        ]
+    assert [e["resource"] for e in refused] == [
+        {"type": "entry", "id": str(index)},
+        {"type": "entry", "id": str(index)},
+        {"type": "log"},
+    ]
+    assert all(e["actor"]["tenant"] == "acme" for e in refused)

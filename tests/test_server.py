@@ -217,7 +217,7 @@ def test_the_log_audits_itself(server: Server) -> None:
     assert "audit.read" in actions
     assert "audit.export" in actions
     assert actions.count("principal.create") == 2
-    failures = [a for a in actions if a == "auth.failure"]
+    failures = [a for a in actions if a == "audit.authentication_failed"]
     assert 2 <= len(failures) <= 7  # five individually, the rest counted in one entry
     with Ledger.open(server.data) as ledger:
         ledger.verify()

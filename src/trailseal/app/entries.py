@@ -206,6 +206,13 @@ class Entries:
                 raise  # the log's size is no secret from one who sees every tenant
             raise hidden from None
         if not caller.sees(entry_tenant(view.entry["event"])):
+            # A probe of another tenant's entry: refused like any refusal, and recorded
+            # (the answer stays "not found", so it tells nothing of the entry).
+            self.recorder.refused(
+                caller,
+                f"entry {index} belongs to another tenant than {caller.principal.tenant!r}",
+                resource={"type": "entry", "id": str(index)},
+            )
             raise hidden
         return view
 
@@ -224,7 +231,11 @@ class Entries:
         if not caller.sees_all:
             bound = caller.principal.tenant
             if query.tenant not in (None, bound):
-                raise PermissionDeniedError(f"this principal sees only tenant {bound!r}")
+                reason = f"this principal sees only tenant {bound!r}"
+                self.recorder.refused(
+                    caller, reason, resource={"type": "log"}, labels={"query": describe(query)}
+                )
+                raise PermissionDeniedError(reason)
             query = replace(query, tenant=bound)
         views = self.ledger.search(query, progress)
         self.recorder.record(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from trailseal.access import ALL_TENANTS, Permission, Principal, PrincipalStore, Role
 from trailseal.app.caller import Caller
 from trailseal.app.recorder import Recorder
-from trailseal.errors import AuthenticationError
+from trailseal.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 
 
 @dataclass
@@ -28,8 +28,24 @@ class Principals:
         return found
 
     def list(self, caller: Caller) -> list[Principal]:
+        """The principals the caller manages: an admin bound to a tenant sees only that
+        tenant's."""
         self.recorder.authorize(caller, Permission.MANAGE_PRINCIPALS)
-        return self.store.list()
+        return [found for found in self.store.list() if caller.sees(found.tenant)]
+
+    def _managed(self, caller: Caller, principal_id: str) -> Principal:
+        """The principal, if the caller manages it; another tenant's is refused (and the
+        refusal recorded) as if it did not exist."""
+        found = self.store.get(principal_id)
+        if not caller.sees(found.tenant):
+            self.recorder.refused(
+                caller,
+                f"a principal of tenant {caller.principal.tenant!r} manages only that "
+                "tenant's principals",
+                resource={"type": "principal", "id": principal_id},
+            )
+            raise NotFoundError(f"no principal {principal_id}")
+        return found
 
     def exist(self) -> bool:
         """Whether any principal exists yet (a hint at start-up, no names)."""
@@ -40,6 +56,13 @@ class Principals:
     ) -> tuple[Principal, str]:
         """A new principal and its token, which is shown once and never stored."""
         self.recorder.authorize(caller, Permission.MANAGE_PRINCIPALS)
+        if not caller.sees(tenant):
+            reason = (
+                f"a principal of tenant {caller.principal.tenant!r} may create principals "
+                f"of that tenant only, not of {tenant!r}"
+            )
+            self.recorder.refused(caller, reason, resource={"type": "principal"})
+            raise PermissionDeniedError(reason)
         created, token = self.store.create(name, Role(role), tenant)
         self.recorder.record(
             "principal.create",
@@ -52,6 +75,7 @@ class Principals:
     def rotate(self, caller: Caller, principal_id: str) -> tuple[Principal, str]:
         """A new token; the old one stops working at once."""
         self.recorder.authorize(caller, Permission.MANAGE_PRINCIPALS)
+        self._managed(caller, principal_id)
         rotated, token = self.store.rotate(principal_id)
         self.recorder.record(
             "principal.rotate", caller, resource={"type": "principal", "id": rotated.id}
@@ -60,6 +84,7 @@ class Principals:
 
     def revoke(self, caller: Caller, principal_id: str) -> Principal:
         self.recorder.authorize(caller, Permission.MANAGE_PRINCIPALS)
+        self._managed(caller, principal_id)
         revoked = self.store.revoke(principal_id)
         self.recorder.record(
             "principal.revoke", caller, resource={"type": "principal", "id": revoked.id}

@@ -25,6 +25,11 @@ from trailseal.events import event_from_mapping
 from trailseal.ledger import Ledger
 from trailseal.ledger.entry import LOG_SUBMITTER, utc_now
 
+# The log's own records of refusals and failed authentication against itself are audit.*:
+# auth.* is the applications' (their users' logins). Entries written before this have
+# auth.denied and auth.failure: they mean the same (see docs/service.md).
+DENIED = "audit.denied"
+AUTHENTICATION_FAILED = "audit.authentication_failed"
 FAILURES_LOGGED_PER_MINUTE = 5  # per source; beyond that they are counted, then logged once
 
 
@@ -98,14 +103,21 @@ class Recorder:
         """Go on if the caller's role may; otherwise record the refusal and raise it."""
         decision = decide(caller.principal.role, permission)
         if not decision.allowed:
-            self.record(
-                "auth.denied",
-                caller,
-                result="denied",
-                reason=decision.reason,
-                labels={"permission": str(permission)},
-            )
+            self.refused(caller, decision.reason, labels={"permission": str(permission)})
             raise PermissionDeniedError(decision.reason)
+
+    def refused(
+        self,
+        caller: Caller,
+        reason: str,
+        *,
+        resource: dict[str, Any] | None = None,
+        labels: dict[str, str | int] | None = None,
+    ) -> int:
+        """Record a refusal: a role that may not, or a reach into another tenant."""
+        return self.record(
+            DENIED, caller, result="denied", reason=reason, resource=resource, labels=labels
+        )
 
     def authentication_failed(self, source_ip: str, why: str) -> None:
         """Record a failed authentication; a burst from one source is counted, not flooded."""
@@ -122,11 +134,13 @@ class Recorder:
         if summary:
             self._flood_summary(source_ip, summary)
         if log_this:
-            self.record("auth.failure", None, source_ip=source_ip, result="failure", reason=why)
+            self.record(
+                AUTHENTICATION_FAILED, None, source_ip=source_ip, result="failure", reason=why
+            )
 
     def _flood_summary(self, source_ip: str, count: int) -> None:
         self.record(
-            "auth.failure",
+            AUTHENTICATION_FAILED,
             None,
             source_ip=source_ip,
             result="failure",
