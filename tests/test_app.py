@@ -352,3 +352,36 @@ def test_cross_tenant_probes_are_recorded_as_refused(tmp_path: Path) -> None:
         {"type": "log"},
     ]
     assert all(e["actor"]["tenant"] == "acme" for e in refused)
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "detail.erase",
+        "audit.read",
+        "alert.resolved",
+        "trailseal.integrity.failed",
+        "principal.create",
+    ],
+)
+def test_writers_cannot_speak_for_the_log(app: App, action: str) -> None:
+    """Issue 10, point 5: the log's own namespaces are refused from every submitter."""
+    event = orjson.loads(event_lines(1, seed=40)[0])
+    event["action"] = action
+    for caller in (_caller(app, f"w-{action}", "writer"), Caller.host()):
+        with pytest.raises(BatchError) as refused:
+            app.entries.append(caller, [orjson.dumps(event)])
+        (problem,) = refused.value.problems
+        assert problem.error.field == "$.action"
+        assert "only the log writes those" in problem.error.message
+    auth = dict(event, action="auth.login", id=event["id"] + "-login")
+    assert app.entries.append(Caller.host(), [orjson.dumps(auth)]).appended == 1  # the apps'
+
+
+def test_the_cli_refuses_the_logs_own_actions(cli_log: Path) -> None:
+    event = orjson.loads(event_lines(1, seed=41)[0])
+    event["action"] = "detail.erase"
+    result = run_cli("append", "-", data=cli_log, stdin=orjson.dumps(event))
+    assert result.returncode == 1
+    assert b"line 1: $.action" in result.stderr
+    assert b"only the log writes those" in result.stderr

@@ -6,13 +6,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from itertools import count
+from itertools import count, groupby
 from pathlib import Path
 
 import orjson
 import pytest
 
 from conftest import run_cli
+from trailseal.access import LOG_SUBMITTER, reserved
 from trailseal.detect.config import DetectionConfig, Silence
 from trailseal.detect.engine import Engine
 from trailseal.detect.rules import BUILTIN, load
@@ -66,11 +67,17 @@ def log(tmp_path: Path) -> Iterator[tuple[Ledger, DetectionConfig, Path]]:
         yield ledger, config, tmp_path / "data" / "detection.db"
 
 
+def append_as_written(ledger: Ledger, events: list[dict]) -> None:
+    """Append fixtures as they reach a real log: the log's own namespaces (audit.*, …) as
+    the log writes them, everything else as an application would, in order."""
+    for own, group in groupby(events, key=lambda e: reserved(e["action"])):
+        ledger.append([event_from_mapping(e) for e in group], LOG_SUBMITTER if own else None)
+
+
 def run(log: tuple, events: list[dict], now: float | None = None) -> dict[str, list]:
     """Append the events, run the built-in pack over the log; alerts by rule."""
     ledger, config, db = log
-    if events:
-        ledger.append([event_from_mapping(e) for e in events])
+    append_as_written(ledger, events)
     store = DetectionStore(db)
     engine = Engine(ledger, store, load([BUILTIN]), config)
     engine.run_once()
@@ -259,7 +266,7 @@ def _alert_set(db: Path) -> list[tuple]:
 
 def test_restarts_and_crashes_neither_lose_nor_repeat_alerts(tmp_path: Path, log: tuple) -> None:
     ledger, config, db = log
-    ledger.append([event_from_mapping(e) for e in _scenario()])
+    append_as_written(ledger, _scenario())
     pack = load([BUILTIN])
     reference = tmp_path / "reference.db"
     Engine(ledger, DetectionStore(reference), pack, config).run_once()
@@ -368,7 +375,7 @@ def test_a_killed_watch_process_resumes_without_losing_or_repeating(log: tuple) 
     )
     filler = [e | {"action": "record.update"} for e in sample_events(30_000, seed=3)]
     stream = _scenario()
-    ledger.append([event_from_mapping(e) for e in stream[:100]])
+    append_as_written(ledger, stream[:100])
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRAILSEAL_")}
     watcher = subprocess.Popen(
         [sys.executable, "-m", "trailseal", "watch", "--data", str(data)],
@@ -378,7 +385,7 @@ def test_a_killed_watch_process_resumes_without_losing_or_repeating(log: tuple) 
     try:
         for start in range(0, len(filler), 2_000):  # the log grows while it is watched
             ledger.append([event_from_mapping(e) for e in filler[start : start + 2_000]])
-        ledger.append([event_from_mapping(e) for e in stream[100:]])
+        append_as_written(ledger, stream[100:])
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             cursor = DetectionStore(db).get_state("cursor", 0) if db.exists() else 0
@@ -426,7 +433,7 @@ def test_a_forged_checkpoint_raises_an_integrity_alert(log: tuple) -> None:
 def test_two_engines_on_one_data_directory_share_the_work(tmp_path: Path, log: tuple) -> None:
     """`trailseal watch` beside `serve --watch`: batches are taken once, by one of them."""
     ledger, config, db = log
-    ledger.append([event_from_mapping(e) for e in _scenario()])
+    append_as_written(ledger, _scenario())
     pack = load([BUILTIN])
     reference = tmp_path / "reference.db"
     alone = Engine(ledger, DetectionStore(reference), pack, config, record_alerts=False)
@@ -440,3 +447,15 @@ def test_two_engines_on_one_data_directory_share_the_work(tmp_path: Path, log: t
     cursor = DetectionStore(db).get_state("cursor")
     assert cursor == ledger.size()
     assert first.processed + second.processed == cursor  # every entry evaluated once
+
+
+def test_a_writer_cannot_open_or_silence_the_logs_own_alerts(log: tuple) -> None:
+    """Issue 10, point 5: a writer's trailseal.integrity.failed once opened the integrity
+    alert, into which a real failure was then merged silently."""
+    ledger, _, db = log
+    forged = event("w", "trailseal.integrity.failed", 9)
+    ledger.append([event_from_mapping(forged)], "pr-hostile")
+    assert "log_integrity_failure" not in run(log, [])
+    store = DetectionStore(db)
+    assert store.alerts() == []
+    store.close()

@@ -18,6 +18,7 @@ from backends import Backend
 from conftest import append_sample, run_cli
 from trailseal.checkpoints import Checkpoint, Signer, Verifier
 from trailseal.errors import VerificationError
+from trailseal.events import event_from_mapping
 from trailseal.ledger import Ledger
 from trailseal.proofs import ZERO_CHAIN, CompactRange, chain_hash, leaf_hash
 
@@ -235,3 +236,26 @@ def test_detail_removed_without_erasure(copy: Path) -> None:
 def test_event_id_column_changed(copy: Path) -> None:
     tamper(copy, "UPDATE entries SET event_id = 'someone-else' WHERE idx = 7")
     assert_detected(copy, "modified-entry", 7)
+
+
+def test_an_erasure_recorded_by_a_writer_is_not_believed(copy: Path) -> None:
+    """Issue 10, point 5: a writer appended its own detail.erase entry, and someone with
+    access to the database then removed the detail under it; verify let it pass."""
+    ((index,),) = query(copy, "SELECT min(idx) FROM details")
+    with Ledger.open(copy) as ledger:
+        forged = event_from_mapping(
+            {
+                "id": "forged-erasure",
+                "time": "2026-03-01T14:05:09Z",
+                "actor": {"id": "dpo"},
+                "action": "detail.erase",
+                "resource": {"type": "entry", "id": str(index)},
+            }
+        )
+        record = ledger.append([forged], "pr-hostile-writer").indexes[0]
+    tamper(
+        copy,
+        f"INSERT INTO erasures VALUES ({index}, 'forged', '2026-03-01T14:05:09Z', {record})",
+        f"DELETE FROM details WHERE idx = {index}",
+    )
+    assert_detected(copy, "missing-detail", index)

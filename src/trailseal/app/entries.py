@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 
 import orjson
 
-from trailseal.access import Permission, entry_tenant
+from trailseal.access import Permission, entry_tenant, reserved
+from trailseal.access.actions import refusal
 from trailseal.app.caller import Caller
 from trailseal.app.recorder import Recorder
 from trailseal.checkpoints import Verifier
@@ -66,15 +67,21 @@ class AppendOutcome:
         return len(self.placed) - self.appended
 
 
-def _tenant_problem(caller: Caller, line: int) -> LineProblem:
-    return LineProblem(
-        line,
-        EventError(
-            "$.resource.tenant",
-            f"a principal of tenant {caller.principal.tenant!r} may only write that "
-            "tenant's events; name it in resource.tenant or actor.tenant",
-        ),
-    )
+def _refusal(caller: Caller, item: Prepared, line: int) -> LineProblem | None:
+    """Why ``caller`` may not append this event, if it may not: an action in the log's
+    own namespaces (nobody but the log), or another tenant's event."""
+    if reserved(item.action):
+        return LineProblem(line, EventError("$.action", refusal(item.action)))
+    if not caller.sees(item.tenant):
+        return LineProblem(
+            line,
+            EventError(
+                "$.resource.tenant",
+                f"a principal of tenant {caller.principal.tenant!r} may only write that "
+                "tenant's events; name it in resource.tenant or actor.tenant",
+            ),
+        )
+    return None
 
 
 def search_filter(  # noqa: PLR0913 - one argument per condition, by name
@@ -147,14 +154,17 @@ class Entries:
         prepared, numbers, problems = self.ledger.check_lines(
             lines, pool=pool, chunk_lines=chunk_lines, progress=progress
         )
-        if not caller.sees_all:
-            keep = [caller.sees(item.tenant) for item in prepared]
-            problems += [
-                _tenant_problem(caller, n) for n, ok in zip(numbers, keep, strict=True) if not ok
+        refused = {
+            number: problem
+            for item, number in zip(prepared, numbers, strict=True)
+            if (problem := _refusal(caller, item, number)) is not None
+        }
+        if refused:
+            problems = sorted([*problems, *refused.values()], key=lambda problem: problem.line)
+            kept = [
+                (item, n) for item, n in zip(prepared, numbers, strict=True) if n not in refused
             ]
-            problems.sort(key=lambda problem: problem.line)
-            prepared = [item for item, ok in zip(prepared, keep, strict=True) if ok]
-            numbers = [n for n, ok in zip(numbers, keep, strict=True) if ok]
+            prepared, numbers = [item for item, _ in kept], [n for _, n in kept]
         return CheckedBatch(caller, prepared, numbers, problems, len(lines))
 
     def commit(

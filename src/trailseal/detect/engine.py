@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from trailseal.access.actions import trusted
 from trailseal.checkpoints import Checkpoint
 from trailseal.detect.config import DetectionConfig
 from trailseal.detect.context import Context
@@ -228,7 +229,14 @@ class Engine:
         )
         fields = self.plan.fields(index, entry, detail)
         action = fields.get("action")
-        if isinstance(action, str) and action.startswith("alert."):
+        if not isinstance(action, str) or action.startswith("alert."):
+            return
+        if not trusted(action, entry.get("submitter")):
+            # Claims to be the log's own record but the log did not submit it: believing
+            # it would let a writer open (and so silence) the log's own alerts.
+            logger.warning(
+                "trailseal: entry %d claims %s but was not written by the log", index, action
+            )
             return
         source = fields.get("source.service") or fields.get("actor.tenant")
         if source:

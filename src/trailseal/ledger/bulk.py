@@ -23,7 +23,7 @@ from trailseal.ledger.entry import Prepared
 CHUNK_LINES = 10_000
 PARALLEL_FROM = 4 * CHUNK_LINES  # below this, starting processes costs more than it saves
 
-_Result = tuple[str, bytes, bytes | None, bytes | None, str | None] | tuple[str, str] | None
+_Result = tuple[str, bytes, bytes | None, bytes | None, str | None, str] | tuple[str, str] | None
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def prepare_chunk(lines: Sequence[bytes], max_bytes: int) -> list[_Result]:
         except EventError as exc:
             results.append((exc.field, exc.message))
             continue
-        results.append((item.event_id, item.body, item.detail, item.salt, item.tenant))
+        results.append((item.event_id, item.body, item.detail, item.salt, item.tenant, item.action))
     return results
 
 
@@ -63,8 +63,8 @@ def _collect(lines: Sequence[bytes], first_line: int, results: list[_Result]) ->
         if len(result) == 2:
             problems.append(LineProblem(first_line + offset, EventError(*result)))
             continue
-        event_id, body, detail, salt, tenant = result
-        prepared.append(Prepared(event_id, body, detail, salt, lines[offset], tenant))
+        event_id, body, detail, salt, tenant, action = result
+        prepared.append(Prepared(event_id, body, detail, salt, lines[offset], tenant, action))
         numbers.append(first_line + offset)
     return PreparedChunk(first_line, prepared, numbers, problems)
 

@@ -18,6 +18,7 @@ from multiprocessing import get_context
 
 import orjson
 
+from trailseal.access.actions import trusted
 from trailseal.errors import TamperError, VerificationError
 from trailseal.ledger.replay import EntryHead, Replayer, check_detail
 from trailseal.proofs import ZERO_CHAIN, chain_hash
@@ -118,12 +119,20 @@ def _check_erasure(store: StoreReader, index: int, erasure: Erasure | None) -> N
             "missing-detail", "the detail was removed without a recorded erasure", index
         )
     record = next(store.entries(erasure.record_index, erasure.record_index + 1), None)
-    event = orjson.loads(record.entry)["event"] if record else {}
+    entry = orjson.loads(record.entry) if record else {}
+    event = entry.get("event", {})
     resource = event.get("resource", {})
     if event.get("action") != ERASE_ACTION or resource.get("id") != str(index):
         raise TamperError(
             "missing-detail",
             f"the erasure names record entry {erasure.record_index}, which does not record it",
+            index,
+        )
+    if not trusted(ERASE_ACTION, entry.get("submitter")):
+        raise TamperError(
+            "missing-detail",
+            f"the erasure's record, entry {erasure.record_index}, was submitted by "
+            f"{entry.get('submitter')!r}, not by the log",
             index,
         )
 

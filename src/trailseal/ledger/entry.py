@@ -20,13 +20,13 @@ from datetime import UTC, datetime
 import msgspec
 import orjson
 
+from trailseal.access.actions import LOG_SUBMITTER
 from trailseal.access.tenants import event_tenant
 from trailseal.errors import EventError
 from trailseal.events import Event, EventLimits, canonical, parse_event
 from trailseal.events.canonical import canonical_struct
 
 SALT_BYTES = 16
-LOG_SUBMITTER = "trailseal"  # the log itself: its own records (reads, erasures, alerts)
 # Principal ids (pr-…), host:<user> and the log's own name: plain ASCII, so the entry's
 # canonical bytes need no escaping.
 _SUBMITTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,255}$")
@@ -67,6 +67,7 @@ class Prepared:
     salt: bytes | None
     source: Event | bytes
     tenant: str | None  # the entry's tenant (:mod:`trailseal.access.tenants`)
+    action: str
 
     @classmethod
     def of(cls, event: Event, source: bytes | None = None) -> Prepared:
@@ -75,10 +76,10 @@ class Prepared:
         origin = event if source is None else source
         tenant = event_tenant(event)
         if detail is None:
-            return cls(event.id, canonical_struct(event), None, None, origin, tenant)
+            return cls(event.id, canonical_struct(event), None, None, origin, tenant, event.action)
         salt = os.urandom(SALT_BYTES)
         body = sealed_event(event, commitment(salt, detail))
-        return cls(event.id, body, detail, salt, origin, tenant)
+        return cls(event.id, body, detail, salt, origin, tenant, event.action)
 
     def event(self, limits: EventLimits | None = None) -> Event:
         if isinstance(self.source, Event):
@@ -138,3 +139,19 @@ def matches_stored(event: Event, entry: bytes, salt: bytes | None) -> bool:
         return False
     # With the detail erased (no salt) only the rest of the event can be compared.
     return sealed_event(event, stored_commitment) == canonical(stored)
+
+
+__all__ = [
+    "LOG_SUBMITTER",
+    "Prepared",
+    "check_submitter",
+    "check_unsealed",
+    "commitment",
+    "detail_bytes",
+    "entry_bytes",
+    "event_fingerprint",
+    "matches_stored",
+    "received_tail",
+    "sealed_event",
+    "utc_now",
+]
