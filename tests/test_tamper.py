@@ -16,10 +16,12 @@ import pytest
 
 from backends import Backend
 from conftest import append_sample, run_cli
+from trailseal.access import entry_tenant
+from trailseal.app import App, Caller, search_filter
 from trailseal.checkpoints import Checkpoint, Signer, Verifier
 from trailseal.errors import VerificationError
 from trailseal.events import event_from_mapping
-from trailseal.ledger import Ledger
+from trailseal.ledger import Ledger, SearchFilter
 from trailseal.proofs import ZERO_CHAIN, CompactRange, chain_hash, leaf_hash
 
 SIZE = 200
@@ -259,3 +261,40 @@ def test_an_erasure_recorded_by_a_writer_is_not_believed(copy: Path) -> None:
         f"DELETE FROM details WHERE idx = {index}",
     )
     assert_detected(copy, "missing-detail", index)
+
+
+def _indexed(data: Path) -> None:
+    with Ledger.open(data) as ledger:
+        ledger.search(SearchFilter(limit=1))  # the index catches up with every entry
+
+
+def test_a_search_row_moved_to_another_tenant_leaks_nothing(copy: Path) -> None:
+    """Issue 10, point 4: a search-index row whose tenant was changed in the database let a
+    tenant-bound auditor receive another tenant's entry through search."""
+    _indexed(copy)
+    ((victim, tenant),) = query(
+        copy, "SELECT idx, tenant FROM search_index WHERE tenant <> 'tenant-2' LIMIT 1"
+    )
+    tamper(copy, f"UPDATE search_index SET tenant = 'tenant-2' WHERE idx = {victim}")
+    with App.open(copy) as app:
+        principal, _ = app.principals.create(Caller.host(), "t2-auditor", "auditor", "tenant-2")
+        found = app.entries.search(Caller(principal), search_filter(limit=1000))
+    assert victim not in [view.index for view in found]
+    assert {entry_tenant(view.entry["event"]) for view in found} == {"tenant-2"}
+    assert tenant != "tenant-2"
+    assert_detected(copy, "modified-search-index", victim)
+
+
+def test_a_search_row_removed_is_reported(copy: Path) -> None:
+    """Rows deleted from the index made search silently miss entries: verify says so."""
+    _indexed(copy)
+    tamper(copy, "DELETE FROM search_index WHERE idx = 77")
+    assert_detected(copy, "modified-search-index", 77)
+
+
+def test_a_search_row_rewritten_is_reported(copy: Path) -> None:
+    _indexed(copy)
+    tamper(copy, "UPDATE search_index SET action = 'record.read', actor = 'u-x' WHERE idx = 12")
+    with Ledger.open(copy) as ledger:  # the forged terms find nothing: results are checked
+        assert [v.index for v in ledger.search(SearchFilter(actor="u-x"))] == []
+    assert_detected(copy, "modified-search-index", 12)

@@ -21,6 +21,7 @@ import orjson
 from trailseal.access.actions import trusted
 from trailseal.errors import TamperError, VerificationError
 from trailseal.ledger.replay import EntryHead, Replayer, check_detail
+from trailseal.ledger.search import fields_of
 from trailseal.proofs import ZERO_CHAIN, chain_hash
 from trailseal.storage.base import Erasure, StoredEntry, StoreReader
 
@@ -67,8 +68,12 @@ def _check(store: StoreReader, start: int, end: int, wanted: list[int], size: in
     details = store.details(start, end)
     result = ChunkResult(start, end)
     erasures: dict[int, Erasure] | None = None
+    indexed_end = min(end, store.search_position())
+    rows = store.search_rows(start, indexed_end) if indexed_end > start else {}
     for stored in store.entries(start, end):
         head, upper = _check_entry(replay, stored, last=stored.index + 1 == start + size)
+        if stored.index < indexed_end:
+            _check_search_row(stored, head, rows.get(stored.index))
         result.upper_nodes = upper
         detail = details.get(stored.index)
         if detail is not None:
@@ -111,6 +116,21 @@ def _check_entry(replay: Replayer, stored: StoredEntry, *, last: bool) -> tuple[
     if stored.tree_nodes[: len(nodes)] != nodes or (upper and not last):
         raise TamperError("modified-hash", "the stored tree nodes were changed", index)
     return head, upper
+
+
+def _check_search_row(stored: StoredEntry, head: EntryHead, row: tuple[object, ...] | None) -> None:
+    """The search index is derived from the entries and covered by no hash: its row for
+    an indexed entry must be what the entry gives."""
+    if row == fields_of(stored.index, head.event):
+        return
+    raise TamperError(
+        "modified-search-index",
+        "the search index lacks this entry, so searches would miss it"
+        if row is None
+        else "the search index's row disagrees with the entry, so searches would find it "
+        "where it does not belong or miss it where it does",
+        stored.index,
+    )
 
 
 def _check_erasure(store: StoreReader, index: int, erasure: Erasure | None) -> None:

@@ -41,7 +41,7 @@ from trailseal.ledger.entry import (
     utc_now,
 )
 from trailseal.ledger.keys import KeyFile
-from trailseal.ledger.search import SearchFilter, catch_up, pending
+from trailseal.ledger.search import SearchFilter, catch_up, matches, pending, search_row
 from trailseal.ledger.sequencer import AppendResult, Sequencer
 from trailseal.ledger.verify import ERASE_ACTION, VerificationReport, verify_store
 from trailseal.proofs import (
@@ -368,6 +368,10 @@ class Ledger:
         stored = next(self.reader.entries(index, index + 1), None) if in_range else None
         if stored is None:
             raise NotFoundError(f"no entry {index}; the log has {self.size()} entries")
+        return self._view(stored)
+
+    def _view(self, stored: StoredEntry) -> EntryView:
+        index = stored.index
         detail = self.reader.details(index, index + 1).get(index)
         return EntryView(
             index,
@@ -478,7 +482,14 @@ class Ledger:
         """Entries matching ``query``, in index order; the search index first catches up
         with every entry appended since the last search (``progress`` hears how far)."""
         catch_up(self.store, progress)
-        return [self.get(index) for index in self.reader.search(query)]
+        views = []
+        for index in self.reader.search(query):
+            stored = next(self.reader.entries(index, index + 1), None)
+            # The index is derived and unhashed: a row edited in the database must not
+            # put an entry in front of a query it does not meet (another tenant's, say).
+            if stored is not None and matches(query, search_row(index, stored.entry)):
+                views.append(self._view(stored))
+        return views
 
     def unindexed(self) -> int:
         """Entries the search index has yet to catch up with."""

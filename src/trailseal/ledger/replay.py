@@ -12,12 +12,19 @@ from collections.abc import Iterable
 import msgspec
 
 from trailseal.errors import TamperError
+from trailseal.ledger.search import IndexedActor, IndexedOutcome, IndexedResource
 from trailseal.proofs import ZERO_CHAIN, CompactRange, chain_hash, leaf_hash
 
 
 class _EventHead(msgspec.Struct, gc=False):
     id: str
+    actor: IndexedActor
+    action: str
+    time: str
     detail_commitment: str | None = None
+    # what the search index holds, so that verification decodes each entry once
+    resource: IndexedResource | None = None
+    outcome: IndexedOutcome | None = None
 
 
 class EntryHead(msgspec.Struct, gc=False):

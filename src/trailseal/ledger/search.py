@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 
@@ -17,7 +18,15 @@ from trailseal.access.tenants import tenant_of
 from trailseal.errors import EventError
 from trailseal.storage.base import SearchFilter, SearchRow, Store, StoreReader
 
-__all__ = ["SearchFilter", "catch_up", "normalize_time", "pending"]
+__all__ = [
+    "SearchFilter",
+    "catch_up",
+    "matches",
+    "normalize_time",
+    "pending",
+    "search_fields",
+    "search_row",
+]
 
 _CHUNK = 20_000
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -39,29 +48,29 @@ def normalize_time(value: str, name: str = "time") -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class _Actor(msgspec.Struct, gc=False):
+class IndexedActor(msgspec.Struct, gc=False):
     id: str
     tenant: str | None = None
 
 
-class _Resource(msgspec.Struct, gc=False):
+class IndexedResource(msgspec.Struct, gc=False):
     type: str | None = None
     id: str | None = None
     tenant: str | None = None
 
 
-class _Outcome(msgspec.Struct, gc=False):
+class IndexedOutcome(msgspec.Struct, gc=False):
     result: str | None = None
 
 
 class _Event(msgspec.Struct, gc=False):
     """The indexed fields of an entry's event; msgspec skips the rest unparsed."""
 
-    actor: _Actor
+    actor: IndexedActor
     action: str
     time: str
-    resource: _Resource | None = None
-    outcome: _Outcome | None = None
+    resource: IndexedResource | None = None
+    outcome: IndexedOutcome | None = None
 
 
 class _Entry(msgspec.Struct, gc=False):
@@ -69,8 +78,8 @@ class _Entry(msgspec.Struct, gc=False):
 
 
 _ENTRY = msgspec.json.Decoder(_Entry)
-_NO_RESOURCE = _Resource()
-_NO_OUTCOME = _Outcome()
+_NO_RESOURCE = IndexedResource()
+_NO_OUTCOME = IndexedOutcome()
 
 
 def _fixed_width(time: str) -> str:
@@ -81,18 +90,56 @@ def _fixed_width(time: str) -> str:
     return f"{seconds}.{fraction:0<6}Z"
 
 
-def _row(index: int, entry: bytes) -> SearchRow:
-    event = _ENTRY.decode(entry).event
+def search_fields(index: int, entry: bytes) -> tuple[object, ...]:
+    """What the search index holds for an entry, recomputed from the entry's bytes, as a
+    plain tuple in the index's column order (verification compares millions of them)."""
+    return fields_of(index, _ENTRY.decode(entry).event)
+
+
+def fields_of(index: int, event: _Event | Any) -> tuple[object, ...]:
+    """The search index's row for an event already decoded with the ``Indexed*`` parts
+    (verification decodes each entry once, for its hashes and this)."""
     resource = event.resource or _NO_RESOURCE
-    return SearchRow(
-        index=index,
-        actor=event.actor.id,
-        action=event.action,
-        resource_type=resource.type,
-        resource_id=resource.id,
-        outcome=(event.outcome or _NO_OUTCOME).result,
-        tenant=tenant_of(resource.tenant, event.actor.tenant),
-        time=_fixed_width(event.time),
+    return (
+        index,
+        event.actor.id,
+        event.action,
+        resource.type,
+        resource.id,
+        (event.outcome or _NO_OUTCOME).result,
+        tenant_of(resource.tenant, event.actor.tenant),
+        _fixed_width(event.time),
+    )
+
+
+def search_row(index: int, entry: bytes) -> SearchRow:
+    """What the search index holds for an entry, recomputed from the entry's bytes."""
+    return SearchRow(*search_fields(index, entry))  # type: ignore[arg-type]
+
+
+def matches(query: SearchFilter, row: SearchRow) -> bool:
+    """Whether an entry (as its recomputed row) meets every condition of ``query``: the
+    search index is not covered by any hash, so each result is checked against this."""
+    action = query.action
+    return (
+        all(
+            wanted is None or wanted == found
+            for wanted, found in (
+                (query.actor, row.actor),
+                (query.resource_type, row.resource_type),
+                (query.resource_id, row.resource_id),
+                (query.outcome, row.outcome),
+                (query.tenant, row.tenant),
+            )
+        )
+        and (
+            action is None
+            or (
+                row.action.startswith(action[:-1]) if action.endswith("*") else row.action == action
+            )
+        )
+        and (query.since is None or row.time >= query.since)
+        and (query.until is None or row.time < query.until)
     )
 
 
@@ -107,7 +154,9 @@ def catch_up(store: Store, progress: Callable[[int], object] | None = None) -> i
     start = store.search_position()
     size = store.size()
     for offset in range(start, size, _CHUNK):
-        rows = [_row(e.index, e.entry) for e in store.entries(offset, min(offset + _CHUNK, size))]
+        rows = [
+            search_row(e.index, e.entry) for e in store.entries(offset, min(offset + _CHUNK, size))
+        ]
         store.index_for_search(rows)
         if progress is not None:
             progress(min(offset + _CHUNK, size) - start)

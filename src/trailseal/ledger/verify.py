@@ -138,6 +138,12 @@ def verify_store(  # noqa: PLR0913 - each is a separate input to what is trusted
     outside = _open_against(against, verifier, origin)
     size = store.size()
     _check_sizes(checkpoints, outside, size)
+    if store.search_position() > size:
+        raise TamperError(
+            "modified-search-index",
+            f"the search index has rows up to {store.search_position() - 1}, beyond the log",
+            size,
+        )
     wanted = sorted({c.size for c in checkpoints} | ({outside.size} if outside else set()) | {0})
     tree = _Tree()
     chunks = run_chunks(

@@ -475,6 +475,16 @@ class PostgresStore:
     def search_position(self) -> int:
         return int(self._query("SELECT coalesce(max(idx) + 1, 0) FROM search_index")[0][0])
 
+    def search_rows(self, start: int, end: int) -> dict[int, tuple[object, ...]]:
+        """The search index's rows for ``[start, end)``, as tuples in column order."""
+        rows = self._query(
+            "SELECT idx, actor, action, resource_type, resource_id, outcome, tenant, time "
+            "FROM search_index WHERE idx >= %s AND idx < %s",
+            (start, end),
+            binary=True,
+        )
+        return {int(row[0]): tuple(row) for row in rows}
+
     def search(self, query: SearchFilter) -> list[int]:
         clauses, params = search_conditions(query)
         where = " AND ".join(clauses).replace("?", "%s")

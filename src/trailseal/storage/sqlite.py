@@ -396,6 +396,15 @@ class SQLiteStore:
         (size,) = self.db.execute("SELECT coalesce(max(idx) + 1, 0) FROM search_index").fetchone()
         return int(size)
 
+    def search_rows(self, start: int, end: int) -> dict[int, tuple[object, ...]]:
+        """The search index's rows for ``[start, end)``, as tuples in column order."""
+        rows = self.db.execute(
+            "SELECT idx, actor, action, resource_type, resource_id, outcome, tenant, time "
+            "FROM search_index WHERE idx >= ? AND idx < ?",
+            (start, end),
+        )
+        return {row[0]: row for row in rows}
+
     def search(self, query: SearchFilter) -> list[int]:
         clauses, params = search_conditions(query)
         sql = f"SELECT idx FROM search_index WHERE {' AND '.join(clauses)} ORDER BY idx LIMIT ?"  # noqa: S608
