@@ -67,3 +67,39 @@ def test_an_export_raises_an_alert_that_security_resolves(watching: Server) -> N
     actions = [e["entry"]["event"]["action"] for e in entries["entries"]]
     assert [a for a in actions if a != "alert.read"] == ["alert.raised", "alert.resolved"]
     assert "alert.read" in actions  # reading alerts is itself recorded
+
+
+def test_tenant_bound_principals_see_and_act_on_their_tenants_alerts_only(
+    watching: Server,
+) -> None:
+    """Issue 10, point 1: a tenant-bound security or auditor principal listed, read,
+    acknowledged and resolved every tenant's alerts."""
+    for tenant in ("acme", "globex"):
+        writer = watching.principal(f"{tenant}-w", "writer", tenant)
+        event = {
+            "id": f"{tenant}-export",
+            "time": "2026-03-02T10:00:00Z",
+            "actor": {"id": "c-9", "tenant": tenant},
+            "action": "export.create",
+            "resource": {"type": "export", "count": 900, "tenant": tenant},
+        }
+        with watching.client(writer) as http:
+            assert http.post("/v1/events", json=event).status_code == 201
+    everyone = watching.principal("soc", "security")
+    deadline = time.monotonic() + 10
+    while len(found := _alerts(watching, everyone)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sorted(a["tenant"] for a in found) == ["acme", "globex"]
+    globex_alert = next(a for a in found if a["tenant"] == "globex")
+    acme_soc = watching.principal("acme-soc", "security", "acme")
+    acme_auditor = watching.principal("acme-auditor", "auditor", "acme")
+    for token in (acme_soc, acme_auditor):
+        assert [a["tenant"] for a in _alerts(watching, token)] == ["acme"]
+    with watching.client(acme_soc) as http:
+        assert http.get(f"/v1/alerts/{globex_alert['id']}").status_code == 404
+        for verb, body in (("acknowledge", {"note": "x"}), ("resolve", {"reason": "x"})):
+            answer = http.post(f"/v1/alerts/{globex_alert['id']}/{verb}", json=body)
+            assert answer.status_code == 404
+    assert next(a for a in _alerts(watching, everyone) if a["tenant"] == "globex")["status"] == (
+        "open"
+    )

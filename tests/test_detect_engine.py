@@ -459,3 +459,29 @@ def test_a_writer_cannot_open_or_silence_the_logs_own_alerts(log: tuple) -> None
     store = DetectionStore(db)
     assert store.alerts() == []
     store.close()
+
+
+def test_correlations_never_join_two_tenants(log: tuple) -> None:
+    """Issue 10, point 1: a role change in one tenant and a bulk export in another (the
+    same actor id) made one alert; so did counts summed across tenants."""
+    acme = {"tenant": "acme"}
+    globex = {"tenant": "globex"}
+    events = [
+        event("a1", "iam.role.assign", 9, actor=acme, detail={"role": "records-export"}),
+        event("a1", "export.create", 9.4, actor=globex, resource={"type": "export", "count": 300}),
+    ]
+    alerts = run(log, events)
+    assert "role_change_then_bulk_export" not in alerts
+    (export,) = alerts["bulk_export"]
+    assert export.tenant == "globex"  # an alert belongs to its evidence's tenant
+
+
+def test_the_same_group_in_two_tenants_is_two_alerts(log: tuple) -> None:
+    events = [
+        event(
+            "a1", "export.create", 9, actor={"tenant": t}, resource={"type": "export", "count": 300}
+        )
+        for t in ("acme", "globex")
+    ]
+    alerts = run(log, events)
+    assert sorted(a.tenant for a in alerts["bulk_export"]) == ["acme", "globex"]

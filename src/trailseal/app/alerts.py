@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from trailseal.access import Permission
 from trailseal.app.caller import Caller
 from trailseal.app.recorder import Recorder
+from trailseal.errors import NotFoundError
 from trailseal.ledger import Ledger
 
 if TYPE_CHECKING:
@@ -41,14 +42,27 @@ class Alerts:
         """Alerts, oldest first, each with the entry indexes that are its evidence."""
         self.recorder.authorize(caller, Permission.READ_ALERTS)
         with self._store() as store:
-            found = store.alerts(status=status, rule=rule)
+            found = [a for a in store.alerts(status=status, rule=rule) if caller.sees(a.tenant)]
         self.recorder.record("alert.read", caller, resource={"type": "alert"})
+        return found
+
+    def _visible(self, caller: Caller, store: DetectionStore, alert_id: int) -> Alert:
+        """The alert, if it is of the caller's tenant; another tenant's is refused (and the
+        refusal recorded) as if it did not exist."""
+        found = store.alert(alert_id)
+        if not caller.sees(found.tenant):
+            self.recorder.refused(
+                caller,
+                f"alert {alert_id} belongs to another tenant than {caller.principal.tenant!r}",
+                resource={"type": "alert", "id": str(alert_id)},
+            )
+            raise NotFoundError(f"no alert {alert_id}")
         return found
 
     def get(self, caller: Caller, alert_id: int) -> Alert:
         self.recorder.authorize(caller, Permission.READ_ALERTS)
         with self._store() as store:
-            found = store.alert(alert_id)
+            found = self._visible(caller, store, alert_id)
         self.recorder.record("alert.read", caller, resource={"type": "alert", "id": str(alert_id)})
         return found
 
@@ -60,6 +74,7 @@ class Alerts:
 
         self.recorder.authorize(caller, Permission.MANAGE_ALERTS)
         with self._store() as store:
+            self._visible(caller, store, alert_id)
             return record_status(
                 self.ledger, store, alert_id, status=status, reason=reason, actor=caller.id
             )

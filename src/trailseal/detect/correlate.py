@@ -34,6 +34,25 @@ class Firing:
     evidence: list[int]
     first: str  # event times
     last: str
+    tenant: str | None = None  # the evidence's: a correlation never joins two tenants
+
+
+_SCOPE = "\x1f"  # between the tenant and the group in a correlation's state key
+
+
+def scoped_key(fields: Fields, names: tuple[str, ...]) -> str:
+    """The state key of an entry's group: its tenant first, so that entries of different
+    tenants never count, pair or sequence together, whatever the rule groups by."""
+    tenant = fields.get("tenant")
+    return f"{tenant or ''}{_SCOPE}{group_key(fields, names)}"
+
+
+def unscoped(key: str) -> tuple[str | None, str]:
+    """(tenant, group) of a state key (state saved before tenants scoped it has none)."""
+    if _SCOPE not in key:
+        return None, key
+    tenant, _, group = key.partition(_SCOPE)
+    return tenant or None, group
 
 
 def group_key(fields: Fields, names: tuple[str, ...]) -> str:
@@ -62,7 +81,7 @@ class Correlator:
         self, rule: str, fields: Fields, seconds: float, stamp: str, index: int
     ) -> Firing | None:
         """``rule`` matched the entry at ``index`` (event time ``seconds``)."""
-        key = group_key(fields, self.c.group_by)
+        key = scoped_key(fields, self.c.group_by)
         kind = self.c.kind
         if kind == "event_count":
             return self._count(key, seconds, stamp, index)
@@ -75,7 +94,8 @@ class Correlator:
     def _fire(self, key: str, hits: list[list[Any]]) -> Firing:
         self.groups.pop(key, None)  # start counting afresh after an alert
         hits.sort(key=lambda hit: hit[2])
-        return Firing(self.c, key, [h[2] for h in hits], hits[0][1], hits[-1][1])
+        tenant, group = unscoped(key)
+        return Firing(self.c, group, [h[2] for h in hits], hits[0][1], hits[-1][1], tenant)
 
     def _recent(self, hits: list[list[Any]], seconds: float) -> list[list[Any]]:
         return [h for h in hits if seconds - h[0] <= self.c.timespan]

@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 from trailseal.access.actions import trusted
+from trailseal.access.tenants import tenant_of
 from trailseal.checkpoints import Checkpoint
 from trailseal.detect.config import DetectionConfig
 from trailseal.detect.context import Context
@@ -241,6 +242,7 @@ class Engine:
         source = fields.get("source.service") or fields.get("actor.tenant")
         if source:
             self.last_seen[str(source)] = _seconds(entry.get("received_at"))
+        fields["tenant"] = tenant_of(fields.get("resource.tenant"), fields.get("actor.tenant"))
         self.context.enrich(fields)
         stamp = str(fields.get("time") or fields.get("received_at"))
         seconds = _seconds(stamp)
@@ -271,7 +273,9 @@ class Engine:
                 continue
             if rule.name in self.alerting:
                 group = group_key(fields, rule.group_by)
-                self._raise(rule, Firing(None, group, [index], stamp, stamp), new_alerts)
+                tenant = fields.get("tenant")
+                single = Firing(None, group, [index], stamp, stamp, tenant and str(tenant))
+                self._raise(rule, single, new_alerts)
             for correlator in self.feeds.get(rule.name, ()):
                 firing = correlator.feed(rule.name, fields, seconds, stamp, index)
                 if firing is not None:
@@ -283,6 +287,7 @@ class Engine:
             title=source.title,
             severity=source.level,
             group=firing.group,
+            tenant=firing.tenant,
             evidence=firing.evidence,
             first=firing.first,
             last=firing.last,

@@ -50,6 +50,7 @@ ENGINE_FIELDS = frozenset(
         "resource.type",
         "resource.id",
         "resource.unit",
+        "resource.tenant",
         "source.ip",
         "source.user_agent",
         "source.service",

@@ -39,6 +39,7 @@ class Alert:
     status: str
     reason: str | None
     created_at: str
+    tenant: str | None  # its evidence's; None for the log's own (integrity, silence)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,12 +54,13 @@ class Alert:
             "status": self.status,
             "reason": self.reason,
             "created_at": self.created_at,
+            "tenant": self.tenant,
         }
 
 
 _ALERT_COLUMNS = (
     "id, rule, title, severity, group_key, evidence, first_seen, last_seen, status, reason, "
-    "created_at"
+    "created_at, tenant"
 )
 
 
@@ -73,7 +75,7 @@ class DetectionStore:
 
     def __init__(self, db: StateDatabase | Path) -> None:
         self.db = db if isinstance(db, StateDatabase) else StateDatabase.sqlite(db, DETECTION)
-        self._latest: dict[tuple[str, str], list[Any] | None] = {}  # this batch's open alerts
+        self._latest: dict[tuple[str, str, str], list[Any] | None] = {}  # this batch's open alerts
         self._dirty: dict[int, list[Any]] = {}  # alert id: [id, evidence, last seen]
 
     def reopen(self) -> DetectionStore:
@@ -130,6 +132,7 @@ class DetectionStore:
         title: str,
         severity: str,
         group: str,
+        tenant: str | None = None,
         evidence: list[int],
         first: str,
         last: str,
@@ -140,10 +143,11 @@ class DetectionStore:
         """Store an alert, or merge it into the open one of the same rule and group seen
         within ``dedup_seconds``; returns (alert id, whether it is new). Merges are kept
         in memory and written by :meth:`flush_merges`, in the same transaction."""
-        key = (rule, group)
+        key = (rule, tenant or "", group)
         if key not in self._latest:
             row = self.db.one(
-                "SELECT id, evidence, last_seen FROM alerts WHERE rule = ? AND group_key = ? "
+                "SELECT id, evidence, last_seen FROM alerts WHERE rule = ? "
+                "AND coalesce(tenant, '') = ? AND group_key = ? "
                 "AND status != 'resolved' ORDER BY id DESC LIMIT 1",
                 key,
             )
@@ -156,7 +160,7 @@ class DetectionStore:
             return int(latest[0]), False
         inserted = self.db.one(
             "INSERT INTO alerts (rule, title, severity, group_key, evidence, first_seen, "
-            "last_seen, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "last_seen, created_at, tenant) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 rule,
                 title,
@@ -166,6 +170,7 @@ class DetectionStore:
                 first,
                 last,
                 now,
+                tenant,
             ),
         )
         alert_id = int(inserted[0]) if inserted else 0

@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     status TEXT NOT NULL DEFAULT 'open',
     reason TEXT,
     created_at TEXT NOT NULL,
-    logged INTEGER NOT NULL DEFAULT 0
+    logged INTEGER NOT NULL DEFAULT 0,
+    tenant TEXT
 );
 CREATE INDEX IF NOT EXISTS alerts_by_group ON alerts (rule, group_key, id);
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -104,6 +105,7 @@ class StateDatabase:
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA busy_timeout=10000")
             db.executescript(schema(kind, "sqlite"))
+            _upgrade(db, kind)
         except sqlite3.Error as exc:
             raise StorageError(f"{path}: cannot open the {kind} database: {exc}") from None
         return cls(db, "sqlite", lambda: cls.sqlite(path, kind))
@@ -163,6 +165,15 @@ class StateDatabase:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _upgrade(db: sqlite3.Connection, kind: str) -> None:
+    """Columns added since a state file was made (alerts belong to a tenant since issue 10;
+    alerts raised before have none and show to principals of every tenant only)."""
+    if kind == DETECTION:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(alerts)")}
+        if "tenant" not in columns:
+            db.execute("ALTER TABLE alerts ADD COLUMN tenant TEXT")
 
 
 def _is_db_error(exc: Exception) -> bool:
