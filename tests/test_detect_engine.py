@@ -485,3 +485,44 @@ def test_the_same_group_in_two_tenants_is_two_alerts(log: tuple) -> None:
     ]
     alerts = run(log, events)
     assert sorted(a.tenant for a in alerts["bulk_export"]) == ["acme", "globex"]
+
+
+def test_an_alert_change_the_log_cannot_record_changes_nothing(log: tuple, tmp_path: Path) -> None:
+    """Issue 10, point 9: resolving with a bad --key (or a log that cannot append) left
+    the alert resolved with no alert.resolved entry. The entry comes first."""
+    ledger, _, _ = log
+    ledger.append([event_from_mapping(e) for e in POSITIVE["bulk_export"]])
+    data = ledger.settings.data_dir
+    ledger.close()
+    run_cli("watch", "--once", data=data, check=True)
+    (alert,) = orjson.loads(run_cli("alerts", "list", "--json", data=data, check=True).stdout)
+    refused = run_cli(
+        "alerts",
+        "resolve",
+        str(alert["id"]),
+        "--reason",
+        "x",
+        "--key",
+        tmp_path / "no.key",
+        data=data,
+    )
+    assert refused.returncode == 1
+    assert b"cannot be written" in refused.stderr
+    assert b"Traceback" not in refused.stderr
+    (again,) = orjson.loads(run_cli("alerts", "list", "--json", data=data, check=True).stdout)
+    assert again["status"] == "open"
+    with Ledger.open(data) as reopened:
+        assert reopened.search(SearchFilter(action="alert.resolved")) == []
+
+
+def test_an_entry_rewritten_as_text_raises_the_integrity_alert(log: tuple) -> None:
+    """Issue 10, point 13: the watcher crashed on an entry rewritten as TEXT."""
+    ledger = log[0]
+    ledger.append([event_from_mapping(read("n1", f"p-{i}", "3B", 8)) for i in range(5)])
+    db = sqlite3.connect(ledger.settings.db_path)
+    db.execute("DROP TRIGGER entries_no_update")
+    db.execute("UPDATE entries SET entry = CAST(entry AS TEXT) WHERE idx = 2")
+    db.commit()
+    db.close()
+    alerts = run(log, [])
+    assert len(alerts["log_integrity_failure"]) == 1

@@ -184,3 +184,28 @@ def test_hostile_objects_parse_or_raise_event_error(value: dict) -> None:
         return
     assert isinstance(event, Event)
     msgspec.json.encode(event)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"action": "record.read\n"}, "$.action"),  # `$` once let a trailing newline pass
+        ({"time": "2026-03-01T14:05:09Z\n"}, "$.time"),
+        ({"actor": {"id": "u-1\n"}}, "$.actor.id"),
+        ({"actor": {"id": "u-\x1b[31mroot"}}, "$.actor.id"),  # a terminal escape
+        ({"actor": {"id": "u-1", "roles": ["a\x07"]}}, "$.actor.roles[0]"),
+        ({"resource": {"type": "patient", "id": "p\x00"}}, "$.resource.id"),
+        ({"context": {"labels": {"k\n": 1}}}, "$.context.labels"),
+        ({"source": {"ip": "10.0.0.1\n"}}, "$.source.ip"),
+    ],
+)
+def test_names_refuse_control_characters_and_trailing_newlines(change: dict, field: str) -> None:
+    """Issue 10, point 14: validation accepted `record.read\\n` and ids ending in a newline
+    or holding terminal escapes. Free text (reasons, details) keeps its newlines."""
+    base = {"id": "e-1", "time": "2026-03-01T14:05:09Z", "actor": {"id": "u-1"}, "action": "a.b"}
+    for parse in (lambda v: parse_event(orjson.dumps(v)), event_from_mapping):
+        with pytest.raises(EventError) as refused:
+            parse({**base, **change})
+        assert refused.value.field == field
+    text = {**base, "outcome": {"reason": "line one\nline two"}, "detail": {"note": "a\nb"}}
+    assert parse_event(orjson.dumps(text)).outcome.reason == "line one\nline two"

@@ -298,3 +298,15 @@ def test_a_search_row_rewritten_is_reported(copy: Path) -> None:
     with Ledger.open(copy) as ledger:  # the forged terms find nothing: results are checked
         assert [v.index for v in ledger.search(SearchFilter(actor="u-x"))] == []
     assert_detected(copy, "modified-search-index", 12)
+
+
+def test_an_entry_rewritten_as_text_is_damage(copy: Path) -> None:
+    """Issue 10, point 13: an entry rewritten as TEXT instead of BLOB made verify exit 1
+    with a traceback. (SQLite only: a PostgreSQL bytea column cannot hold text.)"""
+    if _BACKENDS[copy].name != "sqlite":
+        pytest.skip("a PostgreSQL bytea column cannot hold text")
+    tamper(copy, "UPDATE entries SET entry = CAST(entry AS TEXT) WHERE idx = 33")
+    code, message = verify(copy)
+    assert "Traceback" not in message
+    assert code == 3
+    assert_detected(copy, "modified-entry", 33)

@@ -22,6 +22,7 @@ from typing import Any, TypedDict
 import orjson
 
 from trailseal.capture.rows import column_value
+from trailseal.capture.values import safe_name
 from trailseal.errors import EventError
 from trailseal.events import event_from_mapping
 
@@ -70,7 +71,7 @@ def event(batch: ChangeBatch, position: int) -> dict[str, Any]:
     action, table, record_id, before, after = batch["changes"][position]
     resource: dict[str, Any] = {"type": table}
     if record_id:
-        resource["id"] = record_id[:256]
+        resource["id"] = safe_name(record_id)
     built = {
         "id": f"{batch['batch']}.{position}",
         "time": batch["time"],

@@ -8,6 +8,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from trailseal.capture.values import safe_name
+
 logger = logging.getLogger("trailseal.capture")
 
 
@@ -78,4 +80,4 @@ def set_resource(
     if capture is None:
         return
     fields = {"id": resource_id, "unit": unit, "tenant": tenant}
-    capture.resource.update({k: str(v)[:256] for k, v in fields.items() if v})
+    capture.resource.update({k: safe_name(v) for k, v in fields.items() if v})

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from trailseal.capture.context import RequestCapture
-from trailseal.capture.values import Clock, now, stamp
+from trailseal.capture.values import Clock, now, safe_name, stamp
 from trailseal.errors import EventError
 from trailseal.events import event_from_mapping
 
@@ -84,16 +84,16 @@ def safe_actor(raw: object) -> dict[str, Any] | None:
     if raw is None:
         return None
     if not isinstance(raw, Mapping):
-        return {"id": str(raw)[:256] or "unknown", "type": "user"}
-    actor: dict[str, Any] = {"id": str(raw.get("id") or "")[:256] or "unknown"}
+        return {"id": safe_name(raw) or "unknown", "type": "user"}
+    actor: dict[str, Any] = {"id": safe_name(raw.get("id") or "") or "unknown"}
     kind = raw.get("type")
     actor["type"] = kind if kind in ("user", "service", "system") else "user"
     roles = raw.get("roles")
     if isinstance(roles, list | tuple | set | frozenset):
-        actor["roles"] = sorted(str(role)[:256] for role in roles if str(role))[:64]
+        actor["roles"] = sorted(safe_name(role) for role in roles if str(role))[:64]
     for name in _ACTOR_FIELDS:
         if (value := raw.get(name)) not in (None, ""):
-            actor[name] = str(value)[:256]
+            actor[name] = safe_name(value)
     return actor
 
 
@@ -175,7 +175,7 @@ class Recorder:
 
         target: dict[str, Any] = {"type": resource.type}
         if resource.id_param and resource.id_param in request.params:
-            target["id"] = str(request.params[resource.id_param])[:256]
+            target["id"] = safe_name(request.params[resource.id_param])
         if capture.count is not None:
             target["count"] = capture.count
         target.update(capture.resource)
@@ -198,7 +198,8 @@ class Recorder:
             "request": {
                 "method": method,
                 "path": request.template[:4096],
-                "request_id": request.headers.get("x-request-id", "")[:256] or secrets.token_hex(8),
+                "request_id": safe_name(request.headers.get("x-request-id", ""))
+                or secrets.token_hex(8),
             },
             "context": {
                 "labels": {"duration_us": str(int(request.seconds * 1e6)), **capture.labels}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
@@ -23,6 +24,18 @@ SAFE_INT = 2**53 - 1
 
 
 Clock = Callable[[], datetime]  # when an event happened; datetime.now(UTC) unless told
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def safe_name(value: object, limit: int = 256) -> str:
+    """A host value as an event name or identifier: text, its control characters written
+    out as escapes (the log refuses them raw), at most ``limit`` characters."""
+    text = str(value)
+    if _CONTROL.search(text):
+        text = _CONTROL.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+    return text[:limit]
 
 
 def now() -> datetime:

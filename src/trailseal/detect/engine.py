@@ -34,8 +34,8 @@ from trailseal.detect.context import Context
 from trailseal.detect.correlate import Correlator, Firing, group_key
 from trailseal.detect.fields import FieldPlan, Fields
 from trailseal.detect.rules import Correlation, Rule, RulePack
-from trailseal.detect.store import DetectionStore
-from trailseal.errors import TrailsealError
+from trailseal.detect.store import Alert, DetectionStore
+from trailseal.errors import ConfigError, StorageError, StoreUnavailableError, TrailsealError
 from trailseal.events import event_from_mapping
 from trailseal.ledger import Ledger
 from trailseal.ledger.entry import LOG_SUBMITTER
@@ -214,6 +214,9 @@ class Engine:
 
     def _entry(self, row: Any, detail_row: Any, new_alerts: list[int]) -> None:
         index = row.index
+        if not isinstance(row.entry, bytes) or not isinstance(row.leaf_hash, bytes):
+            self._integrity(index, "the entry is stored as text, not as its bytes", new_alerts)
+            return
         if (
             leaf_hash(row.entry) != row.leaf_hash
             or chain_hash(self.chain, row.leaf_hash) != row.chain_hash
@@ -405,11 +408,33 @@ def record_status(  # noqa: PLR0913 - the change and who made it, by name
     reason: str | None,
     actor: str,
 ) -> dict[str, Any]:
-    """Acknowledge or resolve an alert, and write that into the log."""
-    with store.transaction():
-        alert = store.set_status(alert_id, status, reason)
-        instance = store.get_state("instance") or "local"
+    """Acknowledge or resolve an alert, and write that into the log: the entry first, so
+    that when it cannot be written nothing changes (StoreUnavailableError)."""
+    alert = store.alert(alert_id)  # NotFoundError names a missing one
+    instance = store.get_state("instance") or "local"
     action = {"acknowledged": "alert.acknowledged", "resolved": "alert.resolved"}[status]
+    try:
+        _append_status(ledger, alert, instance, action, status=status, reason=reason, actor=actor)
+    except (StorageError, ConfigError) as exc:
+        raise StoreUnavailableError(
+            f"the {action} entry cannot be written, so alert {alert_id} is unchanged: "
+            f"{exc.diagnostics()}"
+        ) from None
+    with store.transaction():
+        return store.set_status(alert_id, status, reason).to_json()
+
+
+def _append_status(  # noqa: PLR0913 - the change and who made it, by name
+    ledger: Ledger,
+    alert: Alert,
+    instance: str,
+    action: str,
+    *,
+    status: str,
+    reason: str | None,
+    actor: str,
+) -> None:
+    alert_id = alert.id
     ledger.append(
         [
             event_from_mapping(
@@ -426,4 +451,3 @@ def record_status(  # noqa: PLR0913 - the change and who made it, by name
         ],
         LOG_SUBMITTER,
     )
-    return alert.to_json()

@@ -29,14 +29,14 @@ Action = Annotated[
     msgspec.Meta(
         min_length=1,
         max_length=128,
-        pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
+        pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\Z",
         description="a dotted verb such as record.read",
     ),
 ]
 Time = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$",
+        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z\Z",
         description="RFC 3339 in UTC with a Z, at most microseconds",
     ),
 ]
@@ -56,7 +56,7 @@ class _Part(
 
 
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-_IPV4 = re.compile(rf"^(?:{_OCTET}\.){{3}}{_OCTET}$")
+_IPV4 = re.compile(rf"^(?:{_OCTET}\.){{3}}{_OCTET}\Z")
 
 
 @lru_cache(maxsize=4096)
@@ -145,7 +145,7 @@ class Event(_Part, frozen=True, gc=False):
     request: Request | None = None
     context: Context | None = None
     detail: Any = None
-    detail_commitment: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")] | None = None
+    detail_commitment: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}\Z")] | None = None
     """Set only when the ledger seals the event; refused from callers."""
 
     def __post_init__(self) -> None:
@@ -173,6 +173,36 @@ def _check_detail(value: Any, path: str, depth: int) -> None:
         raise EventError(path, f"{value!r} is a floating-point number; use an integer or a string")
     elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > SAFE_INT:
         raise EventError(path, f"{value} is outside the exact integer range +/-(2**53 - 1)")
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# The identifiers and names of an event (every ``Name`` field): no control characters, so
+# that a newline cannot slip past an exact rule and an escape cannot rewrite a terminal.
+_NAMES = {
+    "actor": ("id", "session_id", "token_id", "tenant", "unit", "auth_method", "impersonator_id"),
+    "resource": ("type", "id", "tenant", "unit", "version", "hash"),
+    "source": ("ip", "host", "service"),
+    "request": ("method", "request_id"),
+    "context": ("ticket",),
+}
+
+
+def check_names(event: Event) -> None:
+    """Refuse control characters in the event's identifiers and names."""
+    found: list[tuple[str, object]] = [("$.id", event.id)]
+    for part, names in _NAMES.items():
+        value = getattr(event, part)
+        if value is not None:
+            found += [(f"$.{part}.{name}", getattr(value, name)) for name in names]
+    found += [(f"$.actor.roles[{n}]", role) for n, role in enumerate(event.actor.roles or ())]
+    geo = event.source.geo if event.source else None
+    if geo is not None:
+        found += [(f"$.source.geo.{n}", getattr(geo, n)) for n in ("country", "region", "city")]
+    labels = event.context.labels if event.context else None
+    found += [("$.context.labels", key) for key in labels or ()]
+    for path, value in found:
+        if isinstance(value, str) and _CONTROL.search(value):
+            raise EventError(path, f"{value[:60]!r} holds a control character; names may not")
 
 
 EVENT_FIELDS = tuple(f for f in Event.__struct_fields__ if f != "detail_commitment")

@@ -11,7 +11,7 @@ import msgspec
 import orjson
 
 from trailseal.errors import EventError
-from trailseal.events.model import EVENT_FIELDS, Event
+from trailseal.events.model import EVENT_FIELDS, Event, check_names
 
 DEFAULT_MAX_EVENT_BYTES = 64 * 1024
 
@@ -82,9 +82,11 @@ def event_from_mapping(value: Any) -> Event:
     if not isinstance(value, Mapping):
         raise EventError("$", f"an event is a JSON object, not {type(value).__name__}")
     try:
-        return _unsealed(msgspec.convert(value, Event))
+        event = _unsealed(msgspec.convert(value, Event))
     except msgspec.ValidationError as exc:
         raise _translate(exc) from None
+    check_names(event)
+    return event
 
 
 def parse_event(data: bytes | str, limits: EventLimits | None = None) -> Event:
@@ -94,13 +96,17 @@ def parse_event(data: bytes | str, limits: EventLimits | None = None) -> Event:
     if len(raw) > limits.max_bytes:
         raise EventError("$", f"event is {len(raw)} bytes; the limit is {limits.max_bytes} bytes")
     try:
-        return _unsealed(_DECODER.decode(raw))
+        event = _unsealed(_DECODER.decode(raw))
     except msgspec.ValidationError as exc:
         raise _translate(exc) from None
     except RecursionError:
         raise EventError("$", "JSON nested too deeply") from None
     except (msgspec.DecodeError, UnicodeDecodeError):
         pass
+    else:
+        if b"\\" in raw:  # JSON holds a control character only as an escape
+            check_names(event)
+        return event
     # msgspec's decode errors are terse; orjson names the line and column.
     try:
         value = orjson.loads(raw)

@@ -97,6 +97,9 @@ def _check_entry(replay: Replayer, stored: StoredEntry, *, last: bool) -> tuple[
     """Replay one stored entry and compare every stored hash; return its head and the
     stored tree nodes above this chunk (only the chunk's last entry has any)."""
     index = stored.index
+    if not all(isinstance(value, bytes) for value in stored[2:]):
+        # SQLite keeps any value in any column: an entry rewritten as text is damage too.
+        raise TamperError("modified-entry", "the entry or its hashes are stored as text", index)
     previous_chain = replay.chain
     head, leaf, nodes = replay.add(index, stored.entry)
     if leaf != stored.leaf_hash:
