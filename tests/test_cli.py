@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgspec
 import orjson
 import pytest
 
 from conftest import event_lines, run_cli
+from trailseal.events import parse_event
+from trailseal.ledger import Ledger
 
 COMMANDS = [
     [],
@@ -265,3 +268,25 @@ def test_events_from_stdin_with_invalid_utf8_and_nul_bytes(log: Path) -> None:
     assert b"line 1:" in result.stderr
     assert b"line 2:" in result.stderr
     assert b"Traceback" not in result.stderr
+
+
+def test_tables_show_names_as_text(tmp_path: Path) -> None:
+    """Issue 10, point 14: terminal escapes in an actor id (from an entry written before
+    names refused them) were printed raw by search --table; Rich markup was read too."""
+    data = tmp_path / "data"
+    run_cli("init", data=data, check=True)
+    with Ledger.open(data) as ledger:  # an old entry: written before names were checked
+        old = parse_event(
+            b'{"id": "e-1", "time": "2026-03-01T14:05:09Z", "actor": {"id": "u-[bold]x"}, '
+            b'"action": "record.read"}'
+        )
+        ledger.append(
+            [
+                msgspec.structs.replace(
+                    old, actor=msgspec.structs.replace(old.actor, id="u-\x1b[2Jroot")
+                )
+            ]
+        )
+    table = run_cli("search", "--table", data=data, check=True).stdout.decode()
+    assert "\x1b" not in table
+    assert "\\x1b[2Jroot" in table

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Self, TypeVar
@@ -12,6 +13,7 @@ import orjson
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,6 +39,16 @@ def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, no_color="NO_COLOR" in os.environ, highlight=False)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def cell(value: Any) -> Text:
+    """A table cell shown as it is: no Rich markup read into it, and control characters
+    (a terminal escape kept in an old entry, say) written out rather than sent raw."""
+    text = "" if value is None else str(value)
+    return Text(_CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text))
+
+
 def emit_json(value: Any) -> None:
     sys.stdout.buffer.write(orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n")
     sys.stdout.flush()
@@ -60,7 +72,7 @@ def emit_rows(
         cols = list(columns)
         table = Table(*(name for name, _ in cols))
         for row in rows:
-            table.add_row(*("" if (v := get(row)) is None else str(v) for _, get in cols))
+            table.add_row(*(cell(get(row)) for _, get in cols))
         console().print(table)
 
 
@@ -72,7 +84,7 @@ def emit_mapping(value: dict[str, Any], fmt: str | None, title: str | None = Non
     table = Table("field", "value", title=title)
     for key, item in value.items():
         text = item if isinstance(item, str) else orjson.dumps(item).decode()
-        table.add_row(key, text)
+        table.add_row(cell(key), cell(text))
     console().print(table)
 
 
