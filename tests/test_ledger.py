@@ -384,3 +384,36 @@ def test_search_index_times_sort_as_text(moment: datetime, digits: int) -> None:
         text += "." + moment.strftime("%f")[:digits]
     text += "Z"
     assert _fixed_width(text) == normalize_time(text)
+
+
+def test_concurrent_erasures_are_idempotent(ledger: Ledger) -> None:
+    """Issue 10, point 12: concurrent erasures of one entry wrote several detail.erase
+    entries. Eight threads released together per entry: one record, one erasure."""
+    ledger.append([_event(n, detail={"ssn": f"123-45-{n:04d}"}) for n in range(6)])
+    for index in range(6):
+        barrier = threading.Barrier(8)
+        outcomes: list[object] = []
+
+        def erase(
+            target: int = index, gate: threading.Barrier = barrier, seen: list = outcomes
+        ) -> None:
+            gate.wait()
+            try:
+                seen.append(ledger.erase(target, "right to erasure"))
+            except NotFoundError as exc:
+                seen.append(type(exc).__name__)
+
+        threads = [threading.Thread(target=erase) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sum(isinstance(o, int) for o in outcomes) == 1, outcomes
+        assert outcomes.count("NothingToEraseError") == 7
+    records = [
+        view
+        for view in map(ledger.get, range(ledger.size()))
+        if view.entry["event"]["action"] == "detail.erase"
+    ]
+    assert len(records) == 6
+    assert ledger.verify().erased == list(range(6))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -357,3 +359,52 @@ def test_a_100_mb_body_is_refused_before_it_is_read(server: Server) -> None:
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 413")
     assert b"exceeds the limit of 1048576 bytes" in answer
+
+
+def test_concurrent_erasures_write_one_record_and_never_500(tmp_path: Path) -> None:
+    """Issue 10, point 12: four concurrent erasures of one entry answered 500 (15 of 40)
+    and wrote up to four detail.erase entries for one erasure."""
+    running = ServiceProcess.boot(tmp_path / "data")
+    try:
+        writer = running.client(running.principal("w", "writer"))
+        events = _events(20, seed=60)
+        posted = writer.post("/v1/events", json=events).json()["entries"]
+        target = next(e["index"] for e, raw in zip(posted, events, strict=True) if "detail" in raw)
+        token = running.principal("dpo", "privacy")
+
+        def erase(_: int) -> int:
+            with running.client(token) as http:
+                return http.post(
+                    f"/v1/entries/{target}/erase-detail", json={"reason": "GDPR 17"}
+                ).status_code
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(erase, range(40)))
+        assert sorted(set(answers)) == [200, 409], answers
+        assert answers.count(200) == 1
+    finally:
+        running.stop()
+    with Ledger.open(tmp_path / "data") as ledger:
+        records = [
+            view.entry["event"]
+            for view in map(ledger.get, range(ledger.size()))
+            if view.entry["event"]["action"] == "detail.erase"
+        ]
+        assert len(records) == 1
+        assert ledger.verify().erased == [target]
+
+
+def test_hostile_cursors_and_times_are_400_not_500(server: Server) -> None:
+    """Issue 10, point 12: a forged cursor with an out-of-range integer, and a `since` of
+    year 1 or 9999 with an offset, answered 500."""
+    forged = [2**62, 2**63]  # beyond any log, and beyond SQLite's integers
+    cursor = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("=")
+    with server.client(server.principal("a", "auditor")) as auditor:
+        for query in (
+            f"cursor={cursor}",
+            "since=0001-01-01T00:00:00%2B01:00",
+            "until=9999-12-31T23:59:59-01:00",
+        ):
+            answer = auditor.get(f"/v1/entries?{query}")
+            assert answer.status_code == 400, (query, answer.text)
+            assert "Traceback" not in answer.text

@@ -28,6 +28,7 @@ from trailseal.errors import (
     NotFoundError,
     NothingToEraseError,
     ProofError,
+    StorageError,
 )
 from trailseal.events import Event, EventLimits, event_from_mapping
 from trailseal.ledger import keys
@@ -157,6 +158,7 @@ class Ledger:
         self.reader = store.reader()
         self._sequencer: Sequencer | None = None
         self._writer_lock = threading.Lock()
+        self._erase_lock = threading.Lock()
 
     @classmethod
     def init(
@@ -328,11 +330,26 @@ class Ledger:
     def erase(self, index: int, reason: str, actor: str | None = None) -> int:
         """Erase one entry's detail; the erasure itself is appended as an entry.
 
-        Returns the index of the entry that records the erasure.
+        Returns the index of the entry that records the erasure. Idempotent: the record's
+        id is derived from the entry's index, so concurrent erasures (threads here, or
+        other processes) write one record and one erasure, the others hearing that the
+        detail was already erased; an erasure cut short after its record was written is
+        completed by the next attempt, with the recorded reason.
         """
         reason = reason.strip()
         if not reason:
             raise EventError("reason", "an erasure needs a reason")
+        with self._erase_lock:
+            self._erasable(index)
+            record_index, recorded = self._erasure_record(index, reason, actor)
+            try:
+                self.store.erase_detail(index, recorded, utc_now(), record_index)
+            except StorageError:
+                self._erasable(index)  # another process erased it meanwhile: say so
+                raise
+        return record_index
+
+    def _erasable(self, index: int) -> None:
         view = self.get(index)
         if "detail_commitment" not in view.entry["event"]:
             raise NothingToEraseError(f"entry {index} has no detail to erase")
@@ -340,21 +357,32 @@ class Ledger:
             raise NothingToEraseError(
                 f"the detail of entry {index} was already erased ({view.erased})"
             )
-        record = event_from_mapping(
-            {
-                "id": f"erase-{index}-{secrets.token_hex(8)}",
-                "time": utc_now(),
-                "actor": {"id": actor or Principal.host().id, "type": "user"},
-                "action": ERASE_ACTION,
-                "resource": {"type": "entry", "id": str(index)},
-                "outcome": {"result": "success"},
-                "context": {"reason": reason[:4096]},
-            }
-        )
-        result = self.append([record], LOG_SUBMITTER)
-        record_index = result.indexes[0]
-        self.store.erase_detail(index, reason, utc_now(), record_index)
-        return record_index
+
+    def _erasure_record(self, index: int, reason: str, actor: str | None) -> tuple[int, str]:
+        """The index and reason of the entry recording the erasure: one already written
+        (an earlier attempt, another process), or one appended now."""
+        record_id = f"detail-erase-{index}"
+        found = self.reader.find_ids([record_id]).get(record_id)
+        if found is None:
+            record = event_from_mapping(
+                {
+                    "id": record_id,
+                    "time": utc_now(),
+                    "actor": {"id": actor or Principal.host().id, "type": "user"},
+                    "action": ERASE_ACTION,
+                    "resource": {"type": "entry", "id": str(index)},
+                    "outcome": {"result": "success"},
+                    "context": {"reason": reason[:4096]},
+                }
+            )
+            try:
+                return self.append([record], LOG_SUBMITTER).indexes[0], reason[:4096]
+            except IdConflictError as exc:  # another process recorded it a moment ago
+                if exc.index is None:
+                    raise
+                found = exc.index
+        recorded = self.get(found).entry["event"].get("context", {}).get("reason") or reason
+        return found, str(recorded)
 
     # -- reading -------------------------------------------------------------
 

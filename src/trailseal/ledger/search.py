@@ -45,7 +45,10 @@ def normalize_time(value: str, name: str = "time") -> str:
         ) from None
     if moment.tzinfo is None:
         raise EventError(name, f"{value!r} has no time zone; add Z for UTC")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    except OverflowError:  # year 1 with a positive offset, year 9999 with a negative one
+        raise EventError(name, f"{value!r} is outside the years 0001-9999 in UTC") from None
 
 
 class IndexedActor(msgspec.Struct, gc=False):

@@ -27,7 +27,9 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
     """(last index seen, log size pinned when the first page was served)."""
     try:
         after, pinned = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not (isinstance(after, int) and isinstance(pinned, int) and -1 <= after < pinned):
+        if not (
+            isinstance(after, int) and isinstance(pinned, int) and -1 <= after < pinned <= MAX_INDEX
+        ):
             raise ValueError(cursor)  # noqa: TRY301 - one refusal for every malformed shape
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
         raise Problem(400, "Bad cursor", "the cursor is not one this service issued") from None
