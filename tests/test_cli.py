@@ -290,3 +290,40 @@ def test_tables_show_names_as_text(tmp_path: Path) -> None:
     table = run_cli("search", "--table", data=data, check=True).stdout.decode()
     assert "\x1b" not in table
     assert "\\x1b[2Jroot" in table
+
+
+def test_verify_export_refuses_a_detail_nulled_without_an_erasure(
+    log: Path, tmp_path: Path
+) -> None:
+    """Issue 10, point 14: verify-export accepted an export whose detail was set to null
+    without any erasure record; an erasure the log recorded still passes."""
+    rows = json.loads(run_cli("search", "--action", "record.update", "--json", data=log).stdout)
+    erased, kept = [r["index"] for r in rows if "detail_commitment" in r["entry"]["event"]][:2]
+    run_cli("erase", str(erased), "--reason", "GDPR art. 17", data=log, check=True)
+    run_cli("export", "-o", tmp_path / "all.jsonl", data=log, check=True)
+    (tmp_path / "cp").write_bytes(run_cli("checkpoint", data=log, check=True).stdout)
+    vkey = run_cli("pubkey", data=log, check=True).stdout.decode().strip()
+    ok = run_cli(
+        "verify-export", tmp_path / "all.jsonl", "--checkpoint", tmp_path / "cp", "--vkey", vkey
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["detail_erased"] == [erased]
+    lines = (tmp_path / "all.jsonl").read_bytes().splitlines()
+    row = orjson.loads(lines[kept])
+    row["detail"], row["salt"] = None, None
+    lines[kept] = orjson.dumps(row)
+    (tmp_path / "nulled.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    bad = run_cli(
+        "verify-export", tmp_path / "nulled.jsonl", "--checkpoint", tmp_path / "cp", "--vkey", vkey
+    )
+    assert bad.returncode == 3
+    assert b"missing-detail" in bad.stderr
+    assert f"at index {kept}".encode() in bad.stderr
+
+
+def test_proof_sizes_beyond_any_log_are_usage_errors(log: Path) -> None:
+    """Issue 10, point 14: `prove inclusion --size 1e20` (or its digits) said
+    'verification FAILED'."""
+    for size in ("1e20", str(10**20)):
+        result = run_cli("prove", "inclusion", "1", "--size", size, data=log)
+        assert result.returncode == 2, result.stderr

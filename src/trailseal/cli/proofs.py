@@ -15,8 +15,10 @@ def prove() -> None:
 
 
 @prove.command()
-@click.argument("index", type=click.IntRange(min=0))
-@click.option("--size", type=click.IntRange(min=1), help="Tree size [default: the log's size].")
+@click.argument("index", type=click.IntRange(min=0, max=2**62))
+@click.option(
+    "--size", type=click.IntRange(min=1, max=2**62), help="Tree size [default: the log's size]."
+)
 @data_option
 @key_option
 def inclusion(index: int, size: int | None, data: str | None, key: str | None) -> None:
@@ -26,8 +28,8 @@ def inclusion(index: int, size: int | None, data: str | None, key: str | None) -
 
 
 @prove.command()
-@click.argument("old", type=click.IntRange(min=0))
-@click.argument("new", type=click.IntRange(min=0))
+@click.argument("old", type=click.IntRange(min=0, max=2**62))
+@click.argument("new", type=click.IntRange(min=0, max=2**62))
 @data_option
 @key_option
 def consistency(old: int, new: int, data: str | None, key: str | None) -> None:

@@ -32,6 +32,7 @@ class EntryHead(msgspec.Struct, gc=False):
 
     event: _EventHead
     index: int
+    submitter: str | None = None
 
 
 _HEAD = msgspec.json.Decoder(EntryHead)

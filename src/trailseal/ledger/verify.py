@@ -18,15 +18,19 @@ from typing import Any
 
 import orjson
 
+from trailseal.access.actions import trusted
 from trailseal.checkpoints import Checkpoint, Verifier
 from trailseal.errors import NoteError, TamperError, TrailsealError, VerificationError
 from trailseal.events import canonical
 from trailseal.ledger.chunks import ERASE_ACTION, LEVEL, ChunkResult, run_chunks
 from trailseal.ledger.replay import Replayer, check_detail
+from trailseal.ledger.search import IndexedResource
 from trailseal.proofs import EMPTY_ROOT, CompactRange, fold
 from trailseal.storage.base import StoreReader
 
 __all__ = ["ERASE_ACTION", "VerificationReport", "verify_export", "verify_store"]
+
+_NO_TARGET = IndexedResource()
 
 
 @dataclass
@@ -246,6 +250,7 @@ def verify_export(lines: Iterable[bytes], note: str, verifier: Verifier) -> Veri
     checkpoint = Checkpoint.open(note, verifier)
     replay = Replayer({checkpoint.size})
     erased: list[int] = []
+    recorded: set[str | None] = set()  # entries whose erasure the log recorded
     for number, entry, detail, salt in read_export(lines):
         if replay.next_index == 0 and entry.get("index") != 0:
             raise VerificationError(
@@ -261,6 +266,15 @@ def verify_export(lines: Iterable[bytes], note: str, verifier: Verifier) -> Veri
         check_detail(head.index, head, detail, salt)
         if detail is None and head.event.detail_commitment is not None:
             erased.append(head.index)
+        if head.event.action == ERASE_ACTION and trusted(ERASE_ACTION, head.submitter):
+            recorded.add((head.event.resource or _NO_TARGET).id)
+    unrecorded = [index for index in erased if str(index) not in recorded]
+    if unrecorded:
+        raise TamperError(
+            "missing-detail",
+            "the detail was removed without an erasure recorded by the log",
+            unrecorded[0],
+        )
     if checkpoint.size > replay.next_index:
         raise TamperError(
             "truncated",
