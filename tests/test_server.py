@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -408,3 +409,41 @@ def test_hostile_cursors_and_times_are_400_not_500(server: Server) -> None:
             answer = auditor.get(f"/v1/entries?{query}")
             assert answer.status_code == 400, (query, answer.text)
             assert "Traceback" not in answer.text
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_worker_processes_die_with_a_killed_server(tmp_path: Path) -> None:
+    """Issue 10, point 15: killing the server with SIGKILL left its worker processes
+    (which prepare large batches) running."""
+    running = ServiceProcess.boot(tmp_path / "data")
+    try:
+        writer = running.client(running.principal("w", "writer"))
+        assert writer.post("/v1/events", json=_events(1500, seed=70)).status_code == 201
+        assert running.process is not None
+        workers = _children(running.process.pid)
+        assert workers, "the large batch was prepared in worker processes"
+    finally:
+        running.kill()
+    deadline = time.monotonic() + 15
+    while any(map(_alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(map(_alive, workers))

@@ -14,11 +14,11 @@ from collections.abc import Generator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from multiprocessing import get_context
 
 from trailseal.errors import EventError, LineProblem
 from trailseal.events import EventLimits, parse_event
 from trailseal.ledger.entry import Prepared
+from trailseal.ledger.workers import worker_processes
 
 CHUNK_LINES = 10_000
 PARALLEL_FROM = 4 * CHUNK_LINES  # below this, starting processes costs more than it saves
@@ -91,7 +91,7 @@ def prepare_lines(
             yield _collect(part, start + 1, prepare_chunk(part, limits.max_bytes))
         return
     own = pool is None
-    executor = pool or ProcessPoolExecutor(max_workers=count, mp_context=get_context("spawn"))
+    executor = pool or worker_processes(count)
     pending: deque[tuple[int, Sequence[bytes], Future[list[_Result]]]] = deque()
     done = 0
     try:
@@ -121,4 +121,4 @@ def worker_pool(workers: int | None = None) -> ProcessPoolExecutor | None:
     count = workers if workers is not None else (os.cpu_count() or 1)
     if count <= 1:
         return None
-    return ProcessPoolExecutor(max_workers=count, mp_context=get_context("spawn"))
+    return worker_processes(count)

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Generator
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 
 import orjson
 
@@ -22,6 +20,7 @@ from trailseal.access.actions import trusted
 from trailseal.errors import TamperError, VerificationError
 from trailseal.ledger.replay import EntryHead, Replayer, check_detail
 from trailseal.ledger.search import fields_of
+from trailseal.ledger.workers import worker_processes
 from trailseal.proofs import ZERO_CHAIN, chain_hash
 from trailseal.storage.base import Erasure, StoredEntry, StoreReader
 
@@ -176,7 +175,7 @@ def run_chunks(
             yield verify_chunk(opener, start, end, wanted, chunk)
         return
     done = 0
-    pool = ProcessPoolExecutor(max_workers=count, mp_context=get_context("spawn"))
+    pool = worker_processes(count)
     try:
         futures = [
             pool.submit(verify_chunk, opener, start, end, wanted, chunk) for start, end in spans
