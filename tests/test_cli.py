@@ -327,3 +327,20 @@ def test_proof_sizes_beyond_any_log_are_usage_errors(log: Path) -> None:
     for size in ("1e20", str(10**20)):
         result = run_cli("prove", "inclusion", "1", "--size", size, data=log)
         assert result.returncode == 2, result.stderr
+
+
+def test_init_origins_with_control_or_non_ascii_characters(tmp_path: Path) -> None:
+    """Issue 10, point 14: an --origin with a control character left an unreadable data
+    directory; a non-ASCII one crashed and left an empty key file."""
+    bad = run_cli("init", "--origin", "bad\x01origin", data=tmp_path / "bad")
+    assert bad.returncode == 1
+    assert b"control characters" in bad.stderr
+    assert not any((tmp_path / "bad").glob("*"))  # nothing was written
+    good = tmp_path / "good"
+    made = run_cli("init", "--origin", "hôpital.example/log", data=good)
+    assert made.returncode == 0, made.stderr
+    assert b"Traceback" not in made.stderr
+    run_cli("append", "-", data=good, stdin=b"\n".join(event_lines(3)), check=True)
+    note = run_cli("checkpoint", data=good, check=True).stdout.decode()
+    assert note.startswith("hôpital.example/log\n")
+    run_cli("verify", data=good, check=True)

@@ -36,8 +36,10 @@ def key_id(name: str, public_key: bytes) -> bytes:
 
 
 def _check_name(name: str) -> None:
-    if not name or "+" in name or any(ch.isspace() for ch in name):
-        raise ConfigError(f"key name {name!r} must be non-empty, without '+' or spaces")
+    if not name or "+" in name or any(ch.isspace() or not ch.isprintable() for ch in name):
+        raise ConfigError(
+            f"key name {name!r} must be non-empty, without '+', spaces or control characters"
+        )
 
 
 def _b64(text: str, what: str) -> bytes:

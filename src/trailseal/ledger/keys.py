@@ -25,7 +25,7 @@ def write_key(path: Path, signer: Signer) -> None:
         raise ConfigError(f"key file {path} already exists; refusing to overwrite it") from None
     except OSError as exc:
         raise ConfigError(f"cannot create key file {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "w", encoding="ascii") as out:
+    with os.fdopen(fd, "w", encoding="utf-8") as out:  # a key name may be any printable text
         out.write(signer.to_string() + "\n")
         out.flush()
         os.fsync(out.fileno())
@@ -35,7 +35,7 @@ def read_key(path: Path) -> Signer:
     """Load the signing key, refusing a file that others can read or write."""
     try:
         mode = path.stat().st_mode
-        text = path.read_text(encoding="ascii")
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"no signing key at {path}; pass --key or set TRAILSEAL_KEY") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -196,7 +196,7 @@ class Ledger:
             Path(key_path) if key_path else None,
             None if default else settings.store,
         )
-        settings.layout.verifier.write_text(str(signer.verifier) + "\n", encoding="ascii")
+        settings.layout.verifier.write_text(str(signer.verifier) + "\n", encoding="utf-8")
         settings = Settings.load(directory, key_path=key_path, store=store)
         return cls(created, KeyFile(settings.key_path), settings)
 
