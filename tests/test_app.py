@@ -291,6 +291,13 @@ def test_json_shapes_of_cli_reads(cli_log: Path) -> None:
     assert set(rows[0]) == {"index", "entry", "leaf_hash", "chain_hash", "detail", "detail_erased"}
 
 
+def _events_of(data: Path, action: str) -> list[dict]:
+    """Every event of ``action`` in the log at ``data``, in index order."""
+    with Ledger.open(data) as ledger:
+        events = [ledger.get(index).entry["event"] for index in range(ledger.size())]
+    return [event for event in events if event["action"] == action]
+
+
 def test_a_tenant_bound_admin_manages_its_tenant_only(tmp_path: Path) -> None:
     """Issue 10, point 2, against a real server: an admin of tenant acme once listed every
     principal and minted an auditor for another tenant."""
@@ -318,12 +325,7 @@ def test_a_tenant_bound_admin_manages_its_tenant_only(tmp_path: Path) -> None:
         assert acme_admin.post(f"/v1/principals/{ok.json()['id']}/rotate").status_code == 200
     finally:
         server.stop()
-    with Ledger.open(tmp_path / "data") as ledger:
-        refused = [
-            view.entry["event"]
-            for view in map(ledger.get, range(ledger.size()))
-            if view.entry["event"]["action"] == "audit.denied"
-        ]
+    refused = _events_of(tmp_path / "data", "audit.denied")
     assert len(refused) == 4  # two creations, a rotation and a revocation
 
 
@@ -340,12 +342,7 @@ def test_cross_tenant_probes_are_recorded_as_refused(tmp_path: Path) -> None:
         assert acme.get("/v1/entries?tenant=globex").status_code == 403
     finally:
         server.stop()
-    with Ledger.open(tmp_path / "data") as ledger:
-        refused = [
-            view.entry["event"]
-            for view in map(ledger.get, range(ledger.size()))
-            if view.entry["event"]["action"] == "audit.denied"
-        ]
+    refused = _events_of(tmp_path / "data", "audit.denied")
     assert [e["resource"] for e in refused] == [
         {"type": "entry", "id": str(index)},
         {"type": "entry", "id": str(index)},
