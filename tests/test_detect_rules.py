@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import run_cli
@@ -93,6 +94,72 @@ def test_string_modifiers_agree_with_python(
         (folder / "r.yml").write_text(_rule(f"sel: {{x|{modifier}: '{quoted}'}}\ncondition: sel"))
         predicate = load([folder]).rules["r"].predicate
         assert predicate({"x": text}) is python(text.casefold(), needle.casefold())
+
+
+_PIECE = st.one_of(st.text(alphabet="aAb.", min_size=1, max_size=3), st.sampled_from("*?"))
+
+
+def _wildcard_predicate(folder: Path, pattern: str):
+    quoted = pattern.replace("'", "''")
+    (folder / "r.yml").write_text(_rule(f"sel: {{x: '{quoted}'}}\ncondition: sel"))
+    pack = load([folder])
+    assert not pack.problems, pack.problems
+    return pack.rules["r"].predicate
+
+
+def _reference(pattern: str, value: str) -> bool:
+    """Sigma's wildcard semantics, spelled with Python's regex (fine on short values)."""
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(body, value, re.DOTALL | re.IGNORECASE) is not None
+
+
+@given(pieces=st.lists(_PIECE, min_size=1, max_size=6), value=st.text("aAb.\n", max_size=12))
+def test_wildcard_values_match_as_sigma_says(
+    tmp_path_factory: pytest.TempPathFactory, pieces: list[str], value: str
+) -> None:
+    pattern = "".join(pieces)
+    predicate = _wildcard_predicate(tmp_path_factory.mktemp("wild"), pattern)
+    assert predicate({"x": value}) is _reference(pattern, value)
+
+
+def _seconds(predicate, fields: dict, length: int) -> float:
+    """The fastest of three timings of one match, each averaged over enough calls
+    to be measurable."""
+    calls = max(1, 20_000 // length)
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        for _ in range(calls):
+            predicate(fields)
+        best = min(best, (time.perf_counter() - started) / calls)
+    return best
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    literals=st.lists(st.text(alphabet="ab", min_size=1, max_size=3), min_size=2, max_size=5),
+    filler=st.text(alphabet="ab", min_size=1, max_size=3),
+)
+def test_no_wildcard_pattern_takes_more_than_linear_time(
+    tmp_path_factory: pytest.TempPathFactory, literals: list[str], filler: str
+) -> None:
+    """Several ``*`` between literals, against a value made of those literals that
+    never matches (the input that makes a backtracking matcher try every split):
+    multiplying the value's length by 8 multiplies the time by about 8 for a linear
+    matcher and by 64 or more for a backtracking one. The bound, 24, sits between."""
+    pattern = "*" + "*".join(literals) + "*c"
+    predicate = _wildcard_predicate(tmp_path_factory.mktemp("linear"), pattern)
+    previous = None
+    for length in (48, 384, 3072, 24_576):
+        fields = {"x": (filler * length)[:length]}
+        took = _seconds(predicate, fields, length)
+        assert took < 1.0, f"{pattern!r} took {took:.2f} s on {length} characters"
+        if previous is not None:
+            assert took < 24 * previous + 1e-5, (
+                f"{pattern!r}: {length} characters took {took / previous:.0f}x the time "
+                f"of {length // 8}"
+            )
+        previous = took
 
 
 def test_catastrophic_patterns_are_recognised() -> None:

@@ -37,7 +37,7 @@ from trailseal.detect.matcher import (
 LEVELS = ("informational", "low", "medium", "high", "critical")
 CORRELATION_TYPES = ("event_count", "value_count", "temporal", "temporal_ordered")
 BUILTIN = Path(__file__).parent / "builtin"
-_DURATION = re.compile(r"^(\d+)([smhd])$")
+_DURATION = re.compile(r"^(\d+)([smhd])\Z")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
