@@ -526,3 +526,78 @@ def test_an_entry_rewritten_as_text_raises_the_integrity_alert(log: tuple) -> No
     db.close()
     alerts = run(log, [])
     assert len(alerts["log_integrity_failure"]) == 1
+
+
+def _export(n: int, actor: str) -> dict:
+    return event(actor, "export.create", n, resource={"type": "export", "count": 900})
+
+
+def _rows(db: Path, statement: str, params: tuple = ()) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        found = conn.execute(statement, params).fetchall()
+    conn.close()
+    return found
+
+
+def test_alert_state_edited_in_the_database_is_found_and_put_back_from_the_log(
+    log: tuple,
+) -> None:
+    """Issue 10, point 6: deleting an alert row or marking it resolved in detection.db
+    left no trace. Alert state is a projection of the log's alert.* entries:
+    `alerts verify` names the difference and the engine restores it on start."""
+    ledger, _, db = log
+    ledger.append([event_from_mapping(_export(1, "c-1")), event_from_mapping(_export(2, "c-2"))])
+    data = ledger.settings.data_dir
+    ledger.close()
+    run_cli("watch", "--once", data=data, check=True)
+    assert run_cli("alerts", "verify", data=data).returncode == 0
+    first, second = _rows(db, "SELECT id FROM alerts WHERE rule = 'bulk_export' ORDER BY id")
+    _rows(db, "DELETE FROM alerts WHERE id = ?", first)
+    _rows(db, "UPDATE alerts SET status = 'resolved', reason = 'x' WHERE id = ?", second)
+    found = run_cli("alerts", "verify", data=data)
+    assert found.returncode == 3
+    assert f"alert {first[0]} is in the log but missing from the database".encode() in found.stderr
+    assert f"alert {second[0]}: its status in the database is 'resolved'".encode() in found.stderr
+    run_cli("watch", "--once", data=data, check=True)
+    assert run_cli("alerts", "verify", data=data).returncode == 0
+    listed = orjson.loads(run_cli("alerts", "list", "--json", data=data, check=True).stdout)
+    by_rule = {a["id"]: a for a in listed}
+    assert by_rule[first[0]]["status"] == by_rule[second[0]]["status"] == "open"
+    integrity = [a for a in listed if a["rule"] == "log_integrity_failure"]
+    assert integrity, "the repair raised no integrity alert"
+
+
+def test_a_detection_position_moved_forward_is_found_and_the_skipped_entries_evaluated(
+    log: tuple,
+) -> None:
+    """Issue 10, point 6: moving the detection cursor forward made later entries pass
+    unwatched. Each batch evaluated is a progress entry, so a skip is a gap."""
+    ledger, _, db = log
+    ledger.append([event_from_mapping(_export(1, "c-1"))])
+    data = ledger.settings.data_dir
+    run_cli("watch", "--once", data=data, check=True)
+    skipped = ledger.size()
+    ledger.append([event_from_mapping(_export(2, "c-2"))])
+    ledger.close()
+    _rows(db, "UPDATE state SET value = ? WHERE key = 'cursor'", (orjson.dumps(skipped + 1),))
+    found = run_cli("alerts", "verify", data=data)
+    assert found.returncode == 3
+    assert f"entries {skipped} to {skipped} were never evaluated".encode() in found.stderr
+    run_cli("watch", "--once", data=data, check=True)
+    listed = orjson.loads(run_cli("alerts", "list", "--json", data=data, check=True).stdout)
+    exports = [a for a in listed if a["rule"] == "bulk_export"]
+    assert sorted(i for a in exports for i in a["evidence"]) == [0, skipped]
+    assert run_cli("alerts", "verify", data=data).returncode == 0
+
+
+def test_an_engine_behind_the_log_longer_than_max_lag_raises_one_alert(log: tuple) -> None:
+    """Issue 10, point 8: lagging longer than the configured bound raises an alert."""
+    ledger, config, db = log
+    config.max_lag = 0
+    ledger.append([event_from_mapping(read("n-1", f"p-{n}", "3B", n / 10)) for n in range(6)])
+    engine = Engine(ledger, DetectionStore(db), load([BUILTIN]), config)
+    while engine.step(limit=2):
+        pass
+    lagging = [a for a in engine.store.alerts() if a.rule == "detection_lagging"]
+    assert len(lagging) == 1
+    engine.store.close()

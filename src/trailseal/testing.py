@@ -14,13 +14,14 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import orjson
@@ -160,6 +161,7 @@ class ServiceProcess:
     args: tuple[str, ...] = ()
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    _stderr: IO[bytes] = field(default_factory=tempfile.TemporaryFile)
 
     @property
     def url(self) -> str:
@@ -189,7 +191,7 @@ class ServiceProcess:
                 *self.args,
             ],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self._stderr,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -199,8 +201,13 @@ class ServiceProcess:
             except httpx.TransportError:
                 time.sleep(0.05)
         self.process.kill()
-        message = self.process.stderr.read().decode() if self.process.stderr else ""
-        raise RuntimeError(f"trailseal serve did not start: {message}")
+        raise RuntimeError(f"trailseal serve did not start: {self.stderr()}")
+
+    def stderr(self) -> str:
+        """What the process wrote to stderr so far (a file, so a chatty server never
+        blocks on a full pipe)."""
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

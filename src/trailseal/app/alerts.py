@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 from trailseal.access import Permission
 from trailseal.app.caller import Caller
 from trailseal.app.recorder import Recorder
-from trailseal.errors import NotFoundError
+from trailseal.errors import AccessError, NotFoundError
 from trailseal.ledger import Ledger
 
 if TYPE_CHECKING:
+    from trailseal.detect.engine import StateCheck
     from trailseal.detect.store import Alert, DetectionStore
 
 STATUSES = ("open", "acknowledged", "resolved")
@@ -78,3 +79,20 @@ class Alerts:
             return record_status(
                 self.ledger, store, alert_id, status=status, reason=reason, actor=caller.id
             )
+
+    def check(self, caller: Caller) -> StateCheck:
+        """How the detection database disagrees with the log's own records of alerts and of
+        the entries evaluated (recorded as ``alert.read``). Every tenant's alerts are
+        compared, so only a principal of every tenant may ask."""
+        from trailseal.detect.engine import check_state  # noqa: PLC0415 - see change()
+
+        self.recorder.authorize(caller, Permission.READ_ALERTS)
+        if not caller.sees_all:
+            self.recorder.refused(caller, "checking alert state compares every tenant's alerts")
+            raise AccessError("checking alert state needs a principal of every tenant")
+        with self._store() as store:
+            found = check_state(self.ledger, store)
+        self.recorder.record(
+            "alert.read", caller, resource={"type": "alert"}, reason="checked against the log"
+        )
+        return found

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ context_option = click.option(
 )
 
 EXIT_PROBLEMS = 1
+EXIT_DAMAGE = 3  # as `trailseal verify`: what is stored disagrees with the log
 
 if TYPE_CHECKING:
     from trailseal.detect.config import DetectionConfig
@@ -169,7 +171,7 @@ def watch(
                 engine.run_once()
                 _drain(dispatcher)
             else:
-                _follow(engine, dispatcher)
+                _follow(engine, dispatcher, data_dir, key, pack, config)
         finally:
             store.close()
         with closing(open_store(data_dir)) as again:
@@ -186,17 +188,32 @@ def _drain(dispatcher: Dispatcher, budget: float = 30.0) -> None:
     dispatcher.store.close()
 
 
-def _follow(engine: Engine, dispatcher: Dispatcher) -> None:
-    stopping = False
+def _follow(
+    engine: Engine,
+    dispatcher: Dispatcher,
+    data_dir: Path,
+    key: str | None,
+    pack: RulePack,
+    config: DetectionConfig,
+) -> None:
+    """Follow under the supervisor: a failure restarts the engine from its last batch."""
+    from trailseal.detect.watcher import Health, running, supervise  # noqa: PLC0415
 
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
+    halt = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: halt.set())
+    first = [engine]
 
-    signal.signal(signal.SIGTERM, stop)
+    @contextmanager
+    def start() -> Iterator[Engine]:
+        if first:
+            yield first.pop()
+        else:
+            with running(data_dir, key, pack, config) as fresh:
+                yield fresh
+
     dispatcher.start()
     try:
-        engine.follow(lambda: stopping)
+        supervise(start, halt, Health(max_lag=config.max_lag))
     except KeyboardInterrupt:
         pass
     finally:
@@ -277,6 +294,24 @@ def resolve(alert_id: int, reason: str, data: str | None, key: str | None) -> No
     if not reason.strip():
         raise click.UsageError("--reason must say something")
     _change(data, key, alert_id, "resolved", reason)
+
+
+@alerts.command("verify")
+@data_option
+@key_option
+def verify_alerts(data: str | None, key: str | None) -> None:
+    """Check the alerts and the detection position against the log's own records of them
+    (alert.* and trailseal.detection.progress entries); exit 3 naming each disagreement.
+    `trailseal watch` (and `serve --watch`) repairs them from the log when it starts."""
+    with App.open(data, key_path=key) as app:
+        found = app.alerts.check(host())
+    if not found.problems:
+        info("alerts and detection position agree with the log")
+        return
+    for problem in found.problems:
+        click.echo(f"detection state: {problem}", err=True)
+    info(f"{len(found.problems)} disagreements; `trailseal watch` repairs them from the log")
+    sys.exit(EXIT_DAMAGE)
 
 
 @alerts.command("dead")

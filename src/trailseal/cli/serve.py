@@ -67,12 +67,12 @@ def serve(
     limits = Limits(
         max_body_bytes=max_body_bytes, max_batch=max_batch, rate=rate, burst=max(1, int(rate * 2))
     )
-    app = create_app(application, limits)
     watcher = None
     if watch:
         from trailseal.detect.watcher import Watcher  # noqa: PLC0415 - only with --watch
 
         watcher = Watcher(application.ledger.settings.data_dir, key)
+    app = create_app(application, limits, watcher.health.report if watcher else None)
     info(
         f"serving log {application.ledger.origin!r} on http://{address}:{port} "
         "(API under /v1, OpenAPI at /openapi.json); Ctrl-C stops"

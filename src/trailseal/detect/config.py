@@ -14,6 +14,7 @@
       - {name: console, type: stdout}
     silence:
       - {source: ehr, expected: 15m}   # source.service (or tenant) quiet longer than this
+    max_lag: 5m                        # detection stopped or behind longer: alert, degraded
 
 Without the file: the built-in pack, no context files, no sinks (alerts are
 stored and written into the log all the same).
@@ -54,6 +55,7 @@ class DetectionConfig:
     ownership: Path | None = None
     sinks: list[Sink] = field(default_factory=list)
     silence: list[Silence] = field(default_factory=list)
+    max_lag: int = 300  # seconds detection may be stopped or behind before it alerts
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:
@@ -86,7 +88,7 @@ def load_config(
     """The data directory's settings, with ``--rules`` / ``--context`` taking precedence."""
     file = DataLayout(data_dir).detection_config
     settings = _read(file) if file.exists() else {}
-    unknown = set(settings) - {"rules", "context", "sinks", "silence"}
+    unknown = set(settings) - {"rules", "context", "sinks", "silence", "max_lag"}
     if unknown:
         raise ConfigError(f"{file}: unknown setting {min(unknown)!r}")
     config = DetectionConfig()
@@ -102,6 +104,11 @@ def load_config(
     if len(set(names)) != len(names):
         raise ConfigError(f"{file}: two sinks have the same name")
     config.silence = [_silence(spec, n) for n, spec in enumerate(settings.get("silence") or [])]
+    if "max_lag" in settings:
+        try:
+            config.max_lag = duration(settings["max_lag"], "max_lag")
+        except ValueError as exc:
+            raise ConfigError(f"{file}: {exc}") from None
     return config
 
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,11 +34,21 @@ from trailseal.detect.config import DetectionConfig
 from trailseal.detect.context import Context
 from trailseal.detect.correlate import Correlator, Firing, group_key
 from trailseal.detect.fields import FieldPlan, Fields
+from trailseal.detect.projection import (
+    PROGRESS_ACTION,
+    Logged,
+    changed,
+    differences,
+    gaps,
+    logged,
+    project,
+    spans,
+)
 from trailseal.detect.rules import Correlation, Rule, RulePack
 from trailseal.detect.store import Alert, DetectionStore
 from trailseal.errors import ConfigError, StorageError, StoreUnavailableError, TrailsealError
 from trailseal.events import event_from_mapping
-from trailseal.ledger import Ledger
+from trailseal.ledger import Ledger, SearchFilter
 from trailseal.ledger.entry import LOG_SUBMITTER
 from trailseal.proofs import verify_consistency
 from trailseal.proofs.hashing import chain_hash, leaf_hash
@@ -46,6 +57,8 @@ logger = logging.getLogger("trailseal.detect")
 
 INTEGRITY_ACTION = "trailseal.integrity.failed"
 SILENCE_ACTION = "trailseal.source.silent"
+STOPPED_ACTION = "trailseal.detection.stopped"
+LAGGING_ACTION = "trailseal.detection.lagging"
 ENGINE_ACTOR = {"id": "trailseal-watch", "type": "system"}
 ZERO_CHAIN = bytes(32)
 BATCH = 2_000
@@ -118,8 +131,12 @@ class Engine:
         self.on_alert = on_alert
         self.record_alerts = record_alerts  # False: alerts are stored but not written to the log
         self.processed = 0
+        self.foreign = 0  # entries of this batch that were not the engine's own records
         self._idle_checked = 0.0  # when an idle step last checked for silence
         self.latest = 0.0  # the latest event time seen, for pruning correlation state
+        self.size = 0  # the log's size when the last step began
+        self.behind_since: float | None = None  # since when every step left entries waiting
+        self.lag_reported = False
 
     def _load_state(self, correlations: dict[str, Any] | None = None) -> None:
         """The engine's state as last committed (or, for a replay, correlations afresh)."""
@@ -133,6 +150,7 @@ class Engine:
             for rule in dict.fromkeys(correlator.c.rules):
                 self.feeds.setdefault(rule, []).append(correlator)
         self.cursor: int = store.get_state("cursor", 0)
+        self.recorded: int = store.get_state("recorded", 0)  # where the last progress record ended
         self.committed = self.cursor  # the cursor as stored: a step checks nobody moved it
         self.chain = bytes.fromhex(store.get_state("chain", ZERO_CHAIN.hex()))
         self.checkpoint_size: int = store.get_state("checkpoint_size", 0)
@@ -153,7 +171,8 @@ class Engine:
     def step(self, limit: int = BATCH, now: float | None = None) -> int:
         """Process up to ``limit`` new entries; returns how many."""
         start = self.cursor
-        end = min(self.ledger.size(), start + limit)
+        self.size = self.ledger.size()
+        end = min(self.size, start + limit)
         if end == start and not self._idle_work_due(now):
             return 0  # nothing new: no transaction, no write
         new_alerts: list[int] = []
@@ -164,11 +183,16 @@ class Engine:
                 moved = self.store.get_state("cursor", 0) != self.committed
                 if not moved:
                     self.store.put_state("instance", self.instance)
+                    self.foreign = 0
                     for row, detail in self.ledger.stored(start, end):
                         self._entry(row, detail, new_alerts)
                     self.cursor = end
                     self._check_checkpoint(new_alerts)
                     self._check_silence(now, new_alerts)
+                    self._check_lag(end < self.size, new_alerts)
+                    if self.record_alerts and self.foreign:
+                        self._record_progress(self.recorded)
+                        self.recorded = self.cursor
                     self._save()
         except BaseException:
             self._load_state()  # the batch rolled back: so does what the engine holds
@@ -196,19 +220,64 @@ class Engine:
         self._idle_checked = clock
         return True
 
+    def reconcile(self) -> list[str]:
+        """Check the working copy against the log before following it, and repair it from
+        the log: alerts deleted or edited in the database are put back as the log says,
+        rows the log never recorded are removed, and entries the position skipped are
+        evaluated after all. Each disagreement raises the integrity rule; returns them."""
+        if not self.record_alerts:
+            return []
+        self._log()  # changes a crash left unwritten are not disagreements
+        found = check_state(self.ledger, self.store, self.cursor)
+        if not found.problems:
+            return []
+        new_alerts: list[int] = []
+        with self.store.transaction():
+            for alert in found.restore:
+                self.store.restore(alert)
+            for alert_id in found.forget:
+                self.store.forget(alert_id)
+            if found.resume is not None:
+                self.cursor = self.recorded = found.resume
+                self.chain = (
+                    self.ledger.get(found.resume - 1).chain_hash if found.resume else ZERO_CHAIN
+                )
+            for problem in found.problems:
+                self._integrity(self.cursor, f"detection state: {problem}", new_alerts)
+            self._save()
+        self._log()
+        if new_alerts and self.on_alert:
+            self.on_alert()
+        return found.problems
+
     def run_once(self) -> int:
         """Everything up to the log's current end."""
+        self.reconcile()
         total = 0
         while done := self.step():
             total += done
         self.step(now=time.time())  # silence and checkpoints, even when nothing new arrived
         return total
 
-    def follow(self, stop: Callable[[], bool], poll: float = 0.1) -> None:
-        """Keep up with the log until ``stop()``; checks for new entries every ``poll`` s."""
+    def follow(
+        self,
+        stop: Callable[[], bool],
+        poll: float = 0.1,
+        settle: float = 1.0,
+        observe: Callable[[Engine], None] | None = None,
+    ) -> None:
+        """Keep up with the log until ``stop()``; checks for new entries every ``poll`` s.
+        After a step that caught up, the next waits ``settle`` s, so that a trickle of
+        events makes at most one progress record a second; ``observe`` hears every step."""
+        self.reconcile()
         while not stop():
-            if not self.step():
-                time.sleep(poll)
+            done = self.step()
+            if observe is not None:
+                observe(self)
+            pause = 0.0 if done >= BATCH else settle if done else poll
+            deadline = time.monotonic() + pause
+            while not stop() and time.monotonic() < deadline:
+                time.sleep(min(poll, pause))
 
     # -- one entry -------------------------------------------------------------------
 
@@ -233,8 +302,9 @@ class Engine:
         )
         fields = self.plan.fields(index, entry, detail)
         action = fields.get("action")
-        if not isinstance(action, str) or action.startswith("alert."):
-            return
+        if not isinstance(action, str) or action.startswith("alert.") or action == PROGRESS_ACTION:
+            return  # the engine's own records
+        self.foreign += 1
         if not trusted(action, entry.get("submitter")):
             # Claims to be the log's own record but the log did not submit it: believing
             # it would let a writer open (and so silence) the log's own alerts.
@@ -338,6 +408,50 @@ class Engine:
             return
         self.checkpoint_size = checkpoint.size
 
+    def _check_lag(self, behind: bool, new_alerts: list[int]) -> None:
+        """Raise the lagging rule once when the engine has stayed behind the log for longer
+        than ``max_lag``; catching up ends the episode."""
+        if not behind:
+            self.behind_since, self.lag_reported = None, False
+            return
+        clock = time.time()
+        if self.behind_since is None:
+            self.behind_since = clock
+        waited = clock - self.behind_since
+        if waited > self.config.max_lag and not self.lag_reported:
+            self.lag_reported = True
+            self.evaluate(
+                {
+                    "action": LAGGING_ACTION,
+                    "outcome.reason": f"{self.size - self.cursor:,} entries waiting after "
+                    f"{waited:.0f} s behind the log",
+                    "time": _now(),
+                    "index": self.cursor - 1,
+                },
+                new_alerts,
+            )
+
+    def report_outage(self, seconds: float, error: str) -> None:
+        """After detection could not run for ``seconds`` (``error`` the last reason), raise
+        the stopped rule when that was longer than ``max_lag``."""
+        if seconds <= self.config.max_lag:
+            return
+        new_alerts: list[int] = []
+        with self.store.transaction():
+            self.evaluate(
+                {
+                    "action": STOPPED_ACTION,
+                    "outcome.reason": f"detection could not run for {seconds:.0f} s: {error}",
+                    "time": _now(),
+                    "index": self.cursor - 1,
+                },
+                new_alerts,
+            )
+        if self.record_alerts:
+            self._log()
+        if new_alerts and self.on_alert:
+            self.on_alert()
+
     def _check_silence(self, now: float | None, new_alerts: list[int]) -> None:
         clock = now if now is not None else time.time()
         for rule in self.config.silence:
@@ -363,6 +477,7 @@ class Engine:
         self.memory.flush()
         put = self.store.put_state
         put("cursor", self.cursor)
+        put("recorded", self.recorded)
         self.committed = self.cursor
         put("chain", self.chain.hex())
         put("checkpoint_size", self.checkpoint_size)
@@ -371,8 +486,10 @@ class Engine:
         put("silent", self.silent)
 
     def _log(self) -> None:
-        """Append ``alert.raised`` for alerts not yet in the log (this batch's, and any a
-        crash left behind), in one append; their ids make a repeat land once."""
+        """Append the alerts changed since they were last written into the log (this
+        batch's, and any a crash left behind), in one append: ``alert.raised`` for a new
+        one, ``alert.updated`` after a merge, each with the whole alert as its detail.
+        Their ids name the version, so a repeat lands once."""
         unlogged = self.store.unlogged()
         if not unlogged:
             return
@@ -380,10 +497,11 @@ class Engine:
             [
                 event_from_mapping(
                     {
-                        "id": f"alert:{self.instance}:{alert.id}:raised",
+                        "id": f"alert:{self.instance}:{alert.id}:"
+                        + ("raised" if alert.version == 1 else f"v{alert.version}"),
                         "time": _now(),
                         "actor": ENGINE_ACTOR,
-                        "action": "alert.raised",
+                        "action": "alert.raised" if alert.version == 1 else "alert.updated",
                         "resource": {"type": "alert", "id": str(alert.id)},
                         "outcome": {"result": "success"},
                         "context": {"labels": {"rule": alert.rule, "severity": alert.severity}},
@@ -396,7 +514,104 @@ class Engine:
         )
         with self.store.transaction():
             for alert in unlogged:
-                self.store.mark_logged(alert.id)
+                self.store.mark_logged(alert.id, alert.version)
+
+    def _record_progress(self, start: int) -> None:
+        """Write into the log that entries ``start`` to the cursor were evaluated, ending on
+        the chain hash the engine followed: inside the batch's transaction, before it
+        commits, so the log never lacks a range the database says is done (a crash
+        between the two makes the range appear twice, never not at all)."""
+        self.ledger.append(
+            [
+                event_from_mapping(
+                    {
+                        "id": f"detection:{self.instance}:{start}-{self.cursor}:"
+                        + secrets.token_hex(4),
+                        "time": _now(),
+                        "actor": ENGINE_ACTOR,
+                        "action": PROGRESS_ACTION,
+                        "resource": {"type": "detection", "id": self.instance},
+                        "outcome": {"result": "success"},
+                        "context": {
+                            "labels": {
+                                "from": str(start),
+                                "to": str(self.cursor),
+                                "chain": self.chain.hex(),
+                                "instance": self.instance,
+                            }
+                        },
+                    }
+                )
+            ],
+            LOG_SUBMITTER,
+        )
+
+
+@dataclass(frozen=True)
+class StateCheck:
+    """How the detection database disagrees with the log, and what puts it right."""
+
+    problems: list[str]
+    restore: list[Alert]  # alerts to put back as the log has them
+    forget: list[int]  # alert rows the log never recorded
+    resume: int | None  # where evaluation must resume: the first entry nobody evaluated
+
+
+def _records(ledger: Ledger, action: str) -> Iterator[Logged]:
+    after = -1
+    while True:
+        page = ledger.search(SearchFilter(action=action, after_index=after, limit=1000))
+        for view in page:
+            found = logged(view.index, view.entry, view.detail)
+            if found is not None:
+                yield found
+        if len(page) < 1000:
+            return
+        after = page[-1].index
+
+
+def check_state(ledger: Ledger, store: DetectionStore, cursor: int | None = None) -> StateCheck:
+    """Compare the detection database with the log's own records of detection: the alerts
+    their entries describe, and the ranges the engine recorded as evaluated up to the
+    database's position (``cursor``, else as stored)."""
+    instance = store.get_state("instance") or ""
+    position = store.get_state("cursor", 0) if cursor is None else cursor
+    alert_records = sorted(_records(ledger, "alert.*"), key=lambda r: r.index)
+    from_log = project(alert_records, instance)
+    stored = {alert.id: alert for alert in store.alerts()}
+    problems = differences(stored, from_log)
+    restore = [
+        want
+        for alert_id, want in from_log.items()
+        if (have := stored.get(alert_id)) is None
+        or (have.version <= want.version and changed(have, want))
+    ]
+    forget = [i for i, have in stored.items() if i not in from_log and have.logged]
+    resume = None
+    for start, end in gaps(spans(_records(ledger, PROGRESS_ACTION)), position):
+        first = _first_foreign(ledger, start, end)
+        if first is not None:
+            problems.append(
+                f"entries {first} to {end - 1} were never evaluated: the detection position "
+                "moved past them"
+            )
+            resume = first if resume is None else min(resume, first)
+    return StateCheck(problems, restore, forget, resume)
+
+
+def _first_foreign(ledger: Ledger, start: int, end: int) -> int | None:
+    """The first entry in ``[start, end)`` that is not the engine's own record (those are
+    never evaluated, so a range of only them needs no progress record)."""
+    for row, _detail in ledger.stored(start, end):
+        try:
+            action = orjson.loads(row.entry)["event"]["action"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return int(row.index)
+        if not (
+            isinstance(action, str) and (action.startswith("alert.") or action == PROGRESS_ACTION)
+        ):
+            return int(row.index)
+    return None
 
 
 def record_status(  # noqa: PLR0913 - the change and who made it, by name

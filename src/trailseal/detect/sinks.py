@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import socket
 import ssl
 import sys
@@ -29,6 +30,8 @@ import orjson
 
 from trailseal.detect.store import DetectionStore
 from trailseal.errors import ConfigError
+
+logger = logging.getLogger("trailseal.detect")
 
 SYSLOG_SEVERITY = {"critical": 2, "high": 3, "medium": 4, "low": 5, "informational": 6}
 FACILITY_LOG_AUDIT = 13
@@ -173,7 +176,11 @@ class Dispatcher(threading.Thread):
 
     def run(self) -> None:
         while not self.halt.is_set():
-            self.deliver_due()
+            try:
+                self.deliver_due()
+            except Exception:  # a full disk, a lost connection: deliveries wait, not die
+                logger.exception("trailseal: alert delivery failed; retrying")
+                self.halt.wait(min(30.0, self.poll * 10))
             self.wake.wait(self.poll)
             self.wake.clear()
         self.store.close()

@@ -40,6 +40,28 @@ class Alert:
     reason: str | None
     created_at: str
     tenant: str | None  # its evidence's; None for the log's own (integrity, silence)
+    version: int = 1  # one more with each merge of evidence
+    logged: int = 0  # the latest version written into the log
+
+    @classmethod
+    def from_json(cls, found: dict[str, Any], *, version: int) -> Alert:
+        """An alert as an ``alert.raised`` or ``alert.updated`` entry's detail gives it."""
+        return cls(
+            id=int(found["id"]),
+            rule=str(found["rule"]),
+            title=str(found.get("title", "")),
+            severity=str(found.get("severity", "")),
+            group=str(found.get("group", "")),
+            evidence=[int(i) for i in found.get("evidence", [])],
+            first_seen=str(found.get("first_seen", "")),
+            last_seen=str(found.get("last_seen", "")),
+            status=str(found.get("status", "open")),
+            reason=found.get("reason"),
+            created_at=str(found.get("created_at", "")),
+            tenant=found.get("tenant"),
+            version=version,
+            logged=version,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,7 +82,7 @@ class Alert:
 
 _ALERT_COLUMNS = (
     "id, rule, title, severity, group_key, evidence, first_seen, last_seen, status, reason, "
-    "created_at, tenant"
+    "created_at, tenant, version, logged"
 )
 
 
@@ -158,10 +180,16 @@ class DetectionStore:
             latest[2] = max(latest[2], last)
             self._dirty[int(latest[0])] = latest
             return int(latest[0]), False
-        inserted = self.db.one(
-            "INSERT INTO alerts (rule, title, severity, group_key, evidence, first_seen, "
-            "last_seen, created_at, tenant) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        # Ids are never reused, even when the newest row was deleted: the log names
+        # alerts by id, and a second alert under a logged id would contradict it.
+        highest = self.db.one("SELECT coalesce(max(id), 0) FROM alerts")
+        alert_id = max(int(highest[0]) if highest else 0, self.get_state("last_alert_id", 0)) + 1
+        self.put_state("last_alert_id", alert_id)
+        self.db.execute(
+            "INSERT INTO alerts (id, rule, title, severity, group_key, evidence, first_seen, "
+            "last_seen, created_at, tenant) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
+                alert_id,
                 rule,
                 title,
                 severity,
@@ -173,7 +201,6 @@ class DetectionStore:
                 tenant,
             ),
         )
-        alert_id = int(inserted[0]) if inserted else 0
         self._latest[key] = [alert_id, evidence[:EVIDENCE_LIMIT], last]
         self.db.executemany(
             "INSERT INTO deliveries (alert_id, sink, due) VALUES (?, ?, 0)",
@@ -185,7 +212,7 @@ class DetectionStore:
         """Write the evidence merged since the batch began, and forget the cache (another
         process may resolve an alert between batches)."""
         self.db.executemany(
-            "UPDATE alerts SET evidence = ?, last_seen = ? WHERE id = ?",
+            "UPDATE alerts SET evidence = ?, last_seen = ?, version = version + 1 WHERE id = ?",
             [(orjson.dumps(kept[1]).decode(), kept[2], kept[0]) for kept in self._dirty.values()],
         )
         self._dirty.clear()
@@ -216,13 +243,52 @@ class DetectionStore:
         return [_alert(row) for row in rows]
 
     def unlogged(self) -> list[Alert]:
+        """Alerts whose latest version is not in the log yet."""
         rows = self.db.rows(
-            f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE logged = 0 ORDER BY id"  # noqa: S608
+            f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE logged < version ORDER BY id"  # noqa: S608
         )
         return [_alert(row) for row in rows]
 
-    def mark_logged(self, alert_id: int) -> None:
-        self.db.execute("UPDATE alerts SET logged = 1 WHERE id = ?", (alert_id,))
+    def mark_logged(self, alert_id: int, version: int) -> None:
+        self.db.execute(
+            "UPDATE alerts SET logged = ? WHERE id = ? AND logged < ?",
+            (version, alert_id, version),
+        )
+
+    def restore(self, alert: Alert) -> None:
+        """Put an alert back as the log describes it (its row deleted or edited)."""
+        values = (
+            alert.rule,
+            alert.title,
+            alert.severity,
+            alert.group,
+            orjson.dumps(alert.evidence).decode(),
+            alert.first_seen,
+            alert.last_seen,
+            alert.status,
+            alert.reason,
+            alert.created_at,
+            alert.tenant,
+            alert.version,
+            alert.version,
+        )
+        updated = self.db.execute(
+            "UPDATE alerts SET rule = ?, title = ?, severity = ?, group_key = ?, evidence = ?, "
+            "first_seen = ?, last_seen = ?, status = ?, reason = ?, created_at = ?, tenant = ?, "
+            "version = ?, logged = ? WHERE id = ?",
+            (*values, alert.id),
+        )
+        if not updated.rowcount:
+            self.db.execute(
+                f"INSERT INTO alerts ({_ALERT_COLUMNS}) "  # noqa: S608 - constant columns
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (alert.id, *values),
+            )
+
+    def forget(self, alert_id: int) -> None:
+        """Remove an alert the log has no record of (a row added to the database)."""
+        self.db.execute("DELETE FROM deliveries WHERE alert_id = ?", (alert_id,))
+        self.db.execute("DELETE FROM alerts WHERE id = ?", (alert_id,))
 
     def set_status(self, alert_id: int, status: str, reason: str | None) -> Alert:
         self.alert(alert_id)  # NotFoundError names a missing one

@@ -7,7 +7,7 @@ in the log itself. Domain errors become RFC 9457 problem details here.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -27,8 +27,13 @@ from trailseal.server.routes import alerts, entries, events, log, principals
 from trailseal.server.service import Limits, Service
 
 
-def create_app(application: App, limits: Limits | None = None) -> FastAPI:
-    """The ASGI app serving one log; it records its own start and stop in the log."""
+def create_app(
+    application: App,
+    limits: Limits | None = None,
+    detection: Callable[[], dict[str, Any]] | None = None,
+) -> FastAPI:
+    """The ASGI app serving one log; it records its own start and stop in the log.
+    ``detection`` reports how detection running in this process is doing (``--watch``)."""
     service = Service(application, limits or Limits())
     recorder = application.recorder
 
@@ -57,14 +62,19 @@ def create_app(application: App, limits: Limits | None = None) -> FastAPI:
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        """Liveness only: no authentication, no data."""
-        return {"status": "ok"}
+    def healthz() -> dict[str, Any]:
+        """No authentication, no log data: ``ok``, or ``degraded`` with the problem when
+        detection in this process is stopped or behind longer than its bound (the
+        service itself still answers, so the status code stays 200)."""
+        if detection is None:
+            return {"status": "ok"}
+        report = detection()
+        return {"status": "degraded" if report["problem"] else "ok", "detection": report}
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         size, depth = application.entries.size(), application.queue_depth()
-        text = service.metrics.text(size, depth)
+        text = service.metrics.text(size, depth, detection() if detection else None)
         return Response(text, media_type="text/plain; version=0.0.4")
 
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
@@ -32,6 +34,26 @@ class Metrics:
             registry=self.registry,
         )
         self._verify.set(-1)
+        self.detection_up = Gauge(
+            "trailseal_detection_up",
+            "1 while detection in this process runs, 0 while it is failing or stopped",
+            registry=self.registry,
+        )
+        self.detection_lag = Gauge(
+            "trailseal_detection_lag_entries",
+            "Entries appended that detection has not evaluated yet",
+            registry=self.registry,
+        )
+        self.detection_failures = Gauge(
+            "trailseal_detection_failures",
+            "Times detection failed and was restarted since the service started",
+            registry=self.registry,
+        )
+        self.detection_error_time = Gauge(
+            "trailseal_detection_last_error_timestamp_seconds",
+            "When detection last failed (0: never)",
+            registry=self.registry,
+        )
 
     def appended(self, new: int, batch: int, seconds: float) -> None:
         self._appended.inc(new)
@@ -41,7 +63,12 @@ class Metrics:
     def verified(self, *, ok: bool) -> None:
         self._verify.set(1 if ok else 0)
 
-    def text(self, size: int, queue_depth: int) -> bytes:
+    def text(self, size: int, queue_depth: int, detection: dict[str, Any] | None = None) -> bytes:
         self.size.set(size)
         self.queue.set(queue_depth)
+        if detection is not None:
+            self.detection_up.set(1 if detection["state"] == "running" else 0)
+            self.detection_lag.set(detection["lag"])
+            self.detection_failures.set(detection["failures"])
+            self.detection_error_time.set(detection["last_error_at"] or 0)
         return generate_latest(self.registry)

@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     reason TEXT,
     created_at TEXT NOT NULL,
     logged INTEGER NOT NULL DEFAULT 0,
-    tenant TEXT
+    tenant TEXT,
+    version INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS alerts_by_group ON alerts (rule, group_key, id);
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -174,6 +175,8 @@ def _upgrade(db: sqlite3.Connection, kind: str) -> None:
         columns = {row[1] for row in db.execute("PRAGMA table_info(alerts)")}
         if "tenant" not in columns:
             db.execute("ALTER TABLE alerts ADD COLUMN tenant TEXT")
+        if "version" not in columns:  # merges are logged since issue 10: logged = 1 is v1
+            db.execute("ALTER TABLE alerts ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
 
 
 def _is_db_error(exc: Exception) -> bool:
