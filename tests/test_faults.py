@@ -9,10 +9,16 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import httpx
+import orjson
 
 from backends import Backend, SQLiteBackend
 from conftest import event_lines, needs_mount, run_cli
+from trailseal.testing import ServiceProcess
 
 
 def _size(data: Path) -> int:
@@ -118,3 +124,196 @@ def test_read_only_disk(small_disk: Path) -> None:
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
     assert _size(data) == 50
+
+
+TICK_RULE = """\
+title: Every tick
+name: tick
+level: low
+logsource: {product: trailseal}
+detection: {sel: {action: test.tick}, condition: sel}
+trailseal: {group-by: [resource.id]}
+"""
+
+
+def _ticks(start: int, count: int) -> bytes:
+    return b"\n".join(
+        orjson.dumps(
+            {
+                "id": f"tick-{n}",
+                "time": "2026-03-02T10:00:00Z",
+                "actor": {"id": "clock"},
+                "action": "test.tick",
+                "resource": {"type": "tick", "id": f"t{n}"},
+            }
+        )
+        for n in range(start, start + count)
+    )
+
+
+def _tick_alerts(db: Path) -> list[list[int]]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT evidence FROM alerts WHERE rule = 'tick'").fetchall()
+    conn.close()
+    return [orjson.loads(row[0]) for row in rows]
+
+
+def _until(check: Callable[[], object], timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := check():
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextmanager
+def _disk(tmp_path: Path, size: str) -> Iterator[Path]:
+    """A real small disk (tmpfs) of ``size``, unmounted afterwards."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)], check=True)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+@contextmanager
+def _killed(service: Callable[[], ServiceProcess | None]) -> Iterator[None]:
+    """Whatever happens, the service the test started does not outlive it."""
+    try:
+        yield
+    finally:
+        if (running := service()) is not None:
+            running.kill()
+
+
+def _fill(folder: Path) -> Path:
+    """Write a file until the disk has no room left."""
+    filler = folder / "filler"
+    with filler.open("wb", buffering=0) as out:
+        block = b"\0" * 65536
+        try:
+            while True:
+                out.write(block)
+        except OSError:
+            pass
+        try:
+            while True:
+                out.write(b"\0")
+        except OSError:
+            pass
+    return filler
+
+
+@needs_mount
+def test_detection_survives_a_full_disk_and_evaluates_every_entry_once(tmp_path: Path) -> None:
+    """Issue 10, point 8: a full disk stopped detection for good while the server went
+    on. Under `serve --watch`: fill the disk while entries wait, see the failure in
+    /healthz and /metrics, free the disk, and detection resumes with every entry
+    evaluated exactly once (one tick alert per tick entry) and an alert that it was
+    stopped."""
+    service = None
+    with _disk(tmp_path, "24m") as disk, _killed(lambda: service):
+        data = disk / "data"
+        run_cli("init", data=data, check=True)
+        (data / "rules").mkdir()
+        (data / "rules" / "tick.yml").write_text(TICK_RULE)
+        (data / "detection.yaml").write_text("rules: [builtin, rules]\nmax_lag: 1s\n")
+        admin = orjson.loads(
+            run_cli("principals", "create", "a", "--role", "admin", data=data, check=True).stdout
+        )["token"]
+        run_cli("append", "-", data=data, stdin=_ticks(0, 100), check=True)
+        service = ServiceProcess(data, admin, ("--watch",))
+        service.start()
+        db = data / "detection.db"
+        _until(lambda: len(_tick_alerts(db)) == 100, 60, "the first 100 ticks")
+
+        assert service.process is not None
+        service.process.send_signal(signal.SIGSTOP)  # entries arrive while it cannot look
+        run_cli("append", "-", data=data, stdin=_ticks(100, 1500), check=True)
+        filler = _fill(disk)
+        service.process.send_signal(signal.SIGCONT)
+
+        def failing() -> dict | None:
+            health = httpx.get(f"{service.url}/healthz", timeout=5).json()
+            return health if health["detection"]["last_error"] else None
+
+        health = _until(failing, 60, "detection to report the full disk")
+        assert health["status"] == "degraded" or health["detection"]["state"] == "retrying"
+        metrics = httpx.get(f"{service.url}/metrics", timeout=5).text
+        assert "trailseal_detection_up 0.0" in metrics
+        assert "trailseal_detection_lag_entries" in metrics
+
+        time.sleep(2)  # stopped longer than max_lag (1 s): an alert must say so
+        filler.unlink()
+
+        def recovered() -> bool:
+            detection = httpx.get(f"{service.url}/healthz", timeout=5).json()["detection"]
+            return detection["state"] == "running" and len(_tick_alerts(db)) == 1600
+
+        _until(recovered, 90, "detection to resume and catch up")
+        evidence = sorted(i for found in _tick_alerts(db) for i in found)
+        assert len(evidence) == len(set(evidence)) == 1600  # each tick once, none twice
+        with sqlite3.connect(db) as conn:
+            stopped = conn.execute(
+                "SELECT count(*) FROM alerts WHERE rule = 'detection_stopped'"
+            ).fetchone()[0]
+        conn.close()
+        assert stopped == 1
+        assert "Traceback" not in service.stderr()
+        assert run_cli("alerts", "verify", data=data).returncode == 0
+        service.stop()
+        assert run_cli("verify", data=data).returncode == 0
+
+
+@needs_mount
+def test_a_full_disk_answers_503_to_search_erase_and_alert_changes(tmp_path: Path) -> None:
+    """Issue 10, point 12: disk-full during search, erase or alert changes answered 500
+    where other routes give 503."""
+    service = None
+    with _disk(tmp_path, "16m") as disk, _killed(lambda: service):
+        data = disk / "data"
+        service = ServiceProcess.boot(data, "--watch")
+        writer = service.principal("w", "writer")
+        soc = service.principal("soc", "security")
+        auditor = service.principal("aud", "auditor")
+        admin = service.principal("adm", "admin")
+        export = {
+            "id": "x-1",
+            "time": "2026-03-02T10:00:00Z",
+            "actor": {"id": "c-9"},
+            "action": "export.create",
+            "resource": {"type": "export", "count": 900},
+            "detail": {"why": "quarterly"},
+        }
+        with service.client(writer) as http:
+            assert http.post("/v1/events", json=export).status_code == 201
+            rows = [{**export, "id": f"r-{n}", "action": "record.read"} for n in range(300)]
+            assert http.post("/v1/events", json=rows).status_code == 201
+
+        def alerts() -> list:
+            with service.client(soc) as http:
+                return list(http.get("/v1/alerts").json()["alerts"])
+
+        (alert,) = _until(alerts, 30, "the export's alert")
+        filler = _fill(disk)
+        try:
+            with service.client(auditor) as http:
+                searched = http.get("/v1/entries", params={"action": "record.read"})
+            with service.client(admin) as http:
+                erased = http.post("/v1/entries/0/erase-detail", json={"reason": "GDPR art. 17"})
+            with service.client(soc) as http:
+                resolved = http.post(
+                    f"/v1/alerts/{alert['id']}/resolve", json={"reason": "approved"}
+                )
+        finally:
+            filler.unlink()
+        for answer in (searched, erased, resolved):
+            assert answer.status_code in (200, 503), answer.text
+            assert answer.status_code != 500
+        assert resolved.status_code == 503  # its entry cannot be written: nothing changes
+        assert "Traceback" not in service.stderr()
+        with service.client(soc) as http:
+            assert http.get(f"/v1/alerts/{alert['id']}").json()["status"] == "open"
