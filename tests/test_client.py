@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import subprocess
 import sys
@@ -11,10 +12,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import orjson
 import pytest
 
-from conftest import Server
-from trailseal.client import AsyncClient, Client, SpoolFullError
+from conftest import Server, needs_mount
+from trailseal.client import AsyncClient, Client, SpoolFullError, SpoolWriteError
 from trailseal.ledger import Ledger
 
 
@@ -157,3 +159,63 @@ def test_async_client(server: Server, writer_token: str, tmp_path: Path) -> None
     assert asyncio.run(main()) == 200
     server.stop()
     assert len(_ids_in_log(server.data, "async")) == 200
+
+
+@needs_mount
+def test_emit_on_a_full_disk_raises_and_leaves_no_partial_line(
+    server: Server, writer_token: str, small_disk: Path
+) -> None:
+    """Issue 10, point 10: on a full spool disk `emit` returned an id for an event whose
+    line was only partly written, and the sender died on it. Now emit raises, the spool
+    holds whole lines only, and the sender goes on."""
+    spool = small_disk / "spool"
+    client = Client(server.url, writer_token, spool)
+    try:
+        client.emit(_event(0, "full"))
+        client.flush(timeout=60)
+        filler = small_disk / "filler"
+        with filler.open("wb", buffering=0) as out, contextlib.suppress(OSError):
+            while True:
+                out.write(b"\0" * 4096)
+        big = {**_event(1, "full"), "detail": {"note": "x" * 20_000}}
+        with pytest.raises(SpoolWriteError, match="not written"):
+            client.emit(big)
+        content = (spool / "spool.jsonl").read_bytes()
+        assert content == b"" or content.endswith(b"\n")
+        filler.unlink()
+        client.emit(_event(2, "full"))
+        client.flush(timeout=60)
+        assert client._sender.is_alive()
+        assert client.status.rejected == 0
+    finally:
+        client.close()
+    server.stop()
+    assert set(_ids_in_log(server.data, "full")) == {"full-000000", "full-000002"}
+
+
+def test_an_id_reused_with_other_content_is_set_aside_and_the_rest_delivered(
+    server: Server, writer_token: str, tmp_path: Path
+) -> None:
+    """Issue 10, point 11: one event id reused with different content blocked the spool
+    forever. The refused event is counted, reported and set aside; the rest go."""
+    with Client(server.url, writer_token, tmp_path / "spool") as client:
+        client.emit(_event(1, "reuse"))
+        client.flush(timeout=60)
+        client.emit({**_event(1, "reuse"), "action": "record.update"})  # same id, other event
+        for n in range(2, 5):
+            client.emit(_event(n, "reuse"))
+        client.flush(timeout=60)
+        assert client.status.rejected == 1
+        assert client.pending_bytes == 0
+    aside = [
+        orjson.loads(line)
+        for line in (tmp_path / "spool" / "rejected.jsonl").read_bytes().splitlines()
+    ]
+    assert len(aside) == 1
+    assert '"record.update"' in aside[0]["event"]
+    assert "reuse-000001" in aside[0]["event"]
+    assert aside[0]["reason"]
+    server.stop()
+    found = _ids_in_log(server.data, "reuse")
+    assert set(found) == {f"reuse-{n:06d}" for n in range(1, 5)}
+    assert found["reuse-000001"] == 1

@@ -23,10 +23,17 @@ from typing import Any, Literal, Self
 import orjson
 
 from trailseal.client.sender import Sender, SenderStatus
-from trailseal.client.spool import Spool, SpoolFullError
+from trailseal.client.spool import Spool, SpoolFullError, SpoolWriteError
 from trailseal.errors import EventError, TrailsealError
 
-__all__ = ["AsyncClient", "Client", "PendingError", "SenderStatus", "SpoolFullError"]
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "PendingError",
+    "SenderStatus",
+    "SpoolFullError",
+    "SpoolWriteError",
+]
 
 
 class PendingError(TrailsealError):

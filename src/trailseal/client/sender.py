@@ -61,13 +61,11 @@ class Sender(threading.Thread):
         backoff = 0.05
         try:
             while not self._halt.is_set():
-                if not self._spool.wait_for_data(0.2):
-                    continue
-                end, lines = self._spool.read(self._batch_bytes, self._batch_lines)
-                if not lines:
-                    continue
-                if self._send(lines):
-                    self._spool.acknowledge(end)
+                try:
+                    sent = self._once()
+                except Exception as exc:  # noqa: BLE001 - the sender outlives every error
+                    sent = self._failed(f"{type(exc).__name__}: {exc}")
+                if sent:
                     backoff = 0.05
                 else:
                     self._halt.wait(backoff * (0.5 + random.random()))  # noqa: S311 - jitter
@@ -75,7 +73,19 @@ class Sender(threading.Thread):
         finally:
             self._http.close()
 
-    def _send(self, lines: list[bytes]) -> bool:
+    def _once(self) -> bool:
+        """Send the next batch, if any; False when it must be retried after a pause."""
+        if not self._spool.wait_for_data(0.2):
+            return True
+        end, lines = self._spool.read(self._batch_bytes, self._batch_lines)
+        if not lines:
+            return True
+        if not self._send(lines):
+            return False
+        self._spool.acknowledge(end)
+        return True
+
+    def _send(self, lines: list[bytes]) -> bool:  # noqa: PLR0911 - one return per answer
         """True once the server answered that the batch is durable (or refused for good)."""
         try:
             answer = self._http.post("/v1/events?partial=true", content=b"\n".join(lines))
@@ -87,7 +97,7 @@ class Sender(threading.Thread):
             self.status.sent += len(lines) - len(
                 {str(r["pointer"]).split("/")[1] for r in rejected}
             )
-            self._reject(rejected)
+            self._reject(rejected, lines)
             return True
         if answer.status_code == 413 and len(lines) > 1:
             self._batch_lines = max(1, len(lines) // 2)
@@ -98,7 +108,14 @@ class Sender(threading.Thread):
             # operator, and dropping audit events is never the answer.
             return self._failed(f"HTTP {answer.status_code}: {answer.text[:200]}")
         if answer.status_code == 422:  # the whole batch invalid even with partial=true
-            self._reject(orjson.loads(answer.content).get("errors", []))
+            self._reject(orjson.loads(answer.content).get("errors", []), lines)
+            return True
+        if answer.status_code == 409:  # an id the log holds with other content
+            if len(lines) > 1:  # narrow it down: the others must not wait on it
+                self._batch_lines = max(1, len(lines) // 2)
+                return self._failed("HTTP 409 for a batch, sending smaller ones")
+            self._reject([{"pointer": "/0", "message": _message(answer)}], lines)
+            self._batch_lines = 5000
             return True
         return self._failed(f"HTTP {answer.status_code}: {answer.text[:200]}")
 
@@ -108,8 +125,27 @@ class Sender(threading.Thread):
         logger.warning("trailseal: sending failed, will retry: %s", why)
         return False
 
-    def _reject(self, errors: list[dict[str, object]]) -> None:
+    def _reject(self, errors: list[dict[str, object]], lines: list[bytes]) -> None:
+        """Count, report and set aside the events the server refused for good; the rest
+        of the batch was stored, and the spool moves on."""
         for error in errors:
             self.status.rejected += 1
             self.status.rejections.append(error)
             logger.error("trailseal: the server refused an event: %s", error)
+            line = _line_of(str(error.get("pointer", "")), lines)
+            if line is not None:
+                self._spool.set_aside(line, str(error.get("message") or error))
+
+
+def _line_of(pointer: str, lines: list[bytes]) -> bytes | None:
+    """The line a JSON pointer such as ``/3/actor/id`` names (its first step), if any."""
+    step = pointer.split("/")[1] if pointer.count("/") >= 1 else ""
+    return lines[int(step)] if step.isdigit() and int(step) < len(lines) else None
+
+
+def _message(answer: httpx.Response) -> str:
+    try:
+        body = orjson.loads(answer.content)
+    except orjson.JSONDecodeError:
+        return answer.text[:200]
+    return str(body.get("detail") or body.get("title") or body)[:500]
