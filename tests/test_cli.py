@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -344,3 +345,36 @@ def test_init_origins_with_control_or_non_ascii_characters(tmp_path: Path) -> No
     note = run_cli("checkpoint", data=good, check=True).stdout.decode()
     assert note.startswith("hôpital.example/log\n")
     run_cli("verify", data=good, check=True)
+
+
+def _sig_line(name: str, blob: bytes) -> str:
+    return f"\u2014 {name} {base64.b64encode(blob).decode()}\n"
+
+
+@pytest.mark.parametrize(
+    ("extra", "why"),
+    [
+        (_sig_line("other.example", b""), b"too short"),  # empty signature, another signer
+        (_sig_line("other.example", b"\x01\x02\x03\x04"), b"too short"),  # key id only
+        ("\u2014 other.example \n", b"too short"),  # no blob at all
+        (_sig_line("bad+name", b"\x01" * 68), b"key name"),
+        (_sig_line("", b"\x01" * 68), b"key name"),
+        ("".join(_sig_line(f"w{n}.example", b"\x01" * 68) for n in range(100)), b"signatures"),
+        (_sig_line("w.example", b"\x01" * 68).replace("w.example", "w\x07.example"), b"control"),
+    ],
+)
+def test_verify_against_refuses_notes_the_signed_note_spec_refuses(
+    log: Path, tmp_path: Path, extra: str, why: bytes
+) -> None:
+    """Issue 10, point 14: `verify --against` accepted signed notes that the signed-note
+    spec and its Go reference implementation reject."""
+    note = run_cli("checkpoint", data=log, check=True).stdout.decode()
+    good = tmp_path / "good.note"
+    good.write_text(note)
+    assert run_cli("verify", "--against", good, data=log).returncode == 0
+    forged = tmp_path / "forged.note"
+    forged.write_text(note + extra)
+    refused = run_cli("verify", "--against", forged, data=log)
+    assert refused.returncode != 0
+    assert why in refused.stderr
+    assert b"Traceback" not in refused.stderr

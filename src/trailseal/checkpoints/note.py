@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -138,6 +139,32 @@ class Signer:
         return f"{text}\n{SIGNATURE_PREFIX}{self.name} {blob}\n"
 
 
+MAX_SIGNATURES = 100  # the reference implementation refuses a note with more
+MIN_BLOB = 5  # a 4-byte key id and at least one byte of signature
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
+
+
+def _valid_name(name: str) -> bool:
+    """A key name as the signed-note spec allows: non-empty, no space, no '+'."""
+    return bool(name) and "+" not in name and not any(ch.isspace() for ch in name)
+
+
+def _signature(line: str) -> tuple[str, bytes]:
+    """(key name, key id + signature) of one well-formed signature line."""
+    if not line.startswith(SIGNATURE_PREFIX):
+        raise NoteError(f"malformed signature line {line[:80]!r}")
+    name, _, blob_b64 = line[len(SIGNATURE_PREFIX) :].partition(" ")
+    if not _valid_name(name):
+        raise NoteError(f"malformed signature line: key name {name[:80]!r} is not valid")
+    try:
+        blob = base64.b64decode(blob_b64, validate=True)
+    except binascii.Error:
+        raise NoteError(f"signature by {name!r} is not valid base64") from None
+    if len(blob) < MIN_BLOB:
+        raise NoteError(f"signature by {name!r} is too short to hold a key id and signature")
+    return name, blob
+
+
 def _check_text(text: str) -> None:
     if not text.endswith("\n"):
         raise NoteError("note text must end with a newline")
@@ -148,23 +175,26 @@ def _check_text(text: str) -> None:
 def open_note(note: str, verifier: Verifier) -> str:
     """Return the text of ``note`` if ``verifier`` signed it; raise :class:`NoteError` if not.
 
-    Signatures by other keys are ignored, as the spec allows; at least one
-    signature must be by ``verifier`` and every one by it must be valid.
+    Signatures by other keys are ignored, as the spec allows, but every signature line
+    must be well formed, as the reference implementation (golang.org/x/mod/sumdb/note)
+    requires: a valid key name, a non-empty base64 blob of a key id and at least one
+    byte of signature, at most 100 signatures, and no control character but newline
+    anywhere in the note. At least one signature must be by ``verifier`` and every
+    one by it must be valid.
     """
+    if _CONTROL.search(note):
+        raise NoteError("malformed note: it holds a control character")
     split = note.rfind("\n\n")
     if split < 0 or not note.endswith("\n"):
         raise NoteError("not a signed note: no blank line before the signatures")
     text = note[: split + 1]
     _check_text(text)
     found = False
-    for line in note[split + 2 : -1].split("\n"):
-        if not line.startswith(SIGNATURE_PREFIX):
-            raise NoteError(f"malformed signature line {line[:80]!r}")
-        name, _, blob_b64 = line[len(SIGNATURE_PREFIX) :].partition(" ")
-        try:
-            blob = base64.b64decode(blob_b64, validate=True)
-        except binascii.Error:
-            raise NoteError(f"signature by {name!r} is not valid base64") from None
+    lines = note[split + 2 : -1].split("\n")
+    if len(lines) > MAX_SIGNATURES:
+        raise NoteError(f"malformed note: {len(lines)} signatures (at most {MAX_SIGNATURES})")
+    for line in lines:
+        name, blob = _signature(line)
         if name != verifier.name or blob[:4] != verifier.key_id:
             continue
         if not verifier.verify(text.encode(), blob[4:]):
