@@ -13,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from conftest import Server, event_lines, needs_mount
+from conftest import Server, event_lines, needs_mount, run_cli
 from trailseal.access import entry_tenant
 from trailseal.ledger import Ledger
 from trailseal.testing import ServiceProcess
@@ -447,3 +447,38 @@ def test_worker_processes_die_with_a_killed_server(tmp_path: Path) -> None:
     while any(map(_alive, workers)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(map(_alive, workers))
+
+
+def test_one_verification_at_a_time_others_get_429(tmp_path: Path) -> None:
+    """Issue 10, point 15: sixteen concurrent /v1/verify calls each re-read the whole log
+    and slowed appends a hundredfold. One runs at a time; the others are told to come
+    back (429 with Retry-After), and appends go on meanwhile."""
+    data = tmp_path / "data"
+    service = ServiceProcess.boot(data)
+    try:
+        events = tmp_path / "events.jsonl"
+        events.write_bytes(b"\n".join(event_lines(60_000, seed=11)))
+        subprocess_result = run_cli("append", events, data=data)
+        assert subprocess_result.returncode == 0, subprocess_result.stderr
+        auditor = service.principal("aud", "auditor")
+        writer = service.principal("w", "writer")
+
+        def verify(_: int) -> httpx.Response:
+            with service.client(auditor) as http:
+                return http.post("/v1/verify")
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(verify, range(8)))
+            with service.client(writer) as http:  # appends are not refused meanwhile
+                line = event_lines(1, seed=12)[0]
+                assert http.post("/v1/events", content=line).status_code == 201
+        codes = sorted(answer.status_code for answer in answers)
+        assert set(codes) <= {200, 429}, [a.text for a in answers]
+        assert 200 in codes
+        assert 429 in codes
+        busy = next(answer for answer in answers if answer.status_code == 429)
+        assert busy.headers["Retry-After"]
+        assert "already running" in busy.json()["detail"]
+        assert all(a.json()["ok"] for a in answers if a.status_code == 200)
+    finally:
+        service.stop()

@@ -310,3 +310,58 @@ def test_an_entry_rewritten_as_text_is_damage(copy: Path) -> None:
     assert "Traceback" not in message
     assert code == 3
     assert_detected(copy, "modified-entry", 33)
+
+
+def _checkpoint_file(data: Path, size: int) -> Path:
+    """The log's own checkpoint at ``size``, saved as an earlier verification would."""
+    ((note,),) = query(data, f"SELECT note FROM checkpoints WHERE size = {size}")
+    kept = data.parent / f"verified-{size}.note"
+    kept.write_text(note)
+    return kept
+
+
+def test_verify_since_checks_only_what_came_after_a_verified_checkpoint(copy: Path) -> None:
+    """Issue 10, point 15: `verify --since CHECKPOINT_FILE` checks what was appended after
+    a checkpoint verified before, and the consistency proof between the two."""
+    since = _checkpoint_file(copy, 100)
+    result = run_cli("verify", "--json", "--since", since, data=copy)
+    assert result.returncode == 0, result.stderr
+    report = orjson.loads(result.stdout)
+    assert (report["since_size"], report["checkpoints_verified"]) == (100, 2)
+    with Ledger.open(copy) as ledger:
+        assert report["root"] == ledger.root(report["size"]).hex()
+    b = _BACKENDS[copy]
+    replaced = b.blob(f"replace({b.text('entry')}, '\"u-', '\"x-')")
+    tamper(copy, f"UPDATE entries SET entry = {replaced} WHERE idx = 157")
+    assert_detected(copy, "modified-entry", 157, "--since", str(since))
+
+
+def test_verify_since_trusts_the_prefix_but_not_a_rewritten_tree(copy: Path) -> None:
+    """Entries before the checkpoint are trusted as verified then (the full pass is what
+    finds damage there); a stored tree that no longer hashes to the checkpoint's root
+    is found all the same."""
+    since = _checkpoint_file(copy, 100)
+    b = _BACKENDS[copy]
+    replaced = b.blob(f"replace({b.text('entry')}, '\"u-', '\"x-')")
+    tamper(copy, f"UPDATE entries SET entry = {replaced} WHERE idx = 57")
+    code, message = verify(copy, "--since", str(since))
+    assert code == 0, message
+    assert verify(copy)[0] == 3  # the full pass stays available, and finds it
+    noise = b.random_bytes("length(tree_nodes)")
+    tamper(copy, f"UPDATE entries SET tree_nodes = {noise} WHERE idx = 63")  # the node [0, 64)
+    code, message = verify(copy, "--since", str(since))
+    assert code == 3
+    assert "rewritten" in message
+
+
+def test_verify_since_a_checkpoint_beyond_the_log_is_truncation(copy: Path, tmp_path: Path) -> None:
+    since = _checkpoint_file(copy, 200)
+    tamper(copy, "DELETE FROM checkpoints WHERE size > 150", "DELETE FROM entries WHERE idx >= 150")
+    code, message = verify(copy, "--since", str(since))
+    assert code == 3
+    assert "truncated" in message
+    other = tmp_path / "other.note"
+    other.write_text(Signer.generate("tamper.example/log").sign("tamper.example/log\n10\nAA==\n"))
+    code, message = verify(copy, "--since", str(other))
+    assert code == 3
+    assert "--since checkpoint" in message

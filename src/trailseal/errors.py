@@ -107,6 +107,11 @@ class StoreUnavailableError(StorageError):
     """The store cannot append durably right now (disk full, read-only, locked)."""
 
 
+class BusyError(TrailsealError):
+    """An expensive operation of this kind is already running on this log; try again
+    when it is done (one verification at a time keeps ingestion fast)."""
+
+
 class CaptureError(TrailsealError):
     """A change could not be audited, so it was refused before it ran
     (e.g. one statement changing more rows than change capture is set to record)."""

@@ -6,9 +6,10 @@ table and the tenant rule, and records what it read in the log.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import orjson
 
@@ -19,6 +20,7 @@ from trailseal.app.recorder import Recorder
 from trailseal.checkpoints import Verifier
 from trailseal.errors import (
     BatchError,
+    BusyError,
     EventError,
     LineProblem,
     NotFoundError,
@@ -131,6 +133,9 @@ class Entries:
 
     ledger: Ledger
     recorder: Recorder
+    # One verification at a time: it reads the whole log with a process per core, and
+    # sixteen at once slowed appends from 10 ms to over a second.
+    verifying: threading.Lock = field(default_factory=threading.Lock)
 
     # -- writing -------------------------------------------------------------
 
@@ -312,8 +317,11 @@ class Entries:
         against: str | None = None,
         verifier: Verifier | None = None,
         progress: Progress | None = None,
+        since: str | None = None,
     ) -> VerificationReport:
-        """Verify the whole log and record the result; raises the VerificationError on damage.
+        """Verify the whole log (or, ``since`` a checkpoint verified before, what was
+        appended after it) and record the result; raises the VerificationError on damage.
+        One verification runs at a time on a log; another meanwhile raises BusyError.
 
         Recording is itself a check: the signer refuses to sign a checkpoint inconsistent
         with the last one it signed (kept beside the key, outside the database), which
@@ -321,14 +329,18 @@ class Entries:
         the caller hears; a clean result that cannot be recorded is refused, since what
         cannot be recorded does not happen."""
         self.recorder.authorize(caller, Permission.VERIFY)
+        if not self.verifying.acquire(blocking=False):
+            raise BusyError("a verification of this log is already running; try again after it")
         try:
-            report = self.ledger.verify(against, verifier, progress=progress)
+            report = self.ledger.verify(against, verifier, progress=progress, since=since)
         except VerificationError as damage:
             try:
                 self._record_verification(caller, damage)
             except TrailsealError:
                 raise damage from None
             raise
+        finally:
+            self.verifying.release()
         self._record_verification(caller, None)
         if not caller.sees_all:
             report = replace(report, erased=[])  # indexes of other tenants' entries

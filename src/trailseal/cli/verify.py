@@ -39,20 +39,38 @@ def _verifier(value: str | None) -> Verifier | None:
     help="A checkpoint kept outside the database; catches truncation and rewrites.",
 )
 @click.option(
+    "--since",
+    "since_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A checkpoint an earlier verification covered (save one with `trailseal checkpoint`): "
+    "check only what was appended after it, and the consistency proof from it.",
+)
+@click.option(
     "--vkey", help="Trust this verifier key (text or file) instead of the log's own record."
 )
 @output_options
 def verify_command(
-    data: str | None, key: str | None, against: Path | None, vkey: str | None, fmt: str | None
+    data: str | None,
+    key: str | None,
+    against: Path | None,
+    since_file: Path | None,
+    vkey: str | None,
+    fmt: str | None,
 ) -> None:
     """Recompute every hash and check every checkpoint; exit 3 on any damage.
 
-    The result is recorded in the log (audit.verify)."""
+    With --since, only what was appended after a checkpoint verified before (a nightly
+    run keeps the checkpoint it ended on, and starts from it the next night). The
+    result is recorded in the log (audit.verify)."""
     with App.open(data, key_path=key) as app:
         note = _read_text(against, "checkpoint") if against else None
+        since = _read_text(since_file, "checkpoint") if since_file else None
         with progress_bar("verifying", app.entries.size()) as bar:
-            report = app.entries.verify(host(), note, _verifier(vkey), progress=bar.set)
-        info(f"OK: {report.size} entries, {report.checkpoints} checkpoints verified")
+            report = app.entries.verify(
+                host(), note, _verifier(vkey), progress=bar.set, since=since
+            )
+        covered = f" after entry {report.since_size - 1}" if report.since_size else ""
+        info(f"OK: {report.size} entries{covered}, {report.checkpoints} checkpoints verified")
         emit_mapping(report.to_json(), fmt, title="verification")
 
 

@@ -22,6 +22,7 @@ from trailseal.ledger.replay import EntryHead, Replayer, check_detail
 from trailseal.ledger.search import fields_of
 from trailseal.ledger.workers import worker_processes
 from trailseal.proofs import ZERO_CHAIN, chain_hash
+from trailseal.proofs.tree import CompactRange
 from trailseal.storage.base import Erasure, StoredEntry, StoreReader
 
 LEVEL = 16  # chunks of 65,536 entries
@@ -56,7 +57,25 @@ def verify_chunk(
         store.close()
 
 
-def _check(store: StoreReader, start: int, end: int, wanted: list[int], size: int) -> ChunkResult:
+def check_range(
+    store: StoreReader, start: int, end: int, wanted: list[int], compact: CompactRange
+) -> ChunkResult:
+    """Entries ``[start, end)`` checked as a chunk is, continuing the tree whose compact
+    range at ``start`` is ``compact`` (which the entries extend in place): for
+    verifying only what was appended after a checkpoint verified before. Its
+    ``at_sizes`` hold the whole tree's compact range at each wanted size."""
+    return _check(store, start, end, wanted, end - start, compact=compact)
+
+
+def _check(  # noqa: PLR0913 - a chunk, or a range continuing a known tree
+    store: StoreReader,
+    start: int,
+    end: int,
+    wanted: list[int],
+    size: int,
+    *,
+    compact: CompactRange | None = None,
+) -> ChunkResult:
     chain = ZERO_CHAIN
     if start:
         before = next(store.entries(start - 1, start), None)
@@ -64,6 +83,8 @@ def _check(store: StoreReader, start: int, end: int, wanted: list[int], size: in
             raise TamperError("missing-entry", f"entry {start - 1} is missing", start - 1)
         chain = before.chain_hash
     replay = Replayer(wanted, start, chain)
+    if compact is not None:
+        replay.compact = compact
     details = store.details(start, end)
     result = ChunkResult(start, end)
     erasures: dict[int, Erasure] | None = None

@@ -18,7 +18,7 @@ from typing import Any, Self
 import orjson
 
 from trailseal.access.principals import Principal
-from trailseal.checkpoints import Signer, Verifier
+from trailseal.checkpoints import Checkpoint, Signer, Verifier
 from trailseal.config import Settings, default_store, resolve_data_dir, write_config
 from trailseal.errors import (
     ConfigError,
@@ -29,6 +29,7 @@ from trailseal.errors import (
     NothingToEraseError,
     ProofError,
     StorageError,
+    TamperError,
 )
 from trailseal.events import Event, EventLimits, event_from_mapping
 from trailseal.ledger import keys
@@ -44,7 +45,12 @@ from trailseal.ledger.entry import (
 from trailseal.ledger.keys import KeyFile
 from trailseal.ledger.search import SearchFilter, catch_up, matches, pending, search_row
 from trailseal.ledger.sequencer import AppendResult, Sequencer
-from trailseal.ledger.verify import ERASE_ACTION, VerificationReport, verify_store
+from trailseal.ledger.verify import (
+    ERASE_ACTION,
+    VerificationReport,
+    verify_since,
+    verify_store,
+)
 from trailseal.proofs import (
     EMPTY_ROOT,
     NodeID,
@@ -52,6 +58,7 @@ from trailseal.proofs import (
     fold,
     inclusion_plan,
     perfect_nodes,
+    verify_consistency,
 )
 from trailseal.storage import (
     Store,
@@ -480,29 +487,48 @@ class Ledger:
         new_root = next(folded) if new_size else EMPTY_ROOT
         return ConsistencyProof(old_size, new_size, list(folded), old_root, new_root)
 
-    def verify(
+    def verify(  # noqa: PLR0913 - what to trust, how to split the work, and where to start
         self,
         against: str | None = None,
         verifier: Verifier | None = None,
+        *,
         workers: int | None = None,
         chunk_level: int = 16,
         progress: Callable[[int], object] | None = None,
+        since: str | None = None,
     ) -> VerificationReport:
         """Verify the whole log; ``verifier`` overrides the key recorded in the store.
 
         Large logs are checked in chunks of ``2**chunk_level`` entries by
-        ``workers`` processes (default: one per CPU).
+        ``workers`` processes (default: one per CPU). With ``since`` (a checkpoint
+        note an earlier verification covered), only what was appended after it is
+        checked, and the consistency proof from it to the newest checkpoint.
         """
-        return verify_store(
-            self.reader,
-            verifier or self.verifier,
-            self.origin,
-            against,
-            opener=self.store.opener(),
-            workers=workers,
-            chunk_level=chunk_level,
-            progress=progress,
-        )
+        trusted_key = verifier or self.verifier
+        if since is None:
+            return verify_store(
+                self.reader,
+                trusted_key,
+                self.origin,
+                against,
+                opener=self.store.opener(),
+                workers=workers,
+                chunk_level=chunk_level,
+                progress=progress,
+            )
+        report = verify_since(self.reader, trusted_key, self.origin, since, progress=progress)
+        old = Checkpoint.open(since, trusted_key, self.origin)
+        proof = self.prove_consistency(old.size, report.size)
+        verify_consistency(old.size, report.size, old.root, bytes.fromhex(report.root), proof.proof)
+        if against is not None:
+            outside = Checkpoint.open(against, trusted_key, self.origin)
+            if outside.size > report.size or self.root(outside.size) != outside.root:
+                raise TamperError(
+                    "rewritten",
+                    f"the log's root at size {outside.size} differs from the checkpoint kept "
+                    "outside it",
+                )
+        return report
 
     def search(
         self, query: SearchFilter, progress: Callable[[int], object] | None = None

@@ -22,13 +22,13 @@ from trailseal.access.actions import trusted
 from trailseal.checkpoints import Checkpoint, Verifier
 from trailseal.errors import NoteError, TamperError, TrailsealError, VerificationError
 from trailseal.events import canonical
-from trailseal.ledger.chunks import ERASE_ACTION, LEVEL, ChunkResult, run_chunks
+from trailseal.ledger.chunks import ERASE_ACTION, LEVEL, ChunkResult, check_range, run_chunks
 from trailseal.ledger.replay import Replayer, check_detail
 from trailseal.ledger.search import IndexedResource
 from trailseal.proofs import EMPTY_ROOT, CompactRange, fold
 from trailseal.storage.base import StoreReader
 
-__all__ = ["ERASE_ACTION", "VerificationReport", "verify_export", "verify_store"]
+__all__ = ["ERASE_ACTION", "VerificationReport", "verify_export", "verify_since", "verify_store"]
 
 _NO_TARGET = IndexedResource()
 
@@ -44,6 +44,7 @@ class VerificationReport:
     verifier: str
     erased: list[int] = field(default_factory=list)
     against_size: int | None = None
+    since_size: int | None = None  # checked only what was appended after this size
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,16 +54,23 @@ class VerificationReport:
             "checkpoints_verified": self.checkpoints,
             "latest_checkpoint_size": self.latest_checkpoint_size,
             "against_size": self.against_size,
+            "since_size": self.since_size,
             "verifier": self.verifier,
             "detail_erased": self.erased,
         }
 
 
-def _open_checkpoints(store: StoreReader, verifier: Verifier, origin: str) -> list[Checkpoint]:
-    """Every stored checkpoint, signature-checked, forming an unbroken signed chain."""
+def _open_checkpoints(
+    store: StoreReader, verifier: Verifier, origin: str, after: int = 0
+) -> list[Checkpoint]:
+    """Every stored checkpoint, signature-checked, forming an unbroken signed chain (from
+    the first past size ``after``: the rest were checked by an earlier verification)."""
     opened: list[Checkpoint] = []
     previous = 0
     for size, note in store.checkpoints():
+        if size <= after:
+            previous = size
+            continue
         try:
             checkpoint = Checkpoint.open(note, verifier, origin)
         except NoteError as exc:
@@ -86,12 +94,14 @@ def _open_checkpoints(store: StoreReader, verifier: Verifier, origin: str) -> li
 
 
 def _open_against(note: str | None, verifier: Verifier, origin: str) -> Checkpoint | None:
-    if note is None:
-        return None
+    return None if note is None else _open_note(note, verifier, origin, "--against")
+
+
+def _open_note(note: str, verifier: Verifier, origin: str, option: str) -> Checkpoint:
     try:
         return Checkpoint.open(note, verifier, origin)
     except NoteError as exc:
-        raise NoteError(f"the --against checkpoint: {exc.message}") from None
+        raise NoteError(f"the {option} checkpoint: {exc.message}") from None
 
 
 @dataclass
@@ -166,14 +176,7 @@ def verify_store(  # noqa: PLR0913 - each is a separate input to what is trusted
                 f"the entries do not produce the root signed at size {checkpoint.size}",
                 checkpoint.size - 1,
             )
-    latest = checkpoints[-1].size if checkpoints else 0
-    if latest != size:
-        raise TamperError(
-            "unsigned-entries",
-            f"entries {latest}..{size - 1} are covered by no checkpoint; every batch is signed "
-            "when it is committed, so a checkpoint was removed",
-            latest,
-        )
+    latest = _signed_to(checkpoints[-1].size if checkpoints else 0, size)
     if outside is not None and tree.roots[outside.size] != outside.root:
         raise TamperError(
             "rewritten",
@@ -188,6 +191,79 @@ def verify_store(  # noqa: PLR0913 - each is a separate input to what is trusted
         erased=tree.erased,
         against_size=outside.size if outside else None,
     )
+
+
+def verify_since(  # noqa: PLR0913 - as verify_store, plus the checkpoint to start from
+    store: StoreReader,
+    verifier: Verifier,
+    origin: str,
+    since_note: str,
+    *,
+    piece: int = 1 << LEVEL,
+    progress: Callable[[int], object] | None = None,
+) -> VerificationReport:
+    """Verify what was appended after ``since_note``, a checkpoint an earlier verification
+    covered: the stored tree at its size must hash to its root, and every entry after
+    it is checked as a full verification checks it (leaf, chain, tree nodes, details,
+    erasures, search rows), extending that tree up to every later checkpoint, each of
+    which must match. Entries before it are trusted as verified then."""
+    since = _open_note(since_note, verifier, origin, "--since")
+    size = store.size()
+    if since.size > size:
+        raise TamperError(
+            "truncated",
+            f"the log holds {size} entries but the --since checkpoint covers {since.size}",
+            size,
+        )
+    checkpoints = _open_checkpoints(store, verifier, origin, after=since.size)
+    border = store.nodes(CompactRange.border(since.size)) if since.size else []
+    if (fold(border) if border else EMPTY_ROOT) != since.root:
+        raise TamperError(
+            "rewritten",
+            f"the stored tree at size {since.size} is not the one the --since checkpoint signed",
+            since.size - 1,
+        )
+    compact = CompactRange(since.size, border)
+    wanted = sorted(c.size for c in checkpoints)
+    roots: dict[int, bytes] = {since.size: since.root}
+    erased: list[int] = []
+    for start in range(since.size, size, piece):
+        result = check_range(store, start, min(size, start + piece), wanted, compact)
+        if result.error is not None:
+            raise TamperError(*result.error)
+        roots |= {at: fold(hashes) for at, hashes in result.at_sizes.items()}
+        erased += result.erased
+        if progress is not None:
+            progress(min(size, start + piece))
+    for checkpoint in checkpoints:
+        if roots.get(checkpoint.size) != checkpoint.root:
+            raise TamperError(
+                "root-mismatch",
+                f"the entries do not produce the root signed at size {checkpoint.size}",
+                checkpoint.size - 1,
+            )
+    latest = _signed_to(checkpoints[-1].size if checkpoints else since.size, size)
+    return VerificationReport(
+        size=size,
+        root=roots[size].hex(),
+        checkpoints=len(checkpoints),
+        latest_checkpoint_size=latest,
+        verifier=str(verifier),
+        erased=erased,
+        since_size=since.size,
+    )
+
+
+def _signed_to(latest: int, size: int) -> int:
+    """``latest``, the size the newest checkpoint covers, which must be the whole log."""
+    if latest != size:
+        raise TamperError(
+            "unsigned-entries",
+            f"entries {latest}..{size - 1} are covered by no checkpoint; every batch is signed "
+            "when it is committed, so a checkpoint was removed",
+            latest,
+        )
+    return latest
 
 
 def _check_sizes(checkpoints: list[Checkpoint], outside: Checkpoint | None, size: int) -> None:

@@ -15,6 +15,7 @@ from trailseal.errors import (
     AlreadyExistsError,
     AuthenticationError,
     BatchError,
+    BusyError,
     ConfigError,
     EventError,
     IdConflictError,
@@ -130,10 +131,11 @@ _ANSWERS: tuple[tuple[type[TrailsealError], int, str], ...] = (
     (EventError, 400, "Bad request"),
     (AlreadyExistsError, 409, "Conflict"),
     (StorageError, 503, "Log unavailable"),
+    (BusyError, 429, "Busy"),
     (VerificationError, 503, "Log unavailable"),
     (ConfigError, 400, "Bad request"),
 )
-_HEADERS = {401: {"WWW-Authenticate": "Bearer"}, 503: RETRY}
+_HEADERS = {401: {"WWW-Authenticate": "Bearer"}, 429: RETRY, 503: RETRY}
 
 
 def problem_for(exc: TrailsealError) -> Problem:
