@@ -6,9 +6,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+import orjson
 import pytest
 
-from conftest import Server
+from conftest import Server, run_cli
+from trailseal.testing import ServiceProcess
 
 
 @pytest.fixture
@@ -103,3 +106,56 @@ def test_tenant_bound_principals_see_and_act_on_their_tenants_alerts_only(
     assert next(a for a in _alerts(watching, everyone) if a["tenant"] == "globex")["status"] == (
         "open"
     )
+
+
+STARS_RULE = """\
+title: Many wildcards
+name: many_wildcards
+level: low
+logsource: {product: trailseal}
+detection: {sel: {detail.note: '*a*a*a*a*a*a*c'}, condition: sel}
+"""
+
+
+def test_an_adversarial_value_does_not_stall_the_server(tmp_path: Path) -> None:
+    """Issue 10, point 7, against a real `serve --watch`: one 18 KB value against a rule
+    with several wildcards froze the whole server (health checks and appends timed
+    out). Matching is linear now: the server answers and detection keeps up."""
+    data = tmp_path / "data"
+    run_cli("init", "--origin", "stall.example/log", data=data, check=True)
+    (data / "rules").mkdir()
+    (data / "rules" / "stars.yml").write_text(STARS_RULE)
+    (data / "detection.yaml").write_text("rules: [builtin, rules]\n")
+    admin = orjson.loads(
+        run_cli("principals", "create", "a", "--role", "admin", data=data, check=True).stdout
+    )["token"]
+    service = ServiceProcess(data, admin, ("--watch",))
+    service.start()
+    try:
+        writer = service.principal("w", "writer")
+        hostile = {
+            "id": "stall-1",
+            "time": "2026-03-02T10:00:00Z",
+            "actor": {"id": "u-1"},
+            "action": "note.write",
+            "resource": {"type": "note", "id": "n-1"},
+            "detail": {"note": "a" * 18_000},
+        }
+        with service.client(writer) as http:
+            assert http.post("/v1/events", json=hostile).status_code == 201
+            time.sleep(0.5)  # the engine is at it now
+            started = time.monotonic()
+            health = httpx.get(f"{service.url}/healthz", timeout=5)
+            follow_up = {**hostile, "id": "stall-2", "detail": {"note": "short"}}
+            assert http.post("/v1/events", json=follow_up).status_code == 201
+            assert time.monotonic() - started < 3
+        assert health.status_code == 200
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            detection = httpx.get(f"{service.url}/healthz", timeout=5).json()["detection"]
+            if detection["lag"] == 0 and detection["position"] > 0:
+                break
+            time.sleep(0.2)
+        assert detection["lag"] == 0, detection
+    finally:
+        service.stop()

@@ -373,10 +373,34 @@ class PostgresStore:
         db = _connect(conninfo, shown)
         try:
             cls._prepare(db, schema, shown, readonly=False)
+            cls._upgrade_state(db, schema, shown)
         except BaseException:
             db.close()
             raise
         return StateDatabase(db, "postgresql", lambda: cls.state(url))
+
+    @staticmethod
+    def _upgrade_state(db: psycopg.Connection[tuple[Any, ...]], schema: str, shown: str) -> None:
+        """Columns the state tables gained since the schema was made (alerts count their
+        versions since issue 10), added as the schema's owner."""
+        present = db.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = %s "
+            "AND table_name = 'alerts' AND column_name = 'version'",
+            (schema,),
+        ).fetchone()
+        if present is not None:
+            return
+        try:
+            with db.transaction():
+                db.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(f"{schema}_owner")))
+                db.execute(
+                    "ALTER TABLE alerts ADD COLUMN IF NOT EXISTS version integer NOT NULL DEFAULT 1"
+                )
+        except psycopg.Error as exc:
+            raise ConfigError(
+                f"schema {schema!r} of {shown} needs the column alerts.version ({exc}); run "
+                "trailseal once as a user that may act as its owner role"
+            ) from None
 
     def reader(self) -> PostgresStore:
         return PostgresStore.open(self._raw_url, readonly=True)
