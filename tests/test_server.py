@@ -482,3 +482,19 @@ def test_one_verification_at_a_time_others_get_429(tmp_path: Path) -> None:
         assert all(a.json()["ok"] for a in answers if a.status_code == 200)
     finally:
         service.stop()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "alice\n", "role": "auditor"},
+        {"name": "alice", "role": "auditor", "tenant": "acme\n"},
+    ],
+)
+def test_names_ending_in_a_newline_are_refused(server: Server, body: dict) -> None:
+    """Issue 10, same kind as point 14: `$` let principal and tenant names end in a
+    newline, so "alice\\n" could pass for "alice" in every listing."""
+    with server.client(server.admin) as http:
+        answer = http.post("/v1/principals", json=body)
+    assert answer.status_code == 400, answer.text
+    assert "name" in answer.json()["detail"]

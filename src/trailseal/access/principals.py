@@ -26,8 +26,8 @@ from trailseal.storage.state import PRINCIPALS, DuplicateError, StateDatabase
 TOKEN_PREFIX = "tsk_"  # noqa: S105 - a recognisable prefix, not a secret
 HOST_PREFIX = "host:"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@-]")
-_TOKEN = re.compile(r"^tsk_[A-Za-z0-9_-]{43}$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+_TOKEN = re.compile(r"^tsk_[A-Za-z0-9_-]{43}\Z")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}\Z")
 
 _SELECT = "SELECT id, name, role, tenant, token_hint, created_at, revoked_at FROM principals "
 

@@ -26,7 +26,7 @@ from trailseal.events import event_from_mapping
 
 P = ParamSpec("P")
 R = TypeVar("R")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 MAX_EVENT_BYTES = 64 * 1024
 
 

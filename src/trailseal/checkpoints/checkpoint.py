@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from trailseal.checkpoints.note import Signer, Verifier, open_note
 from trailseal.errors import NoteError
 
-_SIZE = re.compile(r"^(0|[1-9][0-9]{0,18})$")
-_PREV = re.compile(r"^prev (0|[1-9][0-9]{0,18})$")
+_SIZE = re.compile(r"^(0|[1-9][0-9]{0,18})\Z")
+_PREV = re.compile(r"^prev (0|[1-9][0-9]{0,18})\Z")
 
 
 @dataclass(frozen=True)

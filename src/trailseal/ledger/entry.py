@@ -29,7 +29,7 @@ from trailseal.events.canonical import canonical_struct
 SALT_BYTES = 16
 # Principal ids (pr-…), host:<user> and the log's own name: plain ASCII, so the entry's
 # canonical bytes need no escaping.
-_SUBMITTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,255}$")
+_SUBMITTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,255}\Z")
 
 
 def check_submitter(submitter: str) -> str:

@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 _CHUNK = 20_000
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
 
 
 def normalize_time(value: str, name: str = "time") -> str:
