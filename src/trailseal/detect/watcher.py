@@ -83,11 +83,14 @@ class Health:
             return f"detection behind the log for {now - self.behind_since:.0f} s"
         return None
 
-    def report(self) -> dict[str, Any]:
+    def report(self, size: int | None = None) -> dict[str, Any]:
+        """What `/healthz` shows; ``size``, the log's size now, makes the lag current
+        (without it, the size the last good step saw)."""
         return {
             "state": self.state,
             "position": self.cursor,
-            "lag": max(0, self.size - self.cursor),
+            "lag": max(0, max(size or 0, self.size) - self.cursor),
+            "failing_since": self.failing_since,
             "failures": self.failures,
             "last_error": self.last_error,
             "last_error_at": self.last_error_at,

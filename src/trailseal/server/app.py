@@ -30,10 +30,11 @@ from trailseal.server.service import Limits, Service
 def create_app(
     application: App,
     limits: Limits | None = None,
-    detection: Callable[[], dict[str, Any]] | None = None,
+    detection: Callable[[int], dict[str, Any]] | None = None,
 ) -> FastAPI:
     """The ASGI app serving one log; it records its own start and stop in the log.
-    ``detection`` reports how detection running in this process is doing (``--watch``)."""
+    ``detection`` reports how detection running in this process is doing (``--watch``),
+    given the log's size."""
     service = Service(application, limits or Limits())
     recorder = application.recorder
 
@@ -68,13 +69,13 @@ def create_app(
         service itself still answers, so the status code stays 200)."""
         if detection is None:
             return {"status": "ok"}
-        report = detection()
+        report = detection(application.entries.size())
         return {"status": "degraded" if report["problem"] else "ok", "detection": report}
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         size, depth = application.entries.size(), application.queue_depth()
-        text = service.metrics.text(size, depth, detection() if detection else None)
+        text = service.metrics.text(size, depth, detection(size) if detection else None)
         return Response(text, media_type="text/plain; version=0.0.4")
 
     return app

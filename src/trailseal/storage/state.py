@@ -10,6 +10,7 @@ table definitions differ.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -153,16 +154,35 @@ class StateDatabase:
         """One transaction, holding the database's write lock from its start."""
         with self._lock:
             if self.dialect == "sqlite":
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
+                yield from self._sqlite_transaction()
                 return
-            with self._db.transaction():
-                yield
+            try:
+                with self._db.transaction():
+                    yield
+            except Exception as exc:
+                if _is_db_error(exc):  # the commit itself failed (a full disk, say)
+                    raise self._failed(exc) from None
+                raise
+
+    def _sqlite_transaction(self) -> Iterator[None]:
+        """BEGIN, the body, COMMIT; a failure of any of them (a full disk fails the commit)
+        is a StorageError, and leaves nothing half-done."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise self._failed(exc) from None
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise self._failed(exc) from None
 
     def close(self) -> None:
         self._db.close()
@@ -175,8 +195,11 @@ def _upgrade(db: sqlite3.Connection, kind: str) -> None:
         columns = {row[1] for row in db.execute("PRAGMA table_info(alerts)")}
         if "tenant" not in columns:
             db.execute("ALTER TABLE alerts ADD COLUMN tenant TEXT")
-        if "version" not in columns:  # merges are logged since issue 10: logged = 1 is v1
+        if "version" not in columns:  # merges are logged since issue 10
             db.execute("ALTER TABLE alerts ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
+            # Evidence merged before then is in no entry: the engine logs each alert as it
+            # stands (alert.updated) before it compares the database with the log.
+            db.execute("UPDATE alerts SET version = 2 WHERE logged = 1")
 
 
 def _is_db_error(exc: Exception) -> bool:
