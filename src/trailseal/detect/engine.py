@@ -35,8 +35,10 @@ from trailseal.detect.context import Context
 from trailseal.detect.correlate import Correlator, Firing, group_key
 from trailseal.detect.fields import FieldPlan, Fields
 from trailseal.detect.projection import (
+    ALERT_ACTIONS,
     PROGRESS_ACTION,
     Logged,
+    Span,
     changed,
     differences,
     gaps,
@@ -61,7 +63,7 @@ STOPPED_ACTION = "trailseal.detection.stopped"
 LAGGING_ACTION = "trailseal.detection.lagging"
 ENGINE_ACTOR = {"id": "trailseal-watch", "type": "system"}
 ZERO_CHAIN = bytes(32)
-BATCH = 2_000
+BATCH = 10_000  # entries per transaction (and, catching up, per progress entry)
 
 
 def _now() -> str:
@@ -150,7 +152,10 @@ class Engine:
             for rule in dict.fromkeys(correlator.c.rules):
                 self.feeds.setdefault(rule, []).append(correlator)
         self.cursor: int = store.get_state("cursor", 0)
-        self.recorded: int = store.get_state("recorded", 0)  # where the last progress record ended
+        recorded = store.get_state("recorded")  # where the last progress record ended
+        # None: state from before progress was recorded; the first step records it all.
+        self.unrecorded_legacy = recorded is None and self.cursor > 0
+        self.recorded: int = recorded or 0
         self.committed = self.cursor  # the cursor as stored: a step checks nobody moved it
         self.chain = bytes.fromhex(store.get_state("chain", ZERO_CHAIN.hex()))
         self.checkpoint_size: int = store.get_state("checkpoint_size", 0)
@@ -190,9 +195,10 @@ class Engine:
                     self._check_checkpoint(new_alerts)
                     self._check_silence(now, new_alerts)
                     self._check_lag(end < self.size, new_alerts)
-                    if self.record_alerts and self.foreign:
+                    if self.record_alerts and (self.foreign or self.unrecorded_legacy):
                         self._record_progress(self.recorded)
                         self.recorded = self.cursor
+                        self.unrecorded_legacy = False
                     self._save()
         except BaseException:
             self._load_state()  # the batch rolled back: so does what the engine holds
@@ -228,7 +234,7 @@ class Engine:
         if not self.record_alerts:
             return []
         self._log()  # changes a crash left unwritten are not disagreements
-        found = check_state(self.ledger, self.store, self.cursor)
+        found = check_state(self.ledger, self.store, self.cursor, full=False)
         if not found.problems:
             return []
         new_alerts: list[int] = []
@@ -263,12 +269,12 @@ class Engine:
         self,
         stop: Callable[[], bool],
         poll: float = 0.1,
-        settle: float = 1.0,
+        settle: float = 0.25,
         observe: Callable[[Engine], None] | None = None,
     ) -> None:
         """Keep up with the log until ``stop()``; checks for new entries every ``poll`` s.
         After a step that caught up, the next waits ``settle`` s, so that a trickle of
-        events makes at most one progress record a second; ``observe`` hears every step."""
+        events makes at most four progress records a second; ``observe`` hears every step."""
         self.reconcile()
         while not stop():
             done = self.step()
@@ -570,13 +576,30 @@ def _records(ledger: Ledger, action: str) -> Iterator[Logged]:
         after = page[-1].index
 
 
-def check_state(ledger: Ledger, store: DetectionStore, cursor: int | None = None) -> StateCheck:
+def _newest_span(ledger: Ledger) -> list[Span]:
+    """The range of the newest progress record, if any."""
+    page = ledger.search(SearchFilter(action=PROGRESS_ACTION, newest_first=True, limit=100))
+    for view in page:
+        found = logged(view.index, view.entry, view.detail)
+        if found is not None:
+            return spans([found])
+    return []
+
+
+def check_state(
+    ledger: Ledger, store: DetectionStore, cursor: int | None = None, *, full: bool = True
+) -> StateCheck:
     """Compare the detection database with the log's own records of detection: the alerts
     their entries describe, and the ranges the engine recorded as evaluated up to the
-    database's position (``cursor``, else as stored)."""
+    database's position (``cursor``, else as stored). ``full`` checks every recorded
+    range; otherwise only that the position does not run past the newest one (what a
+    start needs: earlier starts checked the rest, and `alerts verify` checks it all)."""
     instance = store.get_state("instance") or ""
     position = store.get_state("cursor", 0) if cursor is None else cursor
-    alert_records = sorted(_records(ledger, "alert.*"), key=lambda r: r.index)
+    alert_records = sorted(
+        (found for action in ALERT_ACTIONS for found in _records(ledger, action)),
+        key=lambda r: r.index,
+    )
     from_log = project(alert_records, instance)
     stored = {alert.id: alert for alert in store.alerts()}
     problems = differences(stored, from_log)
@@ -588,7 +611,11 @@ def check_state(ledger: Ledger, store: DetectionStore, cursor: int | None = None
     ]
     forget = [i for i, have in stored.items() if i not in from_log and have.logged]
     resume = None
-    for start, end in gaps(spans(_records(ledger, PROGRESS_ACTION)), position):
+    recorded = spans(_records(ledger, PROGRESS_ACTION)) if full else _newest_span(ledger)
+    if not recorded and store.get_state("recorded") is None:
+        recorded = [Span(0, position, "")]  # state from before progress was recorded
+    missing = gaps(recorded, position) if full else gaps([Span(0, recorded[-1].end, "")], position)
+    for start, end in missing:
         first = _first_foreign(ledger, start, end)
         if first is not None:
             problems.append(

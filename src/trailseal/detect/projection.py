@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 PROGRESS_ACTION = "trailseal.detection.progress"
 SNAPSHOTS = ("alert.raised", "alert.updated")
 STATUSES = {"alert.acknowledged": "acknowledged", "alert.resolved": "resolved"}
+ALERT_ACTIONS = (*SNAPSHOTS, *STATUSES)  # the entries alert state is folded from
 
 
 @dataclass(frozen=True)

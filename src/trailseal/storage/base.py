@@ -77,6 +77,7 @@ class SearchFilter:
     limit: int = 1000
     after_index: int = -1  # only entries after this index (cursor pagination)
     below_index: int | None = None  # only entries before this index (a pinned log size)
+    newest_first: bool = False  # the highest indexes first (then after_index/below_index page)
 
 
 @dataclass(frozen=True)

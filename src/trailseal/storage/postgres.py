@@ -396,6 +396,7 @@ class PostgresStore:
                 db.execute(
                     "ALTER TABLE alerts ADD COLUMN IF NOT EXISTS version integer NOT NULL DEFAULT 1"
                 )
+                db.execute("UPDATE alerts SET version = 2 WHERE logged = 1")  # as for SQLite
         except psycopg.Error as exc:
             raise ConfigError(
                 f"schema {schema!r} of {shown} needs the column alerts.version ({exc}); run "
@@ -513,7 +514,9 @@ class PostgresStore:
         clauses, params = search_conditions(query)
         where = " AND ".join(clauses).replace("?", "%s")
         rows = self._query(
-            f"SELECT idx FROM search_index WHERE {where} ORDER BY idx LIMIT %s",  # noqa: S608
+            f"SELECT idx FROM search_index WHERE {where} ORDER BY idx "  # noqa: S608
+            + ("DESC" if query.newest_first else "ASC")
+            + " LIMIT %s",
             [*params, query.limit],
         )
         return [int(row[0]) for row in rows]

@@ -407,7 +407,9 @@ class SQLiteStore:
 
     def search(self, query: SearchFilter) -> list[int]:
         clauses, params = search_conditions(query)
-        sql = f"SELECT idx FROM search_index WHERE {' AND '.join(clauses)} ORDER BY idx LIMIT ?"  # noqa: S608
+        order = "DESC" if query.newest_first else "ASC"
+        where = " AND ".join(clauses)
+        sql = f"SELECT idx FROM search_index WHERE {where} ORDER BY idx {order} LIMIT ?"  # noqa: S608
         return [row[0] for row in self.db.execute(sql, [*params, query.limit])]
 
     def close(self) -> None:
