@@ -40,7 +40,8 @@ def test_an_export_raises_an_alert_that_security_resolves(watching: Server) -> N
         "resource": {"type": "export", "count": 900},
     }
     with watching.client(writer) as http:
-        assert http.post("/v1/events", json=event).status_code in (200, 201, 202)
+        answer = http.post("/v1/events", json=event)
+        assert answer.status_code in (200, 201, 202), watching.stderr()
     deadline = time.monotonic() + 10
     while not (found := _alerts(watching, security)) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -417,3 +417,35 @@ def test_concurrent_erasures_are_idempotent(ledger: Ledger) -> None:
     ]
     assert len(records) == 6
     assert ledger.verify().erased == list(range(6))
+
+
+def test_writers_sharing_a_key_never_trip_over_its_last_signed_record(tmp_path: Path) -> None:
+    """Found with issue 10 (a service and its detection both append, each through a
+    ledger of its own): the record of the last checkpoint signed was replaced through
+    one fixed temporary file, so two writers failed each other's appends (a 500 to a
+    client) and the record could move backwards."""
+    data = tmp_path / "data"
+    lines = event_lines(200, seed=21)
+    errors: list[BaseException] = []
+    with Ledger.init(data, origin="race.example/log") as first, Ledger.open(data) as second:
+
+        def write(ledger: Ledger, part: list[bytes]) -> None:
+            for line in part:
+                try:
+                    ledger.append([parse_event(line)])
+                except BaseException as exc:  # every failure is the finding
+                    errors.append(exc)
+
+        threads = [
+            threading.Thread(target=write, args=(first, lines[:100])),
+            threading.Thread(target=write, args=(second, lines[100:])),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors[:3]
+        kept = Checkpoint.open(
+            (data / "signing.key.last").read_text(), first.verifier, "race.example/log"
+        )
+        assert kept.size == first.size() == 200

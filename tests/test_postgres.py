@@ -327,6 +327,7 @@ def test_one_database_to_back_up(pg: PostgresBackend, tmp_path: Path) -> None:
         "config.toml",
         "signing.key",
         "signing.key.last",
+        "signing.key.last.lock",
         "verifier.key",
     ]
     with psycopg.connect(POSTGRES, autocommit=True) as db:

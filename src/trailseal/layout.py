@@ -32,6 +32,12 @@ def last_signed_path(key_path: Path) -> Path:
     return key_path.with_name(key_path.name + ".last")
 
 
+def last_signed_lock_path(key_path: Path) -> Path:
+    """The lock that orders the writers of :func:`last_signed_path` (several processes,
+    or a service and its detection, sign with one key)."""
+    return key_path.with_name(key_path.name + ".last.lock")
+
+
 @dataclass(frozen=True)
 class DataLayout:
     """The paths of one data directory."""

@@ -8,13 +8,15 @@ database has been rolled back or rewritten.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
+import threading
 from pathlib import Path
 
 from trailseal.checkpoints import Checkpoint, Signer
-from trailseal.errors import ConfigError
-from trailseal.layout import last_signed_path
+from trailseal.errors import ConfigError, StoreUnavailableError
+from trailseal.layout import last_signed_lock_path, last_signed_path
 
 
 def write_key(path: Path, signer: Signer) -> None:
@@ -60,14 +62,41 @@ def read_last_signed(key_path: Path, signer: Signer) -> Checkpoint | None:
 
 
 def write_last_signed(key_path: Path, note: str) -> None:
-    """Atomically replace ``<key>.last`` with ``note``."""
+    """Atomically replace ``<key>.last`` with ``note``, unless it already holds a later
+    checkpoint. Several writers sign with one key in turn (a service and the detection
+    beside it, two processes): an exclusive lock on ``<key>.last.lock`` orders them, each
+    writes a temporary file of its own, and the record only ever moves forward. A file
+    that cannot be written is StoreUnavailableError (the entries are committed; a retry
+    of the append finds them)."""
     path = last_signed_path(key_path)
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w", encoding="utf-8") as out:
-        out.write(note)
-        out.flush()
-        os.fsync(out.fileno())
-    temporary.replace(path)
+    try:
+        with last_signed_lock_path(key_path).open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if _signed_size(path) >= _note_size(note):
+                return
+            temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            with temporary.open("w", encoding="utf-8") as out:
+                out.write(note)
+                out.flush()
+                os.fsync(out.fileno())
+            temporary.replace(path)
+    except OSError as exc:
+        raise StoreUnavailableError(
+            f"cannot record the last checkpoint signed in {path}: {exc.strerror or exc}"
+        ) from None
+
+
+def _note_size(note: str) -> int:
+    """The tree size a checkpoint note names (its second line), or -1."""
+    lines = note.split("\n", 2)
+    return int(lines[1]) if len(lines) > 1 and lines[1].isdigit() else -1
+
+
+def _signed_size(path: Path) -> int:
+    try:
+        return _note_size(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, UnicodeDecodeError):
+        return -1
 
 
 class KeyFile:
