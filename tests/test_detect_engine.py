@@ -601,3 +601,24 @@ def test_an_engine_behind_the_log_longer_than_max_lag_raises_one_alert(log: tupl
     lagging = [a for a in engine.store.alerts() if a.rule == "detection_lagging"]
     assert len(lagging) == 1
     engine.store.close()
+
+
+def test_a_position_moved_under_a_running_engine_is_found(log: tuple) -> None:
+    """The same edit while the engine runs: it takes another engine's batches from the
+    database, but only as far as the log's progress entries vouch for them."""
+    ledger, config, db = log
+    ledger.append([event_from_mapping(_export(1, "c-1"))])
+    engine = Engine(ledger, DetectionStore(db), load([BUILTIN]), config)
+    while engine.step():
+        pass
+    skipped = ledger.size()
+    ledger.append([event_from_mapping(_export(2, "c-2"))])
+    _rows(db, "UPDATE state SET value = ? WHERE key = 'cursor'", (orjson.dumps(skipped + 1),))
+    assert engine.step() == 0  # it sees the move, and checks it against the log
+    while engine.step():
+        pass
+    alerts = engine.store.alerts()
+    exports = [a for a in alerts if a.rule == "bulk_export"]
+    assert sorted(i for a in exports for i in a.evidence) == [0, skipped]
+    assert any(a.rule == "log_integrity_failure" for a in alerts)
+    engine.store.close()

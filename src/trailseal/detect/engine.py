@@ -204,7 +204,10 @@ class Engine:
             self._load_state()  # the batch rolled back: so does what the engine holds
             raise
         if moved:
+            # Another engine's batch, or an edit of the database while this one runs:
+            # either way, take the stored state only as far as the log vouches for it.
             self._load_state()
+            self.reconcile()
             return 0
         if self.record_alerts:
             self._log()
