@@ -498,3 +498,25 @@ def test_names_ending_in_a_newline_are_refused(server: Server, body: dict) -> No
         answer = http.post("/v1/principals", json=body)
     assert answer.status_code == 400, answer.text
     assert "name" in answer.json()["detail"]
+
+
+def test_verify_since_a_checkpoint_over_http(server: Server) -> None:
+    """`POST /v1/verify` takes the checkpoint to start from, as `verify --since` does."""
+    writer = server.principal("w", "writer")
+    auditor = server.principal("aud", "auditor")
+    with server.client(writer) as http:
+        lines = b"\n".join(event_lines(50, seed=31))
+        ndjson = {"Content-Type": "application/x-ndjson"}
+        assert http.post("/v1/events", content=lines, headers=ndjson).status_code == 201
+    with server.client(auditor) as http:
+        kept = http.get("/v1/checkpoint").text
+        with server.client(writer) as more:
+            assert more.post("/v1/events", content=event_lines(1, seed=32)[0]).status_code == 201
+        report = http.post("/v1/verify", json={"since": kept}).json()
+        assert report["ok"] is True
+        assert report["since_size"] == int(kept.split("\n")[1])
+        assert report["size"] > report["since_size"]
+        assert http.post("/v1/verify").json()["since_size"] is None
+        forged = http.post("/v1/verify", json={"since": "not a note"}).json()
+        assert forged["ok"] is False
+        assert "--since checkpoint" in forged["message"]

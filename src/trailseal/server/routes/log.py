@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
+from pydantic import BaseModel, Field
 
 from trailseal.errors import VerificationError
 from trailseal.server.deps import CallerDep, ServiceDep
@@ -13,6 +14,7 @@ from trailseal.server.problems import PROBLEM_RESPONSES
 
 router = APIRouter(responses=PROBLEM_RESPONSES)
 MAX_INDEX = 2**62  # beyond any log; keeps SQLite integers in range
+MAX_NOTE_BYTES = 64 * 1024  # a checkpoint with 100 signatures is well under this
 
 
 @router.get("/v1/checkpoint", response_class=PlainTextResponse)
@@ -62,11 +64,23 @@ def export(
     return StreamingResponse(lines, media_type="application/x-ndjson")
 
 
+class VerifyRequest(BaseModel):
+    """Optional: ``since``, a checkpoint note an earlier verification covered, to check
+    only what was appended after it (as `trailseal verify --since`)."""
+
+    since: str | None = Field(default=None, max_length=MAX_NOTE_BYTES)
+
+
 @router.post("/v1/verify")
-def verify(service: ServiceDep, caller: CallerDep) -> dict[str, Any]:
-    """Verify the whole log; the report says ok, or the kind and first bad index."""
+def verify(
+    service: ServiceDep, caller: CallerDep, body: VerifyRequest | None = None
+) -> dict[str, Any]:
+    """Verify the whole log (or, with ``since``, what came after a verified checkpoint);
+    the report says ok, or the kind and first bad index. One verification of a log runs
+    at a time: another meanwhile answers 429."""
+    since = body.since if body is not None else None
     try:
-        report = service.app.entries.verify(caller).to_json()
+        report = service.app.entries.verify(caller, since=since).to_json()
     except VerificationError as exc:
         report = {"ok": False, "kind": exc.kind, "index": exc.index, "message": exc.message}
     service.metrics.verified(ok=bool(report["ok"]))
