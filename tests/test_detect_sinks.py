@@ -17,14 +17,14 @@ import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from conftest import need
+from conftest import need, run_cli
 from trailseal.detect.config import load_config
 from trailseal.detect.engine import Engine
 from trailseal.detect.rules import BUILTIN, load
 from trailseal.detect.sinks import Dispatcher, SyslogSink
 from trailseal.detect.store import DetectionStore
 from trailseal.events import event_from_mapping
-from trailseal.ledger import Ledger
+from trailseal.ledger import Ledger, SearchFilter
 from trailseal.testing import free_port
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
@@ -126,13 +126,18 @@ def test_a_delivery_that_keeps_failing_becomes_a_dead_letter_and_can_be_replayed
         Engine(ledger, DetectionStore(data / "detection.db"), load([BUILTIN]), config).run_once()
     dispatcher = Dispatcher(data / "detection.db", config.sinks, give_up=0)
     dispatcher.deliver_due()
-    store = DetectionStore(data / "detection.db")
-    dead = store.dead()
+    dead = orjson.loads(run_cli("alerts", "dead", "--json", data=data, check=True).stdout)
     assert len(dead) == 3
-    assert "ConnectError" in dead[0][4]
-    with store.transaction():
-        assert store.replay_dead() == 3
-    store.close()
+    assert "ConnectError" in dead[0]["last_error"]
+    queued = run_cli("alerts", "redeliver", data=data, check=True)
+    assert b"3 deliveries queued again" in queued.stderr
+    with Ledger.open(data) as ledger:  # both are recorded, as every use of the alerts is
+        recorded = [
+            (view.entry["event"]["action"], view.entry["event"].get("outcome", {}).get("reason"))
+            for view in ledger.search(SearchFilter(action="alert.*"))
+        ]
+    assert ("alert.read", "dead deliveries") in recorded
+    assert ("alert.redelivered", None) in recorded
     receiver = Receiver(port)
     try:
         assert Dispatcher(data / "detection.db", config.sinks).deliver_due() == 3

@@ -3,6 +3,7 @@ resolve (each change an entry in the log)."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -96,3 +97,33 @@ class Alerts:
             "alert.read", caller, resource={"type": "alert"}, reason="checked against the log"
         )
         return found
+
+    def dead(self, caller: Caller) -> builtins.list[dict[str, Any]]:
+        """Deliveries that kept failing until they were given up (recorded as
+        ``alert.read``); a tenant-bound principal sees its tenant's only."""
+        self.recorder.authorize(caller, Permission.READ_ALERTS)
+        with self._store() as store:
+            rows = [
+                {"delivery": d, "alert": a, "sink": s, "attempts": n, "last_error": e}
+                for d, a, s, n, e in store.dead()
+                if caller.sees(store.alert(a).tenant)
+            ]
+        self.recorder.record(
+            "alert.read", caller, resource={"type": "alert"}, reason="dead deliveries"
+        )
+        return rows
+
+    def redeliver(self, caller: Caller) -> int:
+        """Queue every dead letter again (the sinks send them); recorded as
+        ``alert.redelivered``. It acts on every tenant's deliveries, so only a principal
+        of every tenant may."""
+        self.recorder.authorize(caller, Permission.MANAGE_ALERTS)
+        if not caller.sees_all:
+            self.recorder.refused(caller, "redelivering acts on every tenant's alerts")
+            raise AccessError("redelivering alerts needs a principal of every tenant")
+        with self._store() as store, store.transaction():
+            count = store.replay_dead()
+        self.recorder.record(
+            "alert.redelivered", caller, resource={"type": "alert"}, labels={"deliveries": count}
+        )
+        return count

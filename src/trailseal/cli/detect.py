@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     from trailseal.detect.engine import Engine
     from trailseal.detect.rules import RulePack
     from trailseal.detect.sinks import Dispatcher
-    from trailseal.detect.store import DetectionStore
 
 # Detection modules (pySigma, YAML) are imported inside the commands that use them,
 # so that every other command starts as fast as before.
@@ -226,12 +225,6 @@ def alerts() -> None:
     """List, acknowledge and resolve alerts; see and resend failed deliveries."""
 
 
-def _store(data: str | None) -> DetectionStore:
-    from trailseal.detect.store import open_store  # noqa: PLC0415 - see above
-
-    return open_store(resolve_data_dir(data))
-
-
 @alerts.command("list")
 @click.option("--status", type=click.Choice(["open", "acknowledged", "resolved"]))
 @click.option("--rule", help="Only this rule's alerts.")
@@ -316,15 +309,13 @@ def verify_alerts(data: str | None, key: str | None) -> None:
 
 @alerts.command("dead")
 @data_option
+@key_option
 @output_options
-def dead(data: str | None, fmt: str | None) -> None:
-    """Deliveries that kept failing until they were given up (dead letters)."""
-    store = _store(data)
-    rows = [
-        {"delivery": d, "alert": a, "sink": s, "attempts": n, "last_error": e}
-        for d, a, s, n, e in store.dead()
-    ]
-    store.close()
+def dead(data: str | None, key: str | None, fmt: str | None) -> None:
+    """Deliveries that kept failing until they were given up (dead letters; recorded as
+    alert.read)."""
+    with App.open(data, key_path=key) as app:
+        rows = app.alerts.dead(host())
     keys = ("delivery", "alert", "sink", "attempts", "last_error")
     emit_rows(rows, fmt, [(key, _column(key)) for key in keys])
 
@@ -335,10 +326,10 @@ def _column(key: str) -> Callable[[dict[str, Any]], Any]:
 
 @alerts.command("redeliver")
 @data_option
-def redeliver(data: str | None) -> None:
-    """Queue every dead letter again; `trailseal watch` sends them."""
-    store = _store(data)
-    with store.transaction():
-        count = store.replay_dead()
-    store.close()
+@key_option
+def redeliver(data: str | None, key: str | None) -> None:
+    """Queue every dead letter again; `trailseal watch` sends them (recorded as
+    alert.redelivered)."""
+    with App.open(data, key_path=key) as app:
+        count = app.alerts.redeliver(host())
     info(f"{count} deliveries queued again")
