@@ -622,3 +622,20 @@ def test_a_position_moved_under_a_running_engine_is_found(log: tuple) -> None:
     assert sorted(i for a in exports for i in a.evidence) == [0, skipped]
     assert any(a.rule == "log_integrity_failure" for a in alerts)
     engine.store.close()
+
+
+def test_a_position_no_progress_entry_vouches_for_is_evaluated_not_a_crash(log: tuple) -> None:
+    """Review of issue 10: state that says it records progress while the log holds no
+    progress entry (an engine run without writing into the log) made the start-up check
+    index an empty list."""
+    ledger, config, db = log
+    ledger.append([event_from_mapping(_export(1, "c-1"))])
+    quiet = Engine(ledger, DetectionStore(db), load([BUILTIN]), config, record_alerts=False)
+    quiet.run_once()
+    quiet.store.close()
+    engine = Engine(ledger, DetectionStore(db), load([BUILTIN]), config)
+    problems = engine.reconcile()
+    assert problems == [
+        "entries 0 to 0 were never evaluated: the detection position moved past them"
+    ]
+    engine.store.close()

@@ -39,10 +39,10 @@ from trailseal.detect.projection import (
     PROGRESS_ACTION,
     Logged,
     Span,
-    changed,
-    differences,
+    compare,
     gaps,
     logged,
+    own_record,
     project,
     spans,
 )
@@ -311,7 +311,7 @@ class Engine:
         )
         fields = self.plan.fields(index, entry, detail)
         action = fields.get("action")
-        if not isinstance(action, str) or action.startswith("alert.") or action == PROGRESS_ACTION:
+        if not isinstance(action, str) or own_record(action):
             return  # the engine's own records
         self.foreign += 1
         if not trusted(action, entry.get("submitter")):
@@ -566,15 +566,16 @@ class StateCheck:
     resume: int | None  # where evaluation must resume: the first entry nobody evaluated
 
 
-def _records(ledger: Ledger, action: str) -> Iterator[Logged]:
+def _records(ledger: Ledger, action: str, page_size: int = 1000) -> Iterator[Logged]:
+    """The log's own records of ``action``, in index order, read a page at a time."""
     after = -1
     while True:
-        page = ledger.search(SearchFilter(action=action, after_index=after, limit=1000))
+        page = ledger.search(SearchFilter(action=action, after_index=after, limit=page_size))
         for view in page:
             found = logged(view.index, view.entry, view.detail)
             if found is not None:
                 yield found
-        if len(page) < 1000:
+        if len(page) < page_size:
             return
         after = page[-1].index
 
@@ -603,22 +604,15 @@ def check_state(
         (found for action in ALERT_ACTIONS for found in _records(ledger, action)),
         key=lambda r: r.index,
     )
-    from_log = project(alert_records, instance)
-    stored = {alert.id: alert for alert in store.alerts()}
-    problems = differences(stored, from_log)
-    restore = [
-        want
-        for alert_id, want in from_log.items()
-        if (have := stored.get(alert_id)) is None
-        or (have.version <= want.version and changed(have, want))
-    ]
-    forget = [i for i, have in stored.items() if i not in from_log and have.logged]
+    alerts = compare({a.id: a for a in store.alerts()}, project(alert_records, instance))
+    problems = alerts.problems
     resume = None
     recorded = spans(_records(ledger, PROGRESS_ACTION)) if full else _newest_span(ledger)
     if not recorded and store.get_state("recorded") is None:
         recorded = [Span(0, position, "")]  # state from before progress was recorded
-    missing = gaps(recorded, position) if full else gaps([Span(0, recorded[-1].end, "")], position)
-    for start, end in missing:
+    if not full:  # the newest range vouches for everything before it
+        recorded = [Span(0, recorded[-1].end if recorded else 0, "")]
+    for start, end in gaps(recorded, position):
         first = _first_foreign(ledger, start, end)
         if first is not None:
             problems.append(
@@ -626,7 +620,7 @@ def check_state(
                 "moved past them"
             )
             resume = first if resume is None else min(resume, first)
-    return StateCheck(problems, restore, forget, resume)
+    return StateCheck(problems, alerts.restore, alerts.forget, resume)
 
 
 def _first_foreign(ledger: Ledger, start: int, end: int) -> int | None:
@@ -637,9 +631,7 @@ def _first_foreign(ledger: Ledger, start: int, end: int) -> int | None:
             action = orjson.loads(row.entry)["event"]["action"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
             return int(row.index)
-        if not (
-            isinstance(action, str) and (action.startswith("alert.") or action == PROGRESS_ACTION)
-        ):
+        if not own_record(action):
             return int(row.index)
     return None
 

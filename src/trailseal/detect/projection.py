@@ -140,31 +140,43 @@ def gaps(recorded: list[Span], until: int) -> list[tuple[int, int]]:
 COMPARED = ("status", "reason", "evidence", "last_seen", "rule", "group", "tenant")
 
 
-def changed(have: Alert, want: Alert) -> list[str]:
-    """The fields in which a stored alert differs from the log's."""
-    return [name for name in COMPARED if getattr(have, name) != getattr(want, name)]
+@dataclass(frozen=True)
+class Comparison:
+    """How the database's alerts differ from the log's, and what puts them right."""
+
+    problems: list[str]  # one sentence each
+    restore: list[Alert]  # alerts to put back as the log has them
+    forget: list[int]  # rows the log never recorded
 
 
-def differences(stored: dict[int, Alert], logged_alerts: dict[int, Alert]) -> list[str]:
-    """How the database's alerts differ from the log's, one sentence each. Alerts whose
-    latest change is not in the log yet (the engine writes it right after its batch)
-    are compared as of their last logged version."""
-    found: list[str] = []
+def compare(stored: dict[int, Alert], logged_alerts: dict[int, Alert]) -> Comparison:
+    """Compare the database's alerts with the log's. Alerts whose latest change is not
+    in the log yet (the engine writes it right after its batch) are compared as of
+    their last logged version."""
+    problems: list[str] = []
+    restore: list[Alert] = []
     for alert_id, want in sorted(logged_alerts.items()):
         have = stored.get(alert_id)
         if have is None:
-            found.append(f"alert {alert_id} is in the log but missing from the database")
+            problems.append(f"alert {alert_id} is in the log but missing from the database")
+            restore.append(want)
             continue
         if have.version > want.version:
             continue  # changed since, and not yet written: the engine logs it next
-        found.extend(
+        fields = [name for name in COMPARED if getattr(have, name) != getattr(want, name)]
+        problems.extend(
             f"alert {alert_id}: its {name} in the database is {getattr(have, name)!r}, "
             f"the log says {getattr(want, name)!r}"
-            for name in changed(have, want)
+            for name in fields
         )
-    found.extend(
-        f"alert {alert_id} is in the database but not in the log"
-        for alert_id, have in sorted(stored.items())
-        if alert_id not in logged_alerts and have.logged
-    )
-    return found
+        if fields:
+            restore.append(want)
+    forget = [i for i, have in sorted(stored.items()) if i not in logged_alerts and have.logged]
+    problems.extend(f"alert {i} is in the database but not in the log" for i in forget)
+    return Comparison(problems, restore, forget)
+
+
+def own_record(action: object) -> bool:
+    """Whether an action is the engine's own record (an alert change, or progress): those
+    are never evaluated, so a range holding only them needs no progress entry."""
+    return isinstance(action, str) and (action.startswith("alert.") or action == PROGRESS_ACTION)
