@@ -283,8 +283,9 @@ def test_detection_survives_a_full_disk_and_evaluates_every_entry_once(tmp_path:
         conn.close()
         # A retry can succeed on a nearly full disk (a rolled-back journal frees room);
         # an outage of more than max_lag is reported, whenever it ended.
-        assert stopped == (1 if outage > 1.5 else stopped)
         assert stopped <= 1
+        if outage > 1.5:
+            assert stopped == 1
         assert "Traceback" not in service.stderr()
         assert run_cli("alerts", "verify", data=data).returncode == 0
         service.stop()

@@ -88,9 +88,7 @@ class Alerts:
         from trailseal.detect.engine import check_state  # noqa: PLC0415 - see change()
 
         self.recorder.authorize(caller, Permission.READ_ALERTS)
-        if not caller.sees_all:
-            self.recorder.refused(caller, "checking alert state compares every tenant's alerts")
-            raise AccessError("checking alert state needs a principal of every tenant")
+        self._every_tenant(caller, "checking alert state")
         with self._store() as store:
             found = check_state(self.ledger, store)
         self.recorder.record(
@@ -103,10 +101,11 @@ class Alerts:
         ``alert.read``); a tenant-bound principal sees its tenant's only."""
         self.recorder.authorize(caller, Permission.READ_ALERTS)
         with self._store() as store:
+            tenants = {alert.id: alert.tenant for alert in store.alerts()}
             rows = [
                 {"delivery": d, "alert": a, "sink": s, "attempts": n, "last_error": e}
                 for d, a, s, n, e in store.dead()
-                if caller.sees(store.alert(a).tenant)
+                if caller.sees(tenants.get(a))
             ]
         self.recorder.record(
             "alert.read", caller, resource={"type": "alert"}, reason="dead deliveries"
@@ -118,12 +117,16 @@ class Alerts:
         ``alert.redelivered``. It acts on every tenant's deliveries, so only a principal
         of every tenant may."""
         self.recorder.authorize(caller, Permission.MANAGE_ALERTS)
-        if not caller.sees_all:
-            self.recorder.refused(caller, "redelivering acts on every tenant's alerts")
-            raise AccessError("redelivering alerts needs a principal of every tenant")
+        self._every_tenant(caller, "redelivering alerts")
         with self._store() as store, store.transaction():
             count = store.replay_dead()
         self.recorder.record(
             "alert.redelivered", caller, resource={"type": "alert"}, labels={"deliveries": count}
         )
         return count
+
+    def _every_tenant(self, caller: Caller, doing: str) -> None:
+        """Refuse (and record) a tenant-bound caller for what spans every tenant's alerts."""
+        if not caller.sees_all:
+            self.recorder.refused(caller, f"{doing} spans every tenant's alerts")
+            raise AccessError(f"{doing} needs a principal of every tenant")
