@@ -12,6 +12,8 @@ import pytest
 
 import trailseal
 from trailseal.cli._reference import reference
+from trailseal.errors import QueryError
+from trailseal.query import PRESENCE_FIELDS, QUALIFIERS, parse
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -120,3 +122,26 @@ def test_glossary_words_are_used_in_code() -> None:
     glossary = (ROOT / "docs" / "glossary.md").read_text()
     for word in ("entry", "leaf hash", "chain hash", "checkpoint", "detail", "index", "erasure"):
         assert f"**{word}**" in glossary
+
+
+def test_every_search_example_in_the_docs_parses() -> None:
+    text = (ROOT / "docs" / "search.md").read_text()
+    examples = re.findall(r"trailseal search '([^']*)'", text)
+    examples += re.findall(r"`((?:-|\()?[a-z]+:[^`]+)`", text)
+    assert len(examples) > 15
+    for example in examples:
+        if example == "qualifier:value":
+            continue
+        if example.startswith("actr:"):
+            with pytest.raises(QueryError):
+                parse(example)
+        else:
+            parse(example)
+
+
+def test_the_search_docs_list_every_qualifier() -> None:
+    text = (ROOT / "docs" / "search.md").read_text()
+    listed = re.findall(r"^\| `(\w+):` ", text, flags=re.MULTILINE)
+    assert listed == [*QUALIFIERS, "has"]
+    for field in PRESENCE_FIELDS:
+        assert f"`{field}`" in text

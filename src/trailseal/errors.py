@@ -10,6 +10,7 @@ field, the value and what would be accepted.
     ├── EventError               one event refused at the boundary
     │   └── IdConflictError      an event id reused with different content
     ├── BatchError               a batch refused; lists every bad line
+    ├── QueryError               a search query that does not parse; points at the character
     ├── StorageError             the store cannot do what was asked
     │   └── StoreUnavailableError  cannot append durably (disk full, read-only, locked)
     ├── NotFoundError            no entry at that index
@@ -93,6 +94,22 @@ class BatchError(TrailsealError):
         if len(self.problems) > 50:
             lines.append(f"  ... and {len(self.problems) - 50} more")
         return "\n".join(lines)
+
+
+class QueryError(TrailsealError):
+    """A search query that does not parse or names what does not exist. ``position`` is
+    the 0-based offset of the offending character in ``query``."""
+
+    def __init__(self, query: str, position: int, message: str) -> None:
+        self.query = query
+        self.position = position
+        self.message = message
+        super().__init__(f"at character {position + 1}: {message}")
+
+    def diagnostics(self) -> str:
+        shown = self.query.replace("\n", " ").replace("\t", " ")
+        start = max(0, self.position - 60)
+        return f"{self}\n  {shown[start : start + 120]}\n  {' ' * (self.position - start)}^"
 
 
 class AlreadyExistsError(ConfigError):

@@ -36,8 +36,10 @@ from trailseal.ledger import (
     SearchFilter,
     VerificationReport,
 )
+from trailseal.ledger.counting import Counts
 from trailseal.ledger.entry import Prepared
 from trailseal.ledger.search import normalize_time
+from trailseal.query import Exact, Match, Query, both, parse
 
 APPEND_CHUNK = 10_000  # events a transaction when a batch is larger
 Progress = Callable[[int], object]
@@ -88,6 +90,7 @@ def _refusal(caller: Caller, item: Prepared, line: int) -> LineProblem | None:
 
 def search_filter(  # noqa: PLR0913 - one argument per condition, by name
     *,
+    q: str | None = None,
     actor: str | None = None,
     action: str | None = None,
     resource_type: str | None = None,
@@ -99,11 +102,15 @@ def search_filter(  # noqa: PLR0913 - one argument per condition, by name
     limit: int = 1000,
     after_index: int = -1,
     below_index: int | None = None,
+    newest_first: bool = False,
     names: tuple[str, str] = ("since", "until"),
 ) -> SearchFilter:
-    """A search from what a door received: times as RFC 3339 or dates, checked here
-    (``names`` are what the door calls the two times, for the error message)."""
+    """A search from what a door received: a query in the search language (``q``) and
+    the older flags as its shorthands, all of which must hold. Times are RFC 3339 or
+    dates, checked here (``names`` are what the door calls the two times)."""
+    query = parse(q) if q else None
     return SearchFilter(
+        where=query.root if query else None,
         actor=actor,
         action=action,
         resource_type=resource_type,
@@ -115,6 +122,8 @@ def search_filter(  # noqa: PLR0913 - one argument per condition, by name
         limit=limit,
         after_index=after_index,
         below_index=below_index,
+        newest_first=newest_first,
+        text=q,
     )
 
 
@@ -122,9 +131,21 @@ _DESCRIBED = ("actor", "action", "resource_type", "resource_id", "outcome", "ten
 
 
 def describe(query: SearchFilter) -> str:
-    """The query as the log records it: its given conditions, in a fixed order."""
+    """The query as the log records it: its text, then its given shorthands in a fixed
+    order."""
     names = (*_DESCRIBED, "since", "until")
-    return " ".join(f"{n}={getattr(query, n)}" for n in names if getattr(query, n))[:1000]
+    parts = [f"q={query.text}"] if query.text else []
+    parts += [f"{n}={getattr(query, n)}" for n in names if getattr(query, n)]
+    return " ".join(parts)[:1000]
+
+
+def _other_tenants(query: SearchFilter, bound: str) -> list[str]:
+    """Tenants other than ``bound`` the search names (as a shorthand or in its query)."""
+    named = [] if query.tenant is None else [query.tenant]
+    if query.where is not None:
+        values = Query("", query.where).qualifier_values("tenant")
+        named += [value.text if isinstance(value, Exact) else f"{value}" for value in values]
+    return [tenant for tenant in named if tenant != bound]
 
 
 @dataclass
@@ -238,21 +259,29 @@ class Entries:
         self.recorder.record("audit.read", caller, resource={"type": "entry", "id": str(index)})
         return view
 
+    def _scoped(self, caller: Caller, query: SearchFilter) -> SearchFilter:
+        """The search as ``caller`` may run it: a tenant-bound principal reads its own
+        tenant's entries, and naming another tenant is a refusal, recorded."""
+        self.recorder.authorize(caller, Permission.READ)
+        if caller.sees_all:
+            return query
+        bound = caller.principal.tenant
+        if _other_tenants(query, bound):
+            reason = f"this principal sees only tenant {bound!r}"
+            self.recorder.refused(
+                caller, reason, resource={"type": "log"}, labels={"query": describe(query)}
+            )
+            raise PermissionDeniedError(reason)
+        scope = Match("tenant", (Exact(bound),))
+        return replace(query, where=both(query.where, scope), tenant=None)
+
     def search(
         self, caller: Caller, query: SearchFilter, progress: Progress | None = None
     ) -> list[EntryView]:
-        """Entries matching ``query`` in index order; a tenant-bound caller sees its own."""
-        self.recorder.authorize(caller, Permission.READ)
-        if not caller.sees_all:
-            bound = caller.principal.tenant
-            if query.tenant not in (None, bound):
-                reason = f"this principal sees only tenant {bound!r}"
-                self.recorder.refused(
-                    caller, reason, resource={"type": "log"}, labels={"query": describe(query)}
-                )
-                raise PermissionDeniedError(reason)
-            query = replace(query, tenant=bound)
-        views = self.ledger.search(query, progress)
+        """Entries matching ``query`` in index order (or newest first); a tenant-bound
+        caller sees its own tenant's. The search is recorded."""
+        scoped = self._scoped(caller, query)
+        views = self.ledger.search(scoped, progress)
         self.recorder.record(
             "audit.read",
             caller,
@@ -260,6 +289,21 @@ class Entries:
             labels={"query": describe(query)},
         )
         return views
+
+    def count_by(
+        self, caller: Caller, query: SearchFilter, field: str, progress: Progress | None = None
+    ) -> Counts:
+        """How many entries matching ``query`` have each value of ``field`` (any
+        qualifier, or ``day``, ``hour``, ``month`` of the event's time). Recorded."""
+        scoped = self._scoped(caller, query)
+        counts = self.ledger.count_by(scoped, field, progress)
+        self.recorder.record(
+            "audit.read",
+            caller,
+            resource={"type": "log", "count": counts.total},
+            labels={"query": describe(query), "count_by": field},
+        )
+        return counts
 
     def unindexed(self) -> int:
         """Entries the search index has yet to catch up with (for a progress bar)."""

@@ -12,9 +12,10 @@ from importlib import import_module
 import click
 
 from trailseal import __version__
-from trailseal.errors import AccessError, TrailsealError, VerificationError
+from trailseal.errors import AccessError, QueryError, TrailsealError, VerificationError
 
 EXIT_ERROR = 1
+EXIT_USAGE = 2
 EXIT_VERIFICATION = 3
 EXIT_ACCESS = 4
 EXIT_INTERRUPTED = 130
@@ -91,6 +92,9 @@ def main() -> None:
     except AccessError as exc:
         click.echo(f"refused: {exc.diagnostics()}", err=True)
         sys.exit(EXIT_ACCESS)
+    except QueryError as exc:  # a query is part of the command line: a usage error
+        click.echo(f"error: bad query {exc.diagnostics()}", err=True)
+        sys.exit(EXIT_USAGE)
     except TrailsealError as exc:
         click.echo(f"error: {exc.diagnostics()}", err=True)
         sys.exit(EXIT_ERROR)

@@ -184,20 +184,38 @@ _COLUMNS = (
 )
 
 
+_COUNT_COLUMNS = (("value", lambda r: r["value"]), ("count", lambda r: r["count"]))
+
+
 @click.command()
+@click.argument("query", required=False, default="")
 @data_option
 @key_option
-@click.option("--actor", help="actor.id")
-@click.option("--action", help="Exact action, or a prefix ending in * (record.*).")
-@click.option("--resource-type", help="resource.type")
+@click.option("--actor", help="Shorthand for actor:ID.")
+@click.option("--action", help="Shorthand for action:NAME (record.* for a prefix).")
+@click.option("--resource-type", help="Shorthand for resource:TYPE.")
 @click.option("--resource-id", help="resource.id")
 @click.option("--outcome", type=click.Choice(["success", "failure", "denied"]))
-@click.option("--tenant", help="resource.tenant, else actor.tenant")
+@click.option("--tenant", help="Shorthand for tenant:NAME.")
 @click.option("--since", help="Event time >= this (RFC 3339 or YYYY-MM-DD).")
 @click.option("--until", help="Event time < this (RFC 3339 or YYYY-MM-DD).")
+@click.option(
+    "--order",
+    type=click.Choice(["oldest", "newest"]),
+    default="oldest",
+    show_default=True,
+    help="Oldest (lowest index) or newest first.",
+)
 @click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@click.option(
+    "--count-by",
+    "count_by",
+    metavar="FIELD",
+    help="Count the matches by a field (actor, action, resource, unit, day, ...) instead.",
+)
 @output_options
 def search(
+    query: str,
     data: str | None,
     key: str | None,
     actor: str | None,
@@ -208,13 +226,25 @@ def search(
     tenant: str | None,
     since: str | None,
     until: str | None,
+    order: str,
     limit: int,
+    count_by: str | None,
     fmt: str | None,
 ) -> None:
-    """Find entries by actor, action, resource, outcome, tenant and time (reads included).
+    """Find entries with the search language (reads included), e.g.
 
-    The search is recorded in the log (audit.read), as every read is."""
-    query = search_filter(
+    \b
+      trailseal search 'actor:u-1042 action:record.* time:>=now-7d'
+      trailseal search 'resource:patient/p-88123 -action:record.list'
+      trailseal search 'action:iam.* OR (action:record.export outcome:success)'
+      trailseal search 'time:2026-10' --count-by actor
+
+    Qualifiers: actor role session tenant unit action resource outcome status ip
+    country ticket index time received, has:FIELD and no:FIELD; see docs/search.md.
+    The flags are shorthands that must hold too. The search is recorded in the log
+    (audit.read), as every read is."""
+    wanted = search_filter(
+        q=query or None,
         actor=actor,
         action=action,
         resource_type=resource_type,
@@ -224,9 +254,17 @@ def search(
         since=since,
         until=until,
         limit=limit,
+        newest_first=order == "newest",
         names=("--since", "--until"),
     )
     with App.open(data, key_path=key) as app:
         with progress_bar("indexing for search", app.entries.unindexed()) as bar:
-            views = app.entries.search(host(), query, progress=bar.set)
-        emit_rows([_row(view) for view in views], fmt, _COLUMNS)
+            if count_by:
+                counts = app.entries.count_by(host(), wanted, count_by, progress=bar.set)
+            else:
+                views = app.entries.search(host(), wanted, progress=bar.set)
+        if count_by:
+            rows = counts.to_json()["counts"]
+            emit_rows(rows, fmt, _COUNT_COLUMNS)
+        else:
+            emit_rows([_row(view) for view in views], fmt, _COLUMNS)

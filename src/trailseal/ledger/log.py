@@ -11,7 +11,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Self
 
@@ -34,6 +34,7 @@ from trailseal.errors import (
 from trailseal.events import Event, EventLimits, event_from_mapping
 from trailseal.ledger import keys
 from trailseal.ledger.bulk import CHUNK_LINES, PreparedChunk, prepare_lines
+from trailseal.ledger.counting import Counts, check_field, tally
 from trailseal.ledger.entry import (
     LOG_SUBMITTER,
     Prepared,
@@ -43,7 +44,8 @@ from trailseal.ledger.entry import (
     utc_now,
 )
 from trailseal.ledger.keys import KeyFile
-from trailseal.ledger.search import SearchFilter, catch_up, matches, pending, search_row
+from trailseal.ledger.matching import entry_matches
+from trailseal.ledger.search import SearchFilter, catch_up, filter_node, pending
 from trailseal.ledger.sequencer import AppendResult, Sequencer
 from trailseal.ledger.verify import (
     ERASE_ACTION,
@@ -61,14 +63,18 @@ from trailseal.proofs import (
     verify_consistency,
 )
 from trailseal.storage import (
+    Page,
     Store,
     StoredDetail,
     StoredEntry,
     create_store,
     is_postgres,
+    narrow,
     open_store,
     sqlite_path,
 )
+
+_PAGE = 5_000  # candidates read from the search index at a time
 
 
 @dataclass(frozen=True)
@@ -408,9 +414,15 @@ class Ledger:
     def _view(self, stored: StoredEntry) -> EntryView:
         index = stored.index
         detail = self.reader.details(index, index + 1).get(index)
+        return self._viewed(stored, orjson.loads(stored.entry), detail)
+
+    @staticmethod
+    def _viewed(
+        stored: StoredEntry, entry: dict[str, Any], detail: StoredDetail | None
+    ) -> EntryView:
         return EntryView(
-            index,
-            orjson.loads(stored.entry),
+            stored.index,
+            entry,
             stored.leaf_hash,
             stored.chain_hash,
             None if detail is None or detail.detail is None else orjson.loads(detail.detail),
@@ -533,17 +545,58 @@ class Ledger:
     def search(
         self, query: SearchFilter, progress: Callable[[int], object] | None = None
     ) -> list[EntryView]:
-        """Entries matching ``query``, in index order; the search index first catches up
-        with every entry appended since the last search (``progress`` hears how far)."""
+        """Entries matching ``query``, in index order (newest first if it asks); the search
+        index first catches up with every entry appended since the last search
+        (``progress`` hears how far)."""
         catch_up(self.store, progress)
-        views = []
-        for index in self.reader.search(query):
-            stored = next(self.reader.entries(index, index + 1), None)
-            # The index is derived and unhashed: a row edited in the database must not
-            # put an entry in front of a query it does not meet (another tenant's, say).
-            if stored is not None and matches(query, search_row(index, stored.entry)):
-                views.append(self._view(stored))
-        return views
+        return list(self.find(query))
+
+    def find(self, query: SearchFilter, *, details: bool = True) -> Iterator[EntryView]:
+        """Entries matching ``query``, read a page at a time (the search index must have
+        caught up). The index is derived and unhashed, so it only narrows: each candidate
+        is checked against its entry's own bytes, and an edited index row can put no
+        entry in front of a query it does not meet (another tenant's, say)."""
+        node = filter_node(query)
+        where = narrow(node)
+        page = Page(
+            min(max(query.limit, 64), _PAGE),
+            query.after_index,
+            query.below_index,
+            query.newest_first,
+        )
+        wanted = query.limit
+        while wanted > 0:
+            indexes = self.reader.select(where, page)
+            stored = self.reader.entries_at(indexes)
+            if query.newest_first:
+                stored.reverse()
+            kept = []
+            for row in stored:
+                entry = orjson.loads(row.entry)
+                if entry_matches(node, entry):
+                    kept.append((row, entry))
+                    if len(kept) == wanted:
+                        break
+            found = self.reader.details_at([row.index for row, _ in kept]) if details else {}
+            for row, entry in kept:
+                yield self._viewed(row, entry, found.get(row.index))
+            wanted -= len(kept)
+            if len(indexes) < page.limit:
+                return
+            last, limit = indexes[-1], min(page.limit * 2, _PAGE)
+            if query.newest_first:
+                page = replace(page, limit=limit, below_index=last)
+            else:
+                page = replace(page, limit=limit, after_index=last)
+
+    def count_by(
+        self, query: SearchFilter, field: str, progress: Callable[[int], object] | None = None
+    ) -> Counts:
+        """How many entries matching ``query`` have each value of ``field``."""
+        check_field(field)
+        catch_up(self.store, progress)
+        every = replace(query, limit=2**62)
+        return tally((view.entry for view in self.find(every, details=False)), field)
 
     def unindexed(self) -> int:
         """Entries the search index has yet to catch up with."""

@@ -16,12 +16,13 @@ import msgspec
 
 from trailseal.access.tenants import tenant_of
 from trailseal.errors import EventError
+from trailseal.query import Between, Exact, Match, Node, Prefix, ResourceValue, both
 from trailseal.storage.base import SearchFilter, SearchRow, Store, StoreReader
 
 __all__ = [
     "SearchFilter",
     "catch_up",
-    "matches",
+    "filter_node",
     "normalize_time",
     "pending",
     "search_fields",
@@ -120,30 +121,29 @@ def search_row(index: int, entry: bytes) -> SearchRow:
     return SearchRow(*search_fields(index, entry))  # type: ignore[arg-type]
 
 
-def matches(query: SearchFilter, row: SearchRow) -> bool:
-    """Whether an entry (as its recomputed row) meets every condition of ``query``: the
-    search index is not covered by any hash, so each result is checked against this."""
-    action = query.action
-    return (
-        all(
-            wanted is None or wanted == found
-            for wanted, found in (
-                (query.actor, row.actor),
-                (query.resource_type, row.resource_type),
-                (query.resource_id, row.resource_id),
-                (query.outcome, row.outcome),
-                (query.tenant, row.tenant),
-            )
-        )
-        and (
-            action is None
-            or (
-                row.action.startswith(action[:-1]) if action.endswith("*") else row.action == action
-            )
-        )
-        and (query.since is None or row.time >= query.since)
-        and (query.until is None or row.time < query.until)
-    )
+def _text(value: str) -> Exact | Prefix:
+    return Prefix(value[:-1]) if value.endswith("*") else Exact(value)
+
+
+def filter_node(query: SearchFilter) -> Node | None:
+    """The search's conditions as one query tree: its parsed query and its shorthands."""
+    terms: list[Node | None] = [query.where]
+    for qualifier, value in (
+        ("actor", query.actor),
+        ("outcome", query.outcome),
+        ("tenant", query.tenant),
+    ):
+        if value is not None:
+            terms.append(Match(qualifier, (Exact(value),)))
+    if query.action is not None:
+        terms.append(Match("action", (_text(query.action),)))
+    if query.resource_type is not None or query.resource_id is not None:
+        kind = Exact(query.resource_type) if query.resource_type is not None else Prefix("")
+        resource_id = None if query.resource_id is None else Exact(query.resource_id)
+        terms.append(Match("resource", (ResourceValue(kind, resource_id),)))
+    if query.since is not None or query.until is not None:
+        terms.append(Match("time", (Between(query.since, query.until),)))
+    return both(*terms)
 
 
 def pending(store: StoreReader) -> int:

@@ -24,6 +24,7 @@ from trailseal.errors import (
     NothingToEraseError,
     PermissionDeniedError,
     ProofError,
+    QueryError,
     StorageError,
     TrailsealError,
     VerificationError,
@@ -142,6 +143,9 @@ def problem_for(exc: TrailsealError) -> Problem:
     """The problem document answering a domain error."""
     if isinstance(exc, BatchError):
         return _batch(exc)
+    if isinstance(exc, QueryError):
+        where = {"pointer": "/q", "position": exc.position, "detail": exc.message}
+        return Problem(400, "Bad query", str(exc), [where])
     for kind, status, title in _ANSWERS:
         if isinstance(exc, kind):
             detail = exc.message if isinstance(exc, IdConflictError | ProofError) else str(exc)

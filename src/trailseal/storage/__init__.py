@@ -18,6 +18,7 @@ from trailseal.errors import ConfigError
 from trailseal.storage.base import (
     AppendTransaction,
     Erasure,
+    Page,
     SealedEntry,
     SearchFilter,
     SearchRow,
@@ -27,6 +28,7 @@ from trailseal.storage.base import (
     StoreReader,
     StoreWriter,
 )
+from trailseal.storage.narrowing import Sql, narrow
 from trailseal.storage.state import DETECTION, PRINCIPALS, StateDatabase
 
 __all__ = [
@@ -34,9 +36,11 @@ __all__ = [
     "PRINCIPALS",
     "AppendTransaction",
     "Erasure",
+    "Page",
     "SealedEntry",
     "SearchFilter",
     "SearchRow",
+    "Sql",
     "StateDatabase",
     "Store",
     "StoreReader",
@@ -46,6 +50,7 @@ __all__ = [
     "create_store",
     "describe",
     "is_postgres",
+    "narrow",
     "open_state",
     "open_store",
     "sqlite_path",

@@ -20,6 +20,8 @@ from typing import NamedTuple, Protocol
 
 from trailseal.errors import StorageError
 from trailseal.proofs import NodeID, completing_leaf
+from trailseal.query import Node
+from trailseal.storage.narrowing import Sql
 
 
 class SealedEntry(NamedTuple):
@@ -64,8 +66,10 @@ class Erasure:
 
 @dataclass(frozen=True)
 class SearchFilter:
-    """Conditions on indexed event fields; all given ones must hold."""
+    """Conditions on event fields; all given ones must hold. ``where`` is a parsed query
+    (the search language); the other fields are its shorthands (the older flags)."""
 
+    where: Node | None = None
     actor: str | None = None
     action: str | None = None  # exact, or a prefix ending in "*"
     resource_type: str | None = None
@@ -78,6 +82,18 @@ class SearchFilter:
     after_index: int = -1  # only entries after this index (cursor pagination)
     below_index: int | None = None  # only entries before this index (a pinned log size)
     newest_first: bool = False  # the highest indexes first (then after_index/below_index page)
+    text: str | None = None  # the query as written, for the log's record of the search
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which part of a search to read: after ``after_index``, before ``below_index``
+    (a pinned log size), oldest or newest first, at most ``limit``."""
+
+    limit: int
+    after_index: int = -1
+    below_index: int | None = None
+    newest_first: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,7 +143,19 @@ class StoreReader(Protocol):
     def details(self, start: int, end: int) -> dict[int, StoredDetail]: ...
     def erasures(self) -> dict[int, Erasure]: ...
     def search_position(self) -> int: ...
-    def search(self, query: SearchFilter) -> list[int]: ...
+    def select(self, where: Sql, page: Page) -> list[int]:
+        """Indexes of search-index rows meeting ``where`` within the page's bounds,
+        in the page's order, at most ``page.limit``."""
+        ...
+
+    def entries_at(self, indexes: Sequence[int]) -> list[StoredEntry]:
+        """The stored entries at these indexes (any missing are left out), in index order."""
+        ...
+
+    def details_at(self, indexes: Sequence[int]) -> dict[int, StoredDetail]:
+        """Details and erasures of the entries at these indexes, by index."""
+        ...
+
     def search_rows(self, start: int, end: int) -> dict[int, tuple[object, ...]]: ...
     def close(self) -> None: ...
 
@@ -185,34 +213,18 @@ def node_hashes(ids: Sequence[NodeID], rows: dict[int, tuple[bytes, bytes]]) -> 
     return hashes
 
 
-def search_conditions(query: SearchFilter) -> tuple[list[str], list[object]]:
-    """The WHERE conditions of a search over the search index, with ``?`` placeholders,
-    and their parameters. Times are fixed-width UTC text and compare as text; an action
-    ending in ``*`` is a prefix, matched as a range so that an index serves it."""
-    clauses = ["idx > ?"]
-    params: list[object] = [query.after_index]
-    if query.below_index is not None:
+def paged(where: Sql, page: Page) -> tuple[str, list[object]]:
+    """The SELECT of one page of a search over the search index, ``?`` placeholders."""
+    clauses, params = [where.text, "idx > ?"], [*where.params, page.after_index]
+    if page.below_index is not None:
         clauses.append("idx < ?")
-        params.append(query.below_index)
-    for column, value in (
-        ("actor", query.actor),
-        ("resource_type", query.resource_type),
-        ("resource_id", query.resource_id),
-        ("outcome", query.outcome),
-        ("tenant", query.tenant),
-    ):
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    if query.action is not None and query.action.endswith("*"):
-        prefix = query.action[:-1]
-        clauses.append("action >= ? AND action < ?")
-        params += [prefix, prefix + "\U0010ffff"]
-    elif query.action is not None:
-        clauses.append("action = ?")
-        params.append(query.action)
-    for clause, value in (("time >= ?", query.since), ("time < ?", query.until)):
-        if value is not None:
-            clauses.append(clause)
-            params.append(value)
-    return clauses, params
+        params.append(page.below_index)
+    order = "DESC" if page.newest_first else "ASC"
+    sql = f"SELECT idx FROM search_index WHERE {' AND '.join(clauses)} ORDER BY idx {order} LIMIT ?"  # noqa: S608
+    return sql, [*params, page.limit]
+
+
+def chunked(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    """``items`` in consecutive slices of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

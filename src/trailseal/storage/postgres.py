@@ -38,15 +38,16 @@ from trailseal.proofs import NodeID
 from trailseal.storage import describe
 from trailseal.storage.base import (
     Erasure,
+    Page,
     SealedEntry,
-    SearchFilter,
     SearchRow,
     StoredDetail,
     StoredEntry,
     node_hashes,
     node_rows,
-    search_conditions,
+    paged,
 )
+from trailseal.storage.narrowing import Sql
 from trailseal.storage.state import DETECTION, PRINCIPALS, STATE_TABLES, StateDatabase
 from trailseal.storage.state import schema as schema_of
 
@@ -510,16 +511,34 @@ class PostgresStore:
         )
         return {int(row[0]): tuple(row) for row in rows}
 
-    def search(self, query: SearchFilter) -> list[int]:
-        clauses, params = search_conditions(query)
-        where = " AND ".join(clauses).replace("?", "%s")
+    def select(self, where: Sql, page: Page) -> list[int]:
+        sql, params = paged(where, page)
+        return [int(row[0]) for row in self._query(sql.replace("?", "%s"), params)]
+
+    def entries_at(self, indexes: Sequence[int]) -> list[StoredEntry]:
         rows = self._query(
-            f"SELECT idx FROM search_index WHERE {where} ORDER BY idx "  # noqa: S608
-            + ("DESC" if query.newest_first else "ASC")
-            + " LIMIT %s",
-            [*params, query.limit],
+            "SELECT idx, event_id, entry, leaf_hash, chain_hash, coalesce(tree_nodes, '') "
+            "FROM entries WHERE idx = ANY(%s) ORDER BY idx",
+            (sorted(set(indexes)),),
+            binary=True,
         )
-        return [int(row[0]) for row in rows]
+        return list(map(StoredEntry._make, rows))
+
+    def details_at(self, indexes: Sequence[int]) -> dict[int, StoredDetail]:
+        wanted = (sorted(set(indexes)),)
+        found = {
+            int(index): StoredDetail(int(index), bytes(detail), bytes(salt), None)
+            for index, detail, salt in self._query(
+                "SELECT idx, detail, salt FROM details WHERE idx = ANY(%s)", wanted, binary=True
+            )
+        }
+        for index, reason in self._query(
+            "SELECT idx, reason FROM erasures WHERE idx = ANY(%s)", wanted
+        ):
+            kept = found.get(int(index))
+            detail, salt = (kept.detail, kept.salt) if kept else (None, None)
+            found[int(index)] = StoredDetail(int(index), detail, salt, str(reason))
+        return found
 
     # -- writing -------------------------------------------------------------------
 

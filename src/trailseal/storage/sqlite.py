@@ -23,20 +23,23 @@ from trailseal.errors import ConfigError, StorageError, StoreUnavailableError
 from trailseal.proofs import NodeID
 from trailseal.storage.base import (
     Erasure,
+    Page,
     SealedEntry,
-    SearchFilter,
     SearchRow,
     StoredDetail,
     StoredEntry,
+    chunked,
     node_hashes,
     node_rows,
-    search_conditions,
+    paged,
 )
+from trailseal.storage.narrowing import Sql
 
 SCHEMA_VERSION = "1"
 # Entries are ~1 KB rows appended in key order: 64 KiB pages waste ~1% at each
 # page's end where 4 KiB pages waste ~12%, and make bulk inserts ~20% faster.
 PAGE_SIZE = 65536
+_IN_LIST = 500  # indexes in one IN (...) list
 _PROTECTED = ("entries", "checkpoints", "erasures", "meta", "search_index")
 
 _SCHEMA = """
@@ -405,12 +408,36 @@ class SQLiteStore:
         )
         return {row[0]: row for row in rows}
 
-    def search(self, query: SearchFilter) -> list[int]:
-        clauses, params = search_conditions(query)
-        order = "DESC" if query.newest_first else "ASC"
-        where = " AND ".join(clauses)
-        sql = f"SELECT idx FROM search_index WHERE {where} ORDER BY idx {order} LIMIT ?"  # noqa: S608
-        return [row[0] for row in self.db.execute(sql, [*params, query.limit])]
+    def select(self, where: Sql, page: Page) -> list[int]:
+        sql, params = paged(where, page)
+        return [row[0] for row in self.db.execute(sql, params)]
+
+    def entries_at(self, indexes: Sequence[int]) -> list[StoredEntry]:
+        found: list[StoredEntry] = []
+        for part in chunked(sorted(set(indexes)), _IN_LIST):
+            marks = ",".join("?" * len(part))
+            columns = "idx, event_id, entry, leaf_hash, chain_hash, coalesce(tree_nodes, x'')"
+            sql = f"SELECT {columns} FROM entries WHERE idx IN ({marks}) ORDER BY idx"  # noqa: S608
+            found += map(StoredEntry._make, self.db.execute(sql, part))
+        return found
+
+    def details_at(self, indexes: Sequence[int]) -> dict[int, StoredDetail]:
+        found: dict[int, StoredDetail] = {}
+        for part in chunked(sorted(set(indexes)), _IN_LIST):
+            marks = ",".join("?" * len(part))
+            for index, detail, salt in self.db.execute(
+                f"SELECT idx, detail, salt FROM details WHERE idx IN ({marks})",  # noqa: S608
+                part,
+            ):
+                found[index] = StoredDetail(index, detail, salt, None)
+            for index, reason in self.db.execute(
+                f"SELECT idx, reason FROM erasures WHERE idx IN ({marks})",  # noqa: S608
+                part,
+            ):
+                kept = found.get(index)
+                detail, salt = (kept.detail, kept.salt) if kept else (None, None)
+                found[index] = StoredDetail(index, detail, salt, reason)
+        return found
 
     def close(self) -> None:
         self.db.close()

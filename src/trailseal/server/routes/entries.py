@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query
@@ -12,6 +12,7 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from trailseal.app import search_filter
+from trailseal.query import MAX_QUERY
 from trailseal.server.deps import CallerDep, ServiceDep
 from trailseal.server.problems import PROBLEM_RESPONSES, Problem
 
@@ -19,21 +20,29 @@ router = APIRouter(responses=PROBLEM_RESPONSES)
 MAX_INDEX = 2**62  # beyond any log; keeps SQLite integers in range
 
 
-def encode_cursor(after: int, pinned: int) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([after, pinned])).decode().rstrip("=")
+def encode_cursor(last: int, pinned: int, newest_first: bool = False) -> str:
+    shape = [last, pinned, 1] if newest_first else [last, pinned]
+    return base64.urlsafe_b64encode(orjson.dumps(shape)).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[int, int]:
-    """(last index seen, log size pinned when the first page was served)."""
+def decode_cursor(cursor: str, newest_first: bool = False) -> tuple[int, int]:
+    """(last index seen, log size pinned when the first page was served); a cursor
+    remembers the order it was issued for."""
     try:
-        after, pinned = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        shape = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        last, pinned, *order = shape
         if not (
-            isinstance(after, int) and isinstance(pinned, int) and -1 <= after < pinned <= MAX_INDEX
+            isinstance(last, int)
+            and isinstance(pinned, int)
+            and -1 <= last < pinned <= MAX_INDEX
+            and order == ([1] if newest_first else [])
         ):
             raise ValueError(cursor)  # noqa: TRY301 - one refusal for every malformed shape
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
-        raise Problem(400, "Bad cursor", "the cursor is not one this service issued") from None
-    return after, pinned
+        raise Problem(
+            400, "Bad cursor", "the cursor is not one this service issued for this order"
+        ) from None
+    return last, pinned
 
 
 Index = Annotated[int, PathParam(ge=0, le=MAX_INDEX, description="an entry's index")]
@@ -46,8 +55,10 @@ def get_entry(index: Index, service: ServiceDep, caller: CallerDep) -> dict[str,
 
 
 class Filters(BaseModel):
-    """The search filters; all given ones must hold."""
+    """A query in the search language (``q``) and its older shorthands; all given
+    ones must hold."""
 
+    q: str | None = Field(default=None, max_length=MAX_QUERY, description="the search language")
     actor: str | None = Field(default=None, max_length=256)
     action: str | None = Field(default=None, max_length=128)
     resource_type: str | None = Field(default=None, max_length=256)
@@ -56,6 +67,8 @@ class Filters(BaseModel):
     tenant: str | None = Field(default=None, max_length=256)
     since: str | None = Field(default=None, max_length=64)
     until: str | None = Field(default=None, max_length=64)
+    order: Literal["oldest", "newest"] = "oldest"
+    count_by: str | None = Field(default=None, max_length=64, description="count by a field")
     limit: int = Field(default=100, ge=1, le=2**31)
     cursor: str | None = Field(default=None, max_length=200)
 
@@ -69,10 +82,14 @@ def list_entries(
     shows an entry twice."""
     if filters.limit > service.limits.max_page:
         raise Problem(400, "Page too large", f"limit is at most {service.limits.max_page}")
-    after, pinned = (
-        decode_cursor(filters.cursor) if filters.cursor else (-1, service.app.entries.size())
-    )
+    newest = filters.order == "newest"
+    if filters.cursor:
+        last, pinned = decode_cursor(filters.cursor, newest)
+    else:
+        pinned = service.app.entries.size()
+        last = pinned if newest else -1
     query = search_filter(
+        q=filters.q,
         actor=filters.actor,
         action=filters.action,
         resource_type=filters.resource_type,
@@ -82,14 +99,17 @@ def list_entries(
         since=filters.since,
         until=filters.until,
         limit=filters.limit,
-        after_index=after,
-        below_index=pinned,
+        after_index=-1 if newest else last,
+        below_index=last if newest else pinned,
+        newest_first=newest,
     )
+    if filters.count_by:
+        return service.app.entries.count_by(caller, query, filters.count_by).to_json()
     views = service.app.entries.search(caller, query)
-    last = views[-1].index if len(views) == filters.limit else None
+    end = views[-1].index if len(views) == filters.limit else None
     return {
         "entries": [{"index": view.index, **view.to_json()} for view in views],
-        "next_cursor": None if last is None else encode_cursor(last, pinned),
+        "next_cursor": None if end is None else encode_cursor(end, pinned, newest),
         "size": pinned,
     }
 
