@@ -57,6 +57,8 @@ def test_every_role_against_every_endpoint(server: Server) -> None:
         ("POST", f"/v1/entries/{erasable}/erase-detail", {"json": {"reason": "test"}}, {"privacy"}),
         ("GET", "/v1/principals", {}, {"admin"}),
         ("POST", "/v1/principals", {"json": {"name": "x", "role": "writer"}}, {"admin"}),
+        ("POST", "/v1/reports/procedures", {"json": {}}, {"auditor", "security"}),
+        ("POST", "/v1/reports/actor-timeline", {"json": {"actor": "u-1"}}, {"auditor", "security"}),
     ]
     for method, path, kwargs, allowed in calls:
         for role in ROLES:

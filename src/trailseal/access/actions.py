@@ -1,16 +1,16 @@
 """The log's own namespaces: actions only the log writes, and when to believe one.
 
 ``audit.*`` (its reads, refusals, verifications), ``alert.*``, ``detail.*`` (erasures),
-``principal.*`` and ``trailseal.*`` are written by the log alone; a writer, and the
-command line's ``append``, are refused them. Every entry names its submitter, so an
-entry in those namespaces is believed (by verification and detection) only when the
-log itself submitted it. ``auth.*`` stays the applications' own.
+``principal.*``, ``report.*`` (reports produced) and ``trailseal.*`` are written by the
+log alone; a writer, and the command line's ``append``, are refused them. Every entry
+names its submitter, so an entry in those namespaces is believed (by verification and
+detection) only when the log itself submitted it. ``auth.*`` stays the applications' own.
 """
 
 from __future__ import annotations
 
 LOG_SUBMITTER = "trailseal"  # the log itself: its own records (reads, erasures, alerts)
-RESERVED = ("audit", "alert", "detail", "principal", "trailseal")
+RESERVED = ("audit", "alert", "detail", "principal", "report", "trailseal")
 
 
 def reserved(action: str) -> bool:

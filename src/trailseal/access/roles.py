@@ -31,6 +31,7 @@ class Permission(StrEnum):
     MANAGE_PRINCIPALS = "manage-principals"
     READ_ALERTS = "read-alerts"
     MANAGE_ALERTS = "manage-alerts"
+    REPORT = "report"
 
 
 _GRANTED: dict[Permission, frozenset[Role]] = {
@@ -45,6 +46,8 @@ _GRANTED: dict[Permission, frozenset[Role]] = {
     Permission.MANAGE_PRINCIPALS: frozenset({Role.ADMIN}),
     Permission.READ_ALERTS: frozenset({Role.SECURITY, Role.AUDITOR}),
     Permission.MANAGE_ALERTS: frozenset({Role.SECURITY}),  # acknowledge and resolve
+    # Reports read entries (and bundle them with proofs): those who may read.
+    Permission.REPORT: frozenset({Role.AUDITOR, Role.SECURITY}),
 }
 # The role table: the one place that says who may do what.
 GRANTS: dict[Permission, frozenset[Role]] = {

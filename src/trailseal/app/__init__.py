@@ -9,5 +9,8 @@ adapters over it.
 from trailseal.app.caller import Caller
 from trailseal.app.core import App
 from trailseal.app.entries import AppendOutcome, CheckedBatch, search_filter
+from trailseal.reports import REPORTS
 
-__all__ = ["App", "AppendOutcome", "Caller", "CheckedBatch", "search_filter"]
+REPORT_NAMES = tuple(REPORTS)  # for the doors' schemas
+
+__all__ = ["REPORT_NAMES", "App", "AppendOutcome", "Caller", "CheckedBatch", "search_filter"]

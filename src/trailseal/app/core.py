@@ -12,6 +12,7 @@ from trailseal.app.alerts import Alerts
 from trailseal.app.entries import Entries
 from trailseal.app.principals import Principals
 from trailseal.app.recorder import Recorder
+from trailseal.app.reports import Reports
 from trailseal.checkpoints import Verifier
 from trailseal.ledger import Ledger
 from trailseal.ledger.bulk import worker_pool
@@ -31,12 +32,16 @@ class App:
     entries: Entries = field(init=False)
     principals: Principals = field(init=False)
     alerts: Alerts = field(init=False)
+    reports: Reports = field(init=False)
 
     def __post_init__(self) -> None:
         self.recorder = Recorder(self.ledger)
         self.entries = Entries(self.ledger, self.recorder)
         self.principals = Principals(self.principal_store, self.recorder)
         self.alerts = Alerts(self.ledger, self.recorder, self._detection_store)
+        self.reports = Reports(
+            self.ledger, self.recorder, self.entries, self.principal_store, self._detection_store
+        )
 
     @classmethod
     def open(

@@ -259,7 +259,7 @@ class Entries:
         self.recorder.record("audit.read", caller, resource={"type": "entry", "id": str(index)})
         return view
 
-    def _scoped(self, caller: Caller, query: SearchFilter) -> SearchFilter:
+    def scoped(self, caller: Caller, query: SearchFilter) -> SearchFilter:
         """The search as ``caller`` may run it: a tenant-bound principal reads its own
         tenant's entries, and naming another tenant is a refusal, recorded."""
         self.recorder.authorize(caller, Permission.READ)
@@ -280,7 +280,7 @@ class Entries:
     ) -> list[EntryView]:
         """Entries matching ``query`` in index order (or newest first); a tenant-bound
         caller sees its own tenant's. The search is recorded."""
-        scoped = self._scoped(caller, query)
+        scoped = self.scoped(caller, query)
         views = self.ledger.search(scoped, progress)
         self.recorder.record(
             "audit.read",
@@ -295,7 +295,7 @@ class Entries:
     ) -> Counts:
         """How many entries matching ``query`` have each value of ``field`` (any
         qualifier, or ``day``, ``hour``, ``month`` of the event's time). Recorded."""
-        scoped = self._scoped(caller, query)
+        scoped = self.scoped(caller, query)
         counts = self.ledger.count_by(scoped, field, progress)
         self.recorder.record(
             "audit.read",

@@ -41,6 +41,9 @@ _COMMANDS = {
     "watch": "detect",
     "alerts": "detect",
     "demo": "demo",
+    "report": "reports",
+    "document": "reports",
+    "verify-bundle": "reports:verify_bundle_command",
 }
 
 

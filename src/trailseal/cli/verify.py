@@ -14,19 +14,19 @@ from trailseal.errors import ConfigError
 from trailseal.ledger import verify_export
 
 
-def _read_text(path: Path, what: str) -> str:
+def read_text(path: Path, what: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {what} {path}: {exc}") from None
 
 
-def _verifier(value: str | None) -> Verifier | None:
+def verifier_from(value: str | None) -> Verifier | None:
     """A verifier key given as text or as the path of a file holding it."""
     if value is None:
         return None
     path = Path(value)
-    text = _read_text(path, "verifier key") if path.is_file() else value
+    text = read_text(path, "verifier key") if path.is_file() else value
     return Verifier.from_string(text)
 
 
@@ -63,11 +63,11 @@ def verify_command(
     run keeps the checkpoint it ended on, and starts from it the next night). The
     result is recorded in the log (audit.verify)."""
     with App.open(data, key_path=key) as app:
-        note = _read_text(against, "checkpoint") if against else None
-        since = _read_text(since_file, "checkpoint") if since_file else None
+        note = read_text(against, "checkpoint") if against else None
+        since = read_text(since_file, "checkpoint") if since_file else None
         with progress_bar("verifying", app.entries.size()) as bar:
             report = app.entries.verify(
-                host(), note, _verifier(vkey), progress=bar.set, since=since
+                host(), note, verifier_from(vkey), progress=bar.set, since=since
             )
         covered = f" after entry {report.since_size - 1}" if report.since_size else ""
         info(f"OK: {report.size} entries{covered}, {report.checkpoints} checkpoints verified")
@@ -87,9 +87,9 @@ def verify_command(
 @output_options
 def verify_export_command(file: Path, checkpoint_file: Path, vkey: str, fmt: str | None) -> None:
     """Verify an export FILE against a checkpoint and verifier key, with no database."""
-    verifier = _verifier(vkey)
+    verifier = verifier_from(vkey)
     assert verifier is not None
-    note = _read_text(checkpoint_file, "checkpoint")
+    note = read_text(checkpoint_file, "checkpoint")
     with file.open("rb") as lines:
         report = verify_export(lines, note, verifier)
     info(f"OK: {report.size} entries match the checkpoint at size {report.latest_checkpoint_size}")

@@ -1,7 +1,8 @@
 """What the organisation knows that events do not say, added to each entry as ``enrich.*``.
 
 - a **staff roster** (CSV ``user_id,unit,shift_start,shift_end,timezone``, local
-  ``HH:MM``, shifts may cross midnight): the user's unit and shift; without
+  ``HH:MM``, shifts may cross midnight, and optionally ``end_date``, the last day a
+  person is staff, ``YYYY-MM-DD``): the user's unit and shift; without
   one, the unit is the event's ``actor.unit`` and shifts are unknown (rules
   then count over a rolling window instead);
 - **resource ownership** (CSV ``resource_type,resource_id,unit``), or else the
@@ -41,6 +42,7 @@ from trailseal.errors import ConfigError
 RECHECK_SECONDS = 1.0  # how often a context file's modification time is looked at
 SHIFT_GRACE = timedelta(minutes=60)  # an early login or a late note is still on shift
 ROSTER_HEADER = ["user_id", "unit", "shift_start", "shift_end", "timezone"]
+ROSTER_OPTIONAL = ["end_date"]  # the last day a person is staff (reports flag later access)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class Shift:
     start: time
     end: time
     zone: ZoneInfo
+    end_date: date | None = None
 
     def around(self, moment: datetime) -> tuple[datetime, bool]:
         """The start of the shift ``moment`` falls in (with grace) or the last before it,
@@ -69,12 +72,22 @@ class Shift:
         return latest.astimezone(UTC), False
 
 
-def _read_csv(path: Path, header: list[str]) -> list[dict[str, str]]:
+def _read_csv(
+    path: Path, header: list[str], optional: list[str] | None = None
+) -> list[dict[str, str]]:
+    """Rows of a context CSV whose header is ``header``, then any of ``optional`` in order."""
+    extra = optional or []
     try:
         with path.open(newline="", encoding="utf-8") as source:
             reader = csv.DictReader(source)
-            if reader.fieldnames is None or [h.strip() for h in reader.fieldnames] != header:
-                raise ConfigError(f"{path}: the header must be {','.join(header)}")
+            found = [h.strip() for h in reader.fieldnames or []]
+            if (
+                found[: len(header)] != header
+                or found[len(header) :] != extra[: len(found) - len(header)]
+            ):
+                wanted = ",".join(header) + "".join(f"[,{name}]" for name in extra)
+                raise ConfigError(f"{path}: the header must be {wanted}")
+            reader.fieldnames = found
             return list(reader)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
@@ -84,14 +97,19 @@ def _read_csv(path: Path, header: list[str]) -> list[dict[str, str]]:
 
 def load_roster(path: Path) -> dict[str, Shift]:
     roster = {}
-    for line, row in enumerate(_read_csv(path, ROSTER_HEADER), start=2):
+    for line, row in enumerate(_read_csv(path, ROSTER_HEADER, ROSTER_OPTIONAL), start=2):
         try:
-            zone = ZoneInfo(row["timezone"].strip())
-            start = time.fromisoformat(row["shift_start"].strip())
-            end = time.fromisoformat(row["shift_end"].strip())
-        except (ValueError, ZoneInfoNotFoundError, KeyError) as exc:
+            zone = ZoneInfo((row["timezone"] or "").strip())
+            start = time.fromisoformat((row["shift_start"] or "").strip())
+            end = time.fromisoformat((row["shift_end"] or "").strip())
+            last = (row.get("end_date") or "").strip()
+            end_date = date.fromisoformat(last) if last else None
+        except (ValueError, ZoneInfoNotFoundError, KeyError, AttributeError) as exc:
             raise ConfigError(f"{path}:{line}: {exc}") from None
-        roster[row["user_id"].strip()] = Shift(row["unit"].strip(), start, end, zone)
+        user, unit = (row["user_id"] or "").strip(), (row["unit"] or "").strip()
+        if not user or not unit:
+            raise ConfigError(f"{path}:{line}: user_id and unit are required")
+        roster[user] = Shift(unit, start, end, zone, end_date)
     return roster
 
 

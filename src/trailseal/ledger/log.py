@@ -77,6 +77,16 @@ from trailseal.storage import (
 _PAGE = 5_000  # candidates read from the search index at a time
 
 
+def _export_line(stored: StoredEntry, detail: StoredDetail | None) -> bytes:
+    """One export line: the entry's bytes as stored, its detail and salt (null if none)."""
+    if detail is None or detail.detail is None or detail.salt is None:
+        tail = b',"detail":null,"salt":null}\n'
+    else:
+        salt = detail.salt.hex().encode()
+        tail = b',"detail":' + detail.detail + b',"salt":"' + salt + b'"}\n'
+    return b'{"entry":' + stored.entry + tail
+
+
 @dataclass(frozen=True)
 class EntryView:
     """One stored entry as `trailseal get` shows it."""
@@ -448,13 +458,7 @@ class Ledger:
             stop = min(offset + 10_000, end)
             details = self.reader.details(offset, stop)
             for stored in self.reader.entries(offset, stop):
-                detail = details.get(stored.index)
-                if detail is None or detail.detail is None or detail.salt is None:
-                    tail = b',"detail":null,"salt":null}\n'
-                else:
-                    salt = detail.salt.hex().encode()
-                    tail = b',"detail":' + detail.detail + b',"salt":"' + salt + b'"}\n'
-                yield b'{"entry":' + stored.entry + tail
+                yield _export_line(stored, details.get(stored.index))
 
     def checkpoint(self) -> str:
         latest = self.reader.latest_checkpoint()
@@ -588,6 +592,26 @@ class Ledger:
                 page = replace(page, limit=limit, below_index=last)
             else:
                 page = replace(page, limit=limit, after_index=last)
+
+    def catch_up(self, progress: Callable[[int], object] | None = None) -> int:
+        """Bring the search index up to the log's size; returns how many were indexed."""
+        return catch_up(self.store, progress)
+
+    def export_at(self, indexes: Sequence[int]) -> list[bytes]:
+        """Export lines (entry, detail, salt) of the entries at ``indexes``, in index order."""
+        wanted = sorted(set(indexes))
+        details = self.reader.details_at(wanted)
+        return [_export_line(s, details.get(s.index)) for s in self.reader.entries_at(wanted)]
+
+    def action_counts(self) -> list[tuple[str, int]]:
+        """Entries per action, from the search index (caught up first)."""
+        catch_up(self.store)
+        return self.reader.action_counts()
+
+    def sign_statement(self, text: str) -> str:
+        """A signed note over ``text`` with the log's key (evidence-bundle manifests). The
+        caller makes sure ``text`` can never be read as a checkpoint."""
+        return self.key.load().sign(text)
 
     def count_by(
         self, query: SearchFilter, field: str, progress: Callable[[int], object] | None = None

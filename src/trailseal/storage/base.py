@@ -148,6 +148,10 @@ class StoreReader(Protocol):
         in the page's order, at most ``page.limit``."""
         ...
 
+    def action_counts(self) -> list[tuple[str, int]]:
+        """How many entries the search index holds for each action (most first)."""
+        ...
+
     def entries_at(self, indexes: Sequence[int]) -> list[StoredEntry]:
         """The stored entries at these indexes (any missing are left out), in index order."""
         ...
@@ -211,6 +215,9 @@ def node_hashes(ids: Sequence[NodeID], rows: dict[int, tuple[bytes, bytes]]) -> 
             )
         hashes.append(digest)
     return hashes
+
+
+ACTION_COUNTS = "SELECT action, count(*) FROM search_index GROUP BY action ORDER BY 2 DESC, 1"
 
 
 def paged(where: Sql, page: Page) -> tuple[str, list[object]]:

@@ -37,6 +37,7 @@ from trailseal.errors import AlreadyExistsError, ConfigError, StorageError, Stor
 from trailseal.proofs import NodeID
 from trailseal.storage import describe
 from trailseal.storage.base import (
+    ACTION_COUNTS,
     Erasure,
     Page,
     SealedEntry,
@@ -514,6 +515,9 @@ class PostgresStore:
     def select(self, where: Sql, page: Page) -> list[int]:
         sql, params = paged(where, page)
         return [int(row[0]) for row in self._query(sql.replace("?", "%s"), params)]
+
+    def action_counts(self) -> list[tuple[str, int]]:
+        return [(str(action), int(count)) for action, count in self._query(ACTION_COUNTS)]
 
     def entries_at(self, indexes: Sequence[int]) -> list[StoredEntry]:
         rows = self._query(

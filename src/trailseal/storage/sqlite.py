@@ -22,6 +22,7 @@ from pathlib import Path
 from trailseal.errors import ConfigError, StorageError, StoreUnavailableError
 from trailseal.proofs import NodeID
 from trailseal.storage.base import (
+    ACTION_COUNTS,
     Erasure,
     Page,
     SealedEntry,
@@ -411,6 +412,9 @@ class SQLiteStore:
     def select(self, where: Sql, page: Page) -> list[int]:
         sql, params = paged(where, page)
         return [row[0] for row in self.db.execute(sql, params)]
+
+    def action_counts(self) -> list[tuple[str, int]]:
+        return [(str(action), int(count)) for action, count in self.db.execute(ACTION_COUNTS)]
 
     def entries_at(self, indexes: Sequence[int]) -> list[StoredEntry]:
         found: list[StoredEntry] = []
