@@ -161,3 +161,62 @@ def test_each_incident_is_planted_once(month: Month) -> None:
         max(sum(1 for s in many if s.when.date() == d) for d in {s.when.date() for s in many}) == 80
     )
     assert Month(staff(), patients()).steps == steps  # the same seed, the same month
+
+
+def test_the_demo_month_in_the_reports(demo_run: tuple[Path, str], tmp_path: Path) -> None:
+    """The planted incidents, as the monthly HIPAA report and the timeline show them, and
+    the bundle the demo tells how to make verifies offline."""
+    root, out = demo_run
+    log = root / "log"
+    assert "trailseal report hipaa-access --period 2026-10" in out
+    assert "trailseal verify-bundle october.zip" in out
+    bundle = tmp_path / "october.zip"
+    made = run_cli(
+        "report",
+        "hipaa-access",
+        "--period",
+        "2026-10",
+        "--tz",
+        "America/Chicago",
+        "--bundle",
+        bundle,
+        "--format",
+        "json",
+        data=log,
+    )
+    assert made.returncode == 0, made.stderr
+    report = orjson.loads(made.stdout)
+    sections = {s["key"]: s["rows"] for s in report["sections"]}
+    outside = sections["outside_unit"]
+    assert {row["person"] for row in outside} == {"n-3B-2"}
+    assert len({row["record"] for row in outside}) == 6  # six ICU patients' records
+    assert {row["record_unit"] for row in outside} == {"ICU"}
+    (bulk,) = [row for row in sections["exports"] if row["person"] == "a-2"]
+    assert bulk["records"] == 500
+    assert {row["person"] for row in sections["after_hours"]} == {"n-ICU-2"}
+    rules = {row["rule"] for row in sections["alerts"]}
+    assert rules == {rule for rule, _ in EXPECTED_ALERTS}
+    assert report["summary"]["PHI accesses"] == sum(
+        1
+        for e in _events(root, since="2026-10-01", until="2026-11-01")
+        if (e.get("resource") or {}).get("type") in ("patient", "patients", "note", "notes")
+    )
+    vkey = run_cli("pubkey", data=log, check=True).stdout.decode().strip()
+    assert run_cli("verify-bundle", bundle, "--vkey", vkey).returncode == 0
+    timeline = run_cli(
+        "report",
+        "actor-timeline",
+        "a-2",
+        "--from",
+        "2026-10-21",
+        "--to",
+        "2026-10-21",
+        data=log,
+        check=True,
+    )
+    sequence = orjson.loads(timeline.stdout)["sections"][0]["rows"]
+    actions = [row["action"] for row in sequence]
+    grant, export = actions.index("iam.role.assign"), actions.index("export.create")
+    assert grant < export  # the escalation reads before the export
+    assert "★" in sequence[grant]["mark"]
+    assert "⇪" in sequence[export]["mark"]

@@ -123,11 +123,17 @@ class Reports:
             raise ConfigError(f"no format {fmt!r}; the formats are {', '.join(FORMATS)}")
         return render(report, fmt)
 
-    def bundle(self, caller: Caller, report: Report, formats: tuple[str, ...] = FORMATS) -> bytes:
+    def bundle(
+        self,
+        caller: Caller,
+        report: Report,
+        formats: tuple[str, ...] = FORMATS,
+        permission: Permission = Permission.REPORT,
+    ) -> bytes:
         """The report as an evidence bundle: its files, every entry it cites (with its
         detail unless erased) and one inclusion proof each, against the latest checkpoint,
         under a manifest signed with the log's key."""
-        self.recorder.authorize(caller, Permission.REPORT)
+        self.recorder.authorize(caller, permission)
         note = self.ledger.checkpoint()
         checkpoint = Checkpoint.parse_text(note.split("\n\n", 1)[0] + "\n")
         lines = [
@@ -150,6 +156,24 @@ class Reports:
             files=files,
         )
         return build(parts, self.ledger.sign_statement)
+
+    def export_bundle(
+        self, caller: Caller, query: str | None = None, progress: Progress | None = None
+    ) -> bytes:
+        """The entries a query selects (the caller's tenant's only) as an evidence bundle:
+        an export that verifies on its own, entry by entry. Recorded as audit.export."""
+        self.recorder.authorize(caller, Permission.EXPORT)
+        self.ledger.catch_up(progress)
+        who = Producer(caller.id, "UTC", self.ledger.origin)
+        params = {"query": query} if query else {}
+        report = REPORTS["entries"](_Scoped(self, caller), params, who)
+        self.recorder.record(
+            "audit.export",
+            caller,
+            resource={"type": "log", "count": len(report.cited)},
+            labels={"bundle": "yes", **({"query": query[:256]} if query else {})},
+        )
+        return self.bundle(caller, report, formats=("json", "csv"), permission=Permission.EXPORT)
 
     def check_document(
         self, caller: Caller, document: str, digest: str, version: str | None = None

@@ -132,6 +132,23 @@ def _tell_alerts(log_dir: Path, alerts: list[Alert]) -> None:
         f"  trailseal alerts list {flag}          # with the entries that are their evidence\n"
         f"  trailseal alerts resolve 1 --reason '...' {flag}\n"
         f"  trailseal watch {flag}                # follow the log as it grows\n"
+    )
+    zone = "America/Chicago"  # the hospital's
+    click.echo(
+        "The month's reports (recorded in the log as report.produce):\n"
+        f"  trailseal report hipaa-access --period 2026-10 --tz {zone} --format pdf "
+        f"-o october.pdf --bundle october.zip {flag}\n"
+        "      the monthly HIPAA access report, and its evidence bundle\n"
+        f'  trailseal verify-bundle october.zip --vkey "$(trailseal pubkey {flag})"\n'
+        "      checks the bundle with no database: every cited entry and its proof\n"
+        f"  trailseal report actor-timeline a-2 --from 2026-10-21 --to 2026-10-21 --tz {zone} "
+        f"--format html -o a-2.html {flag}\n"
+        "      how the administrator became able to export, then exported\n"
+        f"  trailseal report record-history patient/MRN-ICU-0001 --tz {zone} --format html "
+        f"-o patient.html {flag}\n"
+        "      one patient's access history\n"
+        f"  trailseal report procedures --format html -o procedure.html {flag}\n"
+        "      the audit-logging procedure, from the live configuration\n"
         f"\nEverything is in {log_dir.parent}; remove it to run the demo again."
     )
 

@@ -117,13 +117,35 @@ def get(index: int, data: str | None, key: str | None, fmt: str | None) -> None:
 @click.option(
     "-o", "--output", type=click.File("wb"), default="-", help="File to write [default: stdout]."
 )
+@click.option(
+    "--bundle",
+    is_flag=True,
+    help="Write an evidence bundle (zip) instead: the selected entries, one inclusion proof "
+    "each and a signed manifest; it verifies on its own (trailseal verify-bundle).",
+)
+@click.option("--query", "query", help="With --bundle: only the entries this query selects.")
 @key_option
 def export(
-    data: str | None, key: str | None, start: int, end: int | None, output: BinaryIO
+    data: str | None,
+    key: str | None,
+    start: int,
+    end: int | None,
+    output: BinaryIO,
+    bundle: bool,
+    query: str | None,
 ) -> None:
     """Write entries as JSON Lines: {"entry", "detail", "salt"} per index.
 
-    The export is recorded in the log (audit.export) before the first line is written."""
+    The export is recorded in the log (audit.export) before the first line is written.
+    A plain export verifies (verify-export) only from entry 0; a part of the log (a
+    query's entries) goes as a --bundle, which proves each entry it holds."""
+    if bundle:
+        with App.open(data, key_path=key) as app:
+            output.write(app.reports.export_bundle(host(), query))
+            output.flush()
+        return
+    if query:
+        raise click.UsageError("--query selects the entries of a --bundle")
     with App.open(data, key_path=key) as app:
         count = 0
         for line in app.entries.export(host(), start, end):

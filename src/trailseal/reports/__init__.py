@@ -9,6 +9,7 @@ evidence bundle that :func:`verify_bundle` checks with no database.
 from trailseal.reports.bundle import BundleParts, BundleReport, build, verify_bundle
 from trailseal.reports.changes import change_management
 from trailseal.reports.documents import DocumentCheck, check_document, document_trail
+from trailseal.reports.entries import entries_report
 from trailseal.reports.hipaa import hipaa_access
 from trailseal.reports.history import record_history
 from trailseal.reports.model import Builder, Moment, Producer, Report, Section, Source
@@ -24,6 +25,7 @@ REPORTS: dict[str, Builder] = {
     "document-trail": document_trail,
     "change-management": change_management,
     "procedures": procedures,
+    "entries": entries_report,
 }
 
 __all__ = [

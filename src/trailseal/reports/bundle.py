@@ -23,7 +23,9 @@ import base64
 import hashlib
 import io
 import re
+import struct
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -152,10 +154,23 @@ def _fail(kind: str, message: str) -> VerificationError:
     return VerificationError(kind, message)
 
 
+# What reading a damaged zip raises, beyond BadZipFile (found by tests/test_bundles.py).
+_UNREADABLE = (
+    zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
+    EOFError,
+    OSError,
+    ValueError,
+    NotImplementedError,
+    KeyError,
+)
+
+
 def _read_zip(data: bytes) -> dict[str, bytes]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, ValueError) as exc:
+    except _UNREADABLE as exc:
         raise _fail("not-a-bundle", f"not a zip file ({exc}); a bundle is a .zip") from None
     infos = archive.infolist()
     if len(infos) > MAX_FILES:
@@ -173,7 +188,7 @@ def _read_zip(data: bytes) -> dict[str, bytes]:
             raise _fail("files-added", f"unexpected file {info.filename[:100]!r} in the bundle")
         try:
             contents[info.filename] = archive.read(info)
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as exc:
+        except _UNREADABLE as exc:
             raise _fail("truncated", f"{info.filename}: cannot be read ({exc})") from None
     return contents
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from trailseal.errors import VerificationError
+from trailseal.query import MAX_QUERY
 from trailseal.server.deps import CallerDep, ServiceDep
 from trailseal.server.problems import PROBLEM_RESPONSES
 
@@ -53,13 +54,21 @@ def consistency(
         }
     },
 )
-def export(
+def export(  # noqa: PLR0913, PLR0917 - the query parameters, by name
     service: ServiceDep,
     caller: CallerDep,
     start: Annotated[int, Query(alias="from", ge=0, le=MAX_INDEX)] = 0,
     end: Annotated[int | None, Query(alias="to", ge=0, le=MAX_INDEX)] = None,
-) -> StreamingResponse:
-    """JSON Lines, the shape of `trailseal export`; a tenant sees only its entries."""
+    fmt: Annotated[Literal["jsonl", "bundle"], Query(alias="format")] = "jsonl",
+    q: Annotated[str | None, Query(max_length=MAX_QUERY)] = None,
+) -> Response:
+    """JSON Lines, the shape of `trailseal export`; a tenant sees only its entries.
+    ``format=bundle`` answers an evidence bundle (zip) of the entries ``q`` selects,
+    which verifies on its own: a tenant's export can be checked by `verify-bundle`."""
+    if fmt == "bundle":
+        content = service.app.reports.export_bundle(caller, q)
+        headers = {"Content-Disposition": 'attachment; filename="export.zip"'}
+        return Response(content, media_type="application/zip", headers=headers)
     lines = service.app.entries.export(caller, start, end)
     return StreamingResponse(lines, media_type="application/x-ndjson")
 
