@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from conftest import Server, run_cli
 from trailseal.app import App, Caller
 from trailseal.errors import ConfigError, NotFoundError, PermissionDeniedError
+from trailseal.reports import verify_bundle
 from trailseal.reports.tickets import parse_tickets
 
 HOST = Caller.host()
@@ -577,3 +578,55 @@ def test_reports_over_the_api(server: Server) -> None:
     )
     assert bad.status_code == 400
     assert bad.json()["errors"][0]["pointer"] == "/q"
+
+
+SCHEDULES = """
+folder: out
+schedules:
+  - name: monthly-hipaa
+    report: hipaa-access
+    cron: "0 6 1 * *"
+    timezone: America/Chicago
+    params: {period: previous-month}
+    formats: [html, json]
+    bundle: true
+"""
+
+
+def test_scheduled_reports_are_produced_once_written_and_announced(tmp_path: Path) -> None:
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    data = tmp_path / "data"
+    with App.init(data, origin="test.example/schedules") as app:
+        app.entries.append(HOST, [orjson.dumps(E[name]) for name in ("normal", "outside")])
+        (data / "reports.yaml").write_text(SCHEDULES)
+        (data / "detection.yaml").write_text(
+            "sinks: [{name: file, type: jsonl, path: announced.jsonl}]\n"
+        )
+        first = app.reports.run_schedules(datetime(2026, 11, 1, 5, 0, tzinfo=UTC))
+        assert first == []  # a new schedule starts now: nothing before it is produced
+        due = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)  # 06:00 in Chicago, now CST
+        (run,) = app.reports.run_schedules(due)
+        assert run.failed_sinks == []
+        names = sorted(Path(f).name for f in run.files)
+        assert names == [f"20261101T1200Z-hipaa-access.{x}" for x in ("html", "json", "zip")]
+        produced = orjson.loads((data / "out" / "monthly-hipaa" / names[1]).read_bytes())
+        assert produced["parameters"]["period"] == "2026-10"
+        assert produced["summary"]["PHI accesses"] == 2
+        bundle = (data / "out" / "monthly-hipaa" / names[2]).read_bytes()
+        assert verify_bundle(bundle, app.verifier).entries == len(produced["cited"])
+        assert app.reports.run_schedules(datetime(2026, 11, 1, 12, 30, tzinfo=UTC)) == []
+        (announced,) = [
+            orjson.loads(x) for x in (data / "announced.jsonl").read_bytes().splitlines()
+        ]
+        assert announced["rule"] == "report.scheduled"
+        assert announced["files"] == run.files
+        (record,) = app.entries.search(HOST, _filter(action="report.produce", after=-1))
+        assert record.entry["event"]["actor"]["id"] == "host:scheduler"
+        assert record.entry["event"]["context"]["labels"]["schedule"] == "monthly-hipaa"
+        (data / "reports.yaml").write_text(SCHEDULES.replace("hipaa-access", "hipaa"))
+        with pytest.raises(ConfigError, match="no report 'hipaa'; the reports are"):
+            app.reports.run_schedules(due)
+        (data / "reports.yaml").write_text(SCHEDULES.replace("0 6 1 * *", "every month"))
+        with pytest.raises(ConfigError, match="not a cron expression"):
+            app.reports.run_schedules(due)

@@ -71,3 +71,12 @@ class DataLayout:
     @property
     def detection_config(self) -> Path:
         return self.root / "detection.yaml"
+
+    @property
+    def report_schedules(self) -> Path:
+        return self.root / "reports.yaml"
+
+    @property
+    def report_schedule_state(self) -> Path:
+        """When each scheduled report last ran (JSON), so a restart runs nothing twice."""
+        return self.root / "reports.state.json"

@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -36,6 +38,7 @@ from trailseal.reports import (
     render,
 )
 from trailseal.reports.model import zone
+from trailseal.reports.schedule import Schedule, ScheduleConfig, load_schedules
 from trailseal.storage import describe
 
 if TYPE_CHECKING:
@@ -191,6 +194,83 @@ class Reports:
         )
         return found
 
+    def schedules(self) -> ScheduleConfig:
+        return load_schedules(self.ledger.settings.layout.report_schedules, tuple(REPORTS))
+
+    def run_schedules(self, now: datetime | None = None) -> list[ScheduledRun]:
+        """Produce every scheduled report that is due, write its files, announce it
+        through the alert sinks, and remember when it ran (``DATA/reports.state.json``).
+        The scheduler acts as ``host:scheduler``; each report it produces is an entry."""
+        config = self.schedules()
+        if not config.schedules:
+            return []
+        moment = now or datetime.now(UTC)
+        state_file = self.ledger.settings.layout.report_schedule_state
+        state = _read_state(state_file)
+        runs = []
+        for schedule in config.schedules:
+            last = state.get(schedule.name)
+            if last is None:  # a new schedule starts now: no run for times before it
+                state[schedule.name] = moment.isoformat()
+                continue
+            due = schedule.due(datetime.fromisoformat(last), moment)
+            if due is None:
+                continue
+            runs.append(self._run(schedule, config.folder, moment))
+            state[schedule.name] = moment.isoformat()
+            _write(state_file, orjson.dumps(state, option=orjson.OPT_INDENT_2))
+        _write(state_file, orjson.dumps(state, option=orjson.OPT_INDENT_2))
+        return runs
+
+    def _run(self, schedule: Schedule, folder: Path, moment: datetime) -> ScheduledRun:
+        caller = Caller.host("scheduler")
+        params = schedule.resolved(moment)
+        report = self.produce(
+            caller,
+            schedule.report,
+            params | {"schedule": schedule.name},
+            timezone=schedule.timezone,
+        )
+        target = folder / schedule.name
+        target.mkdir(parents=True, exist_ok=True)
+        stem = f"{moment.astimezone(UTC):%Y%m%dT%H%MZ}-{schedule.report}"
+        files = []
+        for fmt in schedule.formats:
+            path = target / f"{stem}.{fmt}"
+            _write(path, self.render(report, fmt))
+            files.append(str(path))
+        if schedule.bundle:
+            path = target / f"{stem}.zip"
+            _write(path, self.bundle(caller, report))
+            files.append(str(path))
+        return ScheduledRun(
+            schedule.name, schedule.report, files, self._announce(schedule, report, files)
+        )
+
+    def _announce(self, schedule: Schedule, report: Report, files: list[str]) -> list[str]:
+        """Tell the alert sinks (best effort: a sink that fails is named, not retried)."""
+        from trailseal.detect.config import load_config  # noqa: PLC0415 - detection's sinks
+
+        message = {
+            "id": f"report-{schedule.name}-{report.produced_at}",
+            "rule": "report.scheduled",
+            "title": f"{report.title} is ready",
+            "severity": "informational",
+            "schedule": schedule.name,
+            "report": report.name,
+            "parameters": report.parameters,
+            "summary": {key: str(getattr(v, "utc", v)) for key, v in report.summary},
+            "files": files,
+            "produced_at": report.produced_at,
+        }
+        failed = []
+        for n, sink in enumerate(load_config(self.ledger.settings.data_dir).sinks):
+            try:
+                sink.send(n, message)
+            except Exception:  # noqa: BLE001 - any sink's failure is reported the same way
+                failed.append(sink.name)
+        return failed
+
     def environment(self) -> Environment:
         """The live configuration, for the procedures report."""
         from trailseal.detect.config import load_config  # noqa: PLC0415 - detection's files
@@ -238,7 +318,25 @@ class Reports:
                 if path
             ],
             max_lag=f"{config.max_lag} s",
+            schedules=[(s.name, s.report, s.cron) for s in self.schedules().schedules],
         )
+
+
+@dataclass(frozen=True)
+class ScheduledRun:
+    """One scheduled report produced: where its files went, and sinks that failed."""
+
+    schedule: str
+    report: str
+    files: list[str]
+    failed_sinks: list[str]
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Write whole or not at all: a reader never finds half a report."""
+    temporary = path.with_name(f".{path.name}.partial")
+    temporary.write_bytes(data)
+    temporary.replace(path)
 
 
 def _labels(params: Mapping[str, str], timezone: str) -> dict[str, str | int]:
@@ -252,5 +350,11 @@ def _labels(params: Mapping[str, str], timezone: str) -> dict[str, str | int]:
     return labels
 
 
-def report_json(report: Report) -> dict[str, Any]:
-    return report.to_json()
+def _read_state(path: Path) -> dict[str, str]:
+    try:
+        found = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the schedules' state: {exc}") from None
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}

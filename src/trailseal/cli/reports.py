@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections.abc import Callable
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -12,7 +13,14 @@ import click
 
 from trailseal.app import App
 from trailseal.cli._common import data_option, host, key_option
-from trailseal.cli._output import emit_json, emit_mapping, info, output_options, progress_bar
+from trailseal.cli._output import (
+    emit_json,
+    emit_mapping,
+    emit_rows,
+    info,
+    output_options,
+    progress_bar,
+)
 from trailseal.cli.verify import read_text, verifier_from
 from trailseal.errors import VerificationError
 from trailseal.reports import FORMATS, Report, verify_bundle
@@ -267,3 +275,40 @@ def verify_bundle_command(
         emit_json(found.to_json())
     else:
         emit_mapping(found.to_json(), fmt, title="bundle")
+
+
+@report.command("schedules")
+@data_option
+@key_option
+@click.option("--run", "run", is_flag=True, help="Produce every scheduled report that is due.")
+@output_options
+def schedules(data: str | None, key: str | None, run: bool, fmt: str | None) -> None:
+    """The scheduled reports of DATA/reports.yaml (and, with --run, produce those due;
+    `trailseal serve` runs them itself, checking every minute)."""
+    with App.open(data, key_path=key) as app:
+        config = app.reports.schedules()
+        if run:
+            for done in app.reports.run_schedules():
+                failed = (
+                    f"; sinks that failed: {', '.join(done.failed_sinks)}"
+                    if done.failed_sinks
+                    else ""
+                )
+                info(f"{done.schedule}: {done.report} -> {', '.join(done.files)}{failed}")
+    rows = [
+        {
+            "name": s.name,
+            "report": s.report,
+            "cron": s.cron,
+            "timezone": s.timezone,
+            "params": s.params,
+            "formats": list(s.formats),
+            "bundle": s.bundle,
+            "folder": str(config.folder / s.name),
+        }
+        for s in config.schedules
+    ]
+    emit_rows(rows, fmt, [(key, itemgetter(key)) for key in _SCHEDULE_COLUMNS])
+
+
+_SCHEDULE_COLUMNS = ("name", "report", "cron", "timezone", "folder")

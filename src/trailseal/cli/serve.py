@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 import click
 
 from trailseal.access import ALL_TENANTS, TOKEN_ROLES
 from trailseal.app import App
 from trailseal.cli._common import data_option, host, key_option
 from trailseal.cli._output import emit_json, emit_rows, info, output_options
+from trailseal.errors import TrailsealError
 
 
 @click.command()
@@ -80,13 +83,38 @@ def serve(
     if watcher is not None:
         info(f"watching with {len(watcher.pack.rules)} rules (alerts under /v1/alerts)")
         watcher.start()
+    scheduler = _Scheduler(application) if application.reports.schedules().schedules else None
+    if scheduler is not None:
+        info(f"producing {len(application.reports.schedules().schedules)} scheduled reports")
+        scheduler.start()
     try:
         uvicorn.run(app, host=address, port=port, log_level="warning", server_header=False)
     finally:
         if watcher is not None:
             watcher.stop()
             watcher.join(timeout=30)
+        if scheduler is not None:
+            scheduler.stop.set()
+            scheduler.join(timeout=60)
         application.close()
+
+
+class _Scheduler(threading.Thread):
+    """Produces the scheduled reports inside `serve`, looking once a minute."""
+
+    def __init__(self, application: App) -> None:
+        super().__init__(name="trailseal-reports", daemon=True)
+        self.application = application
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                for done in self.application.reports.run_schedules():
+                    info(f"scheduled report {done.schedule}: {', '.join(done.files)}")
+            except TrailsealError as exc:  # a bad schedule or a full disk: said, then retried
+                info(f"scheduled reports: {exc.diagnostics()}")
+            self.stop.wait(60)
 
 
 @click.group()
