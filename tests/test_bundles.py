@@ -316,3 +316,34 @@ def test_export_bundle_from_the_cli(log: tuple[App, bytes, Path], tmp_path: Path
     assert {orjson.loads(x)["entry"]["event"]["outcome"]["result"] for x in lines} == {"denied"}
     refused = run_cli("export", "--query", "outcome:denied", data=data)
     assert refused.returncode == 2
+
+
+def test_verify_bundle_fetches_the_later_state_from_a_service(
+    server: Server, tmp_path: Path
+) -> None:
+    writer = server.client(server.principal("w", "writer"))
+    token = server.principal("a", "auditor")
+    auditor = server.client(token)
+    events = [orjson.loads(line) for line in event_lines(30, seed=8)]
+    assert writer.post("/v1/events", json=events[:20]).status_code == 201
+    actor = events[0]["actor"]["id"]
+    made = auditor.post("/v1/reports/actor-timeline", json={"actor": actor, "format": "bundle"})
+    bundle = tmp_path / "b.zip"
+    bundle.write_bytes(made.content)
+    assert writer.post("/v1/events", json=events[20:]).status_code == 201
+    vkey = run_cli("pubkey", data=server.data, check=True).stdout.decode().strip()
+    checked = run_cli(
+        "verify-bundle",
+        bundle,
+        "--vkey",
+        vkey,
+        "--url",
+        server.url,
+        env={"TRAILSEAL_TOKEN": token},
+    )
+    assert checked.returncode == 0, checked.stderr
+    found = orjson.loads(checked.stdout)
+    assert found["consistent_with_size"] > found["checkpoint_size"]
+    no_token = run_cli("verify-bundle", bundle, "--vkey", vkey, "--url", server.url)
+    assert no_token.returncode == 1
+    assert "needs a token" in no_token.stderr.decode()

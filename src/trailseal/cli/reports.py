@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from collections.abc import Callable
 from operator import itemgetter
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from trailseal.app import App
+from trailseal.checkpoints import Checkpoint
 from trailseal.cli._common import data_option, host, key_option
 from trailseal.cli._output import (
     emit_json,
@@ -22,7 +24,7 @@ from trailseal.cli._output import (
     progress_bar,
 )
 from trailseal.cli.verify import read_text, verifier_from
-from trailseal.errors import VerificationError
+from trailseal.errors import ConfigError, VerificationError
 from trailseal.reports import FORMATS, Report, verify_bundle
 from trailseal.reports.bundle import read_consistency
 from trailseal.reports.tickets import read_ticket_file
@@ -256,19 +258,40 @@ def document_verify(
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="The consistency proof to --against (trailseal prove consistency OLD NEW).",
 )
+@click.option(
+    "--url",
+    help="Fetch the log's latest checkpoint (unless --against is given) and the consistency "
+    "proof to it from this trailseal service (an auditor's token: --token-file or "
+    "TRAILSEAL_TOKEN). The checkpoint is trusted only once the verifier key checks it.",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The API token for --url [default: $TRAILSEAL_TOKEN].",
+)
 @output_options
 def verify_bundle_command(
-    bundle: Path, vkey: str, against: Path | None, consistency: Path | None, fmt: str | None
+    bundle: Path,
+    vkey: str,
+    against: Path | None,
+    consistency: Path | None,
+    url: str | None,
+    token_file: Path | None,
+    fmt: str | None,
 ) -> None:
     """Check an evidence bundle with no database: the signed manifest, every file, every
-    entry and its inclusion proof; exit 3 on any damage."""
+    entry and its inclusion proof; exit 3 on any damage. With --against (or --url), also
+    that the log is still consistent with the bundle's checkpoint."""
     verifier = verifier_from(vkey)
     assert verifier is not None
+    data = bundle.read_bytes()
     later = read_text(against, "checkpoint") if against else None
     proof = None
     if consistency is not None:
         proof = read_consistency(consistency.read_bytes())[2]
-    found = verify_bundle(bundle.read_bytes(), verifier, against=later, consistency=proof)
+    elif url is not None:
+        later, proof = _fetch_later(url, token_file, data, verifier, later)
+    found = verify_bundle(data, verifier, against=later, consistency=proof)
     extra = f"; consistent with the log at {found.against:,}" if found.against else ""
     info(f"OK: {found.entries:,} entries and {found.files} files verified{extra}")
     if fmt == "json" or not sys.stdout.isatty():
@@ -309,6 +332,41 @@ def schedules(data: str | None, key: str | None, run: bool, fmt: str | None) -> 
         for s in config.schedules
     ]
     emit_rows(rows, fmt, [(key, itemgetter(key)) for key in _SCHEDULE_COLUMNS])
+
+
+def _fetch_later(
+    url: str, token_file: Path | None, bundle: bytes, verifier: Any, later: str | None
+) -> tuple[str, list[bytes]]:
+    """A later checkpoint and the consistency proof to it, from a trailseal service."""
+    import httpx  # noqa: PLC0415 - only --url talks to a service
+
+    from trailseal.reports.bundle import bundle_checkpoint  # noqa: PLC0415
+
+    token = (
+        token_file.read_text(encoding="utf-8").strip()
+        if token_file
+        else os.environ.get("TRAILSEAL_TOKEN", "")
+    )
+    if not token:
+        raise ConfigError("--url needs a token: --token-file FILE or TRAILSEAL_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"}
+    old = bundle_checkpoint(bundle, verifier)
+    try:
+        with httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=60) as client:
+            if later is None:
+                answer = client.get("/v1/checkpoint")
+                answer.raise_for_status()
+                later = answer.text
+            new = Checkpoint.open(later, verifier).size
+            answer = client.get("/v1/proofs/consistency", params={"old": old, "new": new})
+            answer.raise_for_status()
+    except httpx.HTTPStatusError as exc:
+        raise ConfigError(
+            f"{url} answered {exc.response.status_code}: {exc.response.text[:300]}"
+        ) from None
+    except httpx.HTTPError as exc:
+        raise ConfigError(f"cannot reach {url}: {exc}") from None
+    return later, read_consistency(answer.content)[2]
 
 
 _SCHEDULE_COLUMNS = ("name", "report", "cron", "timezone", "folder")

@@ -374,6 +374,14 @@ def _consistent(
     return later.size
 
 
+def bundle_checkpoint(data: bytes, verifier: Verifier) -> int:
+    """The size of the checkpoint a bundle's proofs are against (checked by ``verifier``)."""
+    contents = _read_zip(data)
+    if "checkpoint" not in contents:
+        raise _fail("files-removed", "the bundle has no checkpoint")
+    return Checkpoint.open(contents["checkpoint"].decode("utf-8", errors="replace"), verifier).size
+
+
 def read_consistency(data: bytes) -> tuple[int, int, list[bytes]]:
     """A consistency proof as `trailseal prove consistency` prints it (JSON)."""
     try:

@@ -49,8 +49,12 @@ def consistency(
     response_class=StreamingResponse,
     responses={
         200: {
-            "description": "JSON Lines: one {entry, detail, salt} object a line",
-            "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+            "description": "JSON Lines: one {entry, detail, salt} object a line; with "
+            "format=bundle, an evidence bundle (zip)",
+            "content": {
+                "application/x-ndjson": {"schema": {"type": "string"}},
+                "application/zip": {"schema": {"type": "string", "format": "binary"}},
+            },
         }
     },
 )

@@ -50,7 +50,21 @@ Name = Annotated[
 ]
 
 
-@router.post("/v1/reports/{name}", response_class=Response)
+@router.post(
+    "/v1/reports/{name}",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The report in the format asked for, or its evidence bundle",
+            "content": {
+                media: {"schema": {"type": "object"}}
+                if media == "application/json"
+                else {"schema": {"type": "string", "format": "binary"}}
+                for media in MEDIA.values()
+            },
+        }
+    },
+)
 def produce(name: Name, body: ReportRequest, service: ServiceDep, caller: CallerDep) -> Response:
     """Produce a report for the caller (its tenant's entries only; recorded as
     report.produce). ``format: bundle`` answers the evidence bundle (a zip)."""
