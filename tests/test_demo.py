@@ -220,3 +220,34 @@ def test_the_demo_month_in_the_reports(demo_run: tuple[Path, str], tmp_path: Pat
     assert grant < export  # the escalation reads before the export
     assert "★" in sequence[grant]["mark"]
     assert "⇪" in sequence[export]["mark"]
+    # One patient the 3B nurse opened: her access is in the patient's history.
+    record = next(row["record"] for row in outside)
+    history = run_cli("report", "record-history", record, data=log, check=True)
+    people = {row["person"] for row in orjson.loads(history.stdout)["sections"][0]["rows"]}
+    assert "n-3B-2" in people
+    # The month's role changes against a ticket file that approves none of them.
+    tickets = tmp_path / "tickets.csv"
+    tickets.write_text("id,status,approver,approved_at\nCHG-1,approved,cmo,2026-10-01\n")
+    changes = run_cli(
+        "report",
+        "change-management",
+        "--period",
+        "2026-10",
+        "--changes",
+        "action:iam.*",
+        "--tickets",
+        tickets,
+        data=log,
+        check=True,
+    )
+    summary = orjson.loads(changes.stdout)["summary"]
+    roles = _events(root, action="iam.*", since="2026-10-01", until="2026-11-01")
+    assert summary["changes"] == len(roles) > 0
+    assert summary["no ticket"] == len(roles)  # the demo's EHR records no tickets
+    # No documents in a hospital's EHR: an empty trail, said plainly.
+    trail = run_cli("report", "document-trail", "document/SOP-1", data=log, check=True)
+    assert "No entry in this log names the document" in trail.stderr.decode()
+    procedure = run_cli("report", "procedures", data=log, check=True)
+    sections = {s["key"]: s["rows"] for s in orjson.loads(procedure.stdout)["sections"]}
+    assert {row["name"] for row in sections["sinks"]} == {"file"}
+    assert any(row["rule"] == "access_outside_unit" for row in sections["detection"])

@@ -17,7 +17,7 @@ from trailseal.reports.procedures import Environment, procedures
 from trailseal.reports.render import FORMATS, MEDIA_TYPES, render
 from trailseal.reports.timeline import actor_timeline
 
-# Every report by name, with the parameter its positional argument fills (if any).
+# Every report by name: what `trailseal report NAME` and POST /v1/reports/NAME produce.
 REPORTS: dict[str, Builder] = {
     "record-history": record_history,
     "hipaa-access": hipaa_access,

@@ -28,7 +28,7 @@ from trailseal.reports.common import (
     roles,
     where_from,
 )
-from trailseal.reports.model import Column, Moment, Producer, Report, Section, Source
+from trailseal.reports.model import Column, Producer, Report, Section, Source
 
 LIST_VERBS = ("list", "search", "query", "browse", "index")
 
@@ -169,4 +169,4 @@ def record_history(source: Source, params: Mapping[str, str], who: Producer) -> 
     return report
 
 
-__all__ = ["Moment", "is_list_view", "record_history", "resource_filter"]
+__all__ = ["is_list_view", "record_history", "resource_filter"]

@@ -26,6 +26,7 @@ MEDIA_TYPES = {
     "json": "application/json",
 }
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
+PDF_ROWS = 2_000  # rows of one table in a PDF (a printed month of 10,000 pages helps nobody)
 _CODE = {"sha256", "before", "after", "evidence", "entries", "value", "token", "session"}
 
 
@@ -133,12 +134,19 @@ def to_pdf(report: Report) -> bytes:  # noqa: C901 - cover, summary, then each t
             pdf.set_font("Helvetica", "I", 8)
             pdf.multi_cell(0, 5, _latin(section.empty), new_x="LMARGIN", new_y="NEXT")
             continue
+        if len(section.rows) > PDF_ROWS:
+            pdf.set_font("Helvetica", "I", 8)
+            note = (
+                f"The first {PDF_ROWS:,} of {len(section.rows):,} rows; the HTML, CSV and "
+                "JSON of this report hold every row."
+            )
+            pdf.multi_cell(0, 4, note, new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("Helvetica", size=7)
         with pdf.table(headings_style=heading, repeat_headings=1) as table:
             header = table.row()
             for column in section.columns:
                 header.cell(_latin(column.label))
-            for values in section.rows:
+            for values in section.rows[:PDF_ROWS]:
                 row = table.row()
                 for column in section.columns:
                     row.cell(_latin(_cut(text_of(values.get(column.key), report))))
