@@ -83,6 +83,8 @@ def _produce(
     timezone: str,
 ) -> None:
     given = {k: v for k, v in params.items() if v is not None}
+    if out is None and fmt == "pdf" and sys.stdout.isatty():
+        raise click.UsageError("a PDF is not for a terminal: write it with -o FILE.pdf")
     with App.open(data, key_path=key) as app:
         with progress_bar("indexing for search", app.entries.unindexed()) as bar:
             report = app.reports.produce(host(), name, given, timezone=timezone, progress=bar.set)
