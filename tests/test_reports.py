@@ -577,7 +577,7 @@ def test_reports_over_the_api(server: Server) -> None:
         json={"period": "2026-10", "changes": "actr:x", "tickets": TICKETS},
     )
     assert bad.status_code == 400
-    assert bad.json()["errors"][0]["pointer"] == "/q"
+    assert bad.json()["errors"][0]["pointer"] == "/changes"
 
 
 SCHEDULES = """

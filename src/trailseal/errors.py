@@ -98,12 +98,14 @@ class BatchError(TrailsealError):
 
 class QueryError(TrailsealError):
     """A search query that does not parse or names what does not exist. ``position`` is
-    the 0-based offset of the offending character in ``query``."""
+    the 0-based offset of the offending character in ``query``; ``field`` names the
+    parameter that held it (``q``, or a report's ``changes``, ``phi``, ``query``)."""
 
-    def __init__(self, query: str, position: int, message: str) -> None:
+    def __init__(self, query: str, position: int, message: str, field: str = "q") -> None:
         self.query = query
         self.position = position
         self.message = message
+        self.field = field
         super().__init__(f"at character {position + 1}: {message}")
 
     def diagnostics(self) -> str:

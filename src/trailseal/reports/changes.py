@@ -14,7 +14,6 @@ from collections.abc import Mapping
 
 from trailseal.errors import ConfigError
 from trailseal.ledger import SearchFilter
-from trailseal.query import parse
 from trailseal.reports.common import (
     begin,
     event,
@@ -23,6 +22,7 @@ from trailseal.reports.common import (
     part,
     period,
     person,
+    query_param,
     resource_label,
 )
 from trailseal.reports.model import Column, Moment, Producer, Report, Section, Source
@@ -69,7 +69,7 @@ def change_management(source: Source, params: Mapping[str, str], who: Producer) 
     if not window or not changes_text:
         raise ConfigError("period and changes (a query selecting the changes) are required")
     start, end = period(window)
-    selection = parse(changes_text)
+    selection = query_param(changes_text, "changes")
     text = params.get("tickets", "")
     name = params.get("tickets_name", "tickets")
     tickets = parse_tickets(text, name)

@@ -9,9 +9,9 @@ from typing import Any
 
 import orjson
 
-from trailseal.errors import ConfigError
+from trailseal.errors import ConfigError, QueryError
 from trailseal.ledger import EntryView
-from trailseal.query import fixed, month_span, span
+from trailseal.query import Query, fixed, month_span, parse, span
 from trailseal.reports.model import Moment, Producer, Report, Source, now_utc
 
 MAX_CELL = 2000  # characters of a before/after value shown in a cell
@@ -94,6 +94,14 @@ def fixed_time(found: Mapping[str, Any]) -> str:
         return text.replace("Z", ".000000Z") if "." not in text else text
     seconds, _, fraction = text[:-1].partition(".")
     return f"{seconds}.{fraction:0<6}Z"
+
+
+def query_param(text: str, name: str) -> Query:
+    """A report parameter in the search language; an error names the parameter."""
+    try:
+        return parse(text)
+    except QueryError as exc:
+        raise QueryError(exc.query, exc.position, f"{name}: {exc.message}", name) from None
 
 
 def period(text: str, name: str = "period") -> tuple[str, str]:

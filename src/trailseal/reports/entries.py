@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from trailseal.ledger import SearchFilter
-from trailseal.query import parse
 from trailseal.reports.common import (
     begin,
     bounds,
@@ -16,6 +15,7 @@ from trailseal.reports.common import (
     moment,
     outcome,
     person,
+    query_param,
     resource_label,
 )
 from trailseal.reports.model import Column, Producer, Report, Section, Source
@@ -23,7 +23,7 @@ from trailseal.reports.model import Column, Producer, Report, Section, Source
 
 def entries_report(source: Source, params: Mapping[str, str], who: Producer) -> Report:
     text = params.get("query", "")
-    where = parse(text).root if text else None
+    where = query_param(text, "query").root if text else None
     since, until = bounds(params.get("from"), params.get("to"))
     report = begin(
         "entries",

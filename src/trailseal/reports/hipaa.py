@@ -19,8 +19,16 @@ from trailseal.detect.context import Shift
 from trailseal.errors import ConfigError
 from trailseal.ledger import SearchFilter
 from trailseal.ledger.matching import entry_matches
-from trailseal.query import parse
-from trailseal.reports.common import begin, event, moment, part, period, person, resource_label
+from trailseal.reports.common import (
+    begin,
+    event,
+    moment,
+    part,
+    period,
+    person,
+    query_param,
+    resource_label,
+)
 from trailseal.reports.model import Cell, Column, Moment, Producer, Report, Section, Source
 
 DEFAULT_PHI = "resource:patient,patients,note,notes,record,records,chart,charts"
@@ -71,7 +79,7 @@ def hipaa_access(  # noqa: C901, PLR0912, PLR0915 - one pass over the month fill
         raise ConfigError("period is required: a month (2026-10) or FROM..TO")
     start, end = period(month)
     phi_text = params.get("phi") or DEFAULT_PHI
-    phi = parse(phi_text)
+    phi = query_param(phi_text, "phi")
     opening, closing = _hours(params.get("hours") or DEFAULT_HOURS)
     report = begin(
         "hipaa-access",

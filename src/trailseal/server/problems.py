@@ -144,7 +144,7 @@ def problem_for(exc: TrailsealError) -> Problem:
     if isinstance(exc, BatchError):
         return _batch(exc)
     if isinstance(exc, QueryError):
-        where = {"pointer": "/q", "position": exc.position, "detail": exc.message}
+        where = {"pointer": f"/{exc.field}", "position": exc.position, "detail": exc.message}
         return Problem(400, "Bad query", str(exc), [where])
     for kind, status, title in _ANSWERS:
         if isinstance(exc, kind):
