@@ -44,7 +44,7 @@ from trailseal.ledger.entry import (
     utc_now,
 )
 from trailseal.ledger.keys import KeyFile
-from trailseal.ledger.matching import entry_matches
+from trailseal.ledger.matching import compiled
 from trailseal.ledger.search import SearchFilter, catch_up, filter_node, pending
 from trailseal.ledger.sequencer import AppendResult, Sequencer
 from trailseal.ledger.verify import (
@@ -562,6 +562,7 @@ class Ledger:
         entry in front of a query it does not meet (another tenant's, say)."""
         node = filter_node(query)
         where = narrow(node)
+        meets = compiled(node) if node is not None else None
         page = Page(
             min(max(query.limit, 64), _PAGE),
             query.after_index,
@@ -577,7 +578,7 @@ class Ledger:
             kept = []
             for row in stored:
                 entry = orjson.loads(row.entry)
-                if entry_matches(node, entry):
+                if meets is None or meets(entry):
                     kept.append((row, entry))
                     if len(kept) == wanted:
                         break

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from trailseal.access.tenants import entry_tenant
@@ -27,14 +28,13 @@ from trailseal.query import (
     ResourceValue,
     Value,
 )
-from trailseal.query.times import TIME_FORMAT
 
 Entry = Mapping[str, Any]  # a decoded entry: {"event", "index", "received_at", ...}
 
 
 def _part(event: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     part = event.get(name)
-    return part if isinstance(part, Mapping) else {}
+    return part if isinstance(part, dict) else {}
 
 
 def fixed_width(time: str) -> str:
@@ -68,11 +68,41 @@ def _field(*path: str) -> Callable[[Entry], list[object]]:
     def read(entry: Entry) -> list[object]:
         value: Any = entry["event"]
         for name in path:
-            value = value.get(name) if isinstance(value, Mapping) else None
+            value = value.get(name) if isinstance(value, dict) else None
         return [] if value is None else [value]
 
     return read
 
+
+def _getter(*path: str) -> Callable[[Entry], object]:
+    first, *rest = path
+
+    def get(entry: Entry) -> object:
+        value: Any = entry["event"].get(first)
+        for name in rest:
+            value = value.get(name) if isinstance(value, dict) else None
+        return value
+
+    return get
+
+
+# The qualifiers with at most one value per entry, read straight (None when absent):
+# matching them needs no list (a search of a month's log reads a million entries).
+GETTERS: dict[str, Callable[[Entry], object]] = {
+    "actor": _getter("actor", "id"),
+    "session": _getter("actor", "session_id"),
+    "tenant": lambda entry: entry_tenant(entry["event"]),
+    "action": _getter("action"),
+    "resource": _getter("resource"),
+    "outcome": _getter("outcome", "result"),
+    "status": _getter("outcome", "status"),
+    "ip": _getter("source", "ip"),
+    "country": _getter("source", "geo", "country"),
+    "ticket": _getter("context", "ticket"),
+    "index": lambda entry: entry["index"],
+    "time": lambda entry: fixed_width(entry["event"]["time"]),
+    "received": lambda entry: fixed_width(entry["received_at"]),
+}
 
 # What each qualifier reads from an entry: every value it has there (none when absent).
 READERS: dict[str, Callable[[Entry], list[object]]] = {
@@ -96,71 +126,117 @@ READERS: dict[str, Callable[[Entry], list[object]]] = {
 }
 
 
-def _text(wanted: Exact | Prefix, found: object) -> bool:
-    if not isinstance(found, str):
-        return False
-    return found == wanted.text if isinstance(wanted, Exact) else found.startswith(wanted.text)
+Predicate = Callable[[Entry], bool]
+Test = Callable[[object], bool]
 
 
-def _resource(wanted: ResourceValue, found: object) -> bool:
-    if not isinstance(found, Mapping) or not _text(wanted.type, found.get("type")):
-        return False
-    return wanted.id is None or _text(wanted.id, found.get("id"))
+def _text(wanted: Exact | Prefix) -> Test:
+    text = wanted.text
+    if isinstance(wanted, Exact):
+        return lambda found: found == text  # str == only for equal strings
+    return lambda found: isinstance(found, str) and found.startswith(text)
 
 
-def _address(wanted: Network, found: object) -> bool:
-    try:
-        return isinstance(found, str) and ipaddress.ip_address(found) in wanted.network
-    except ValueError:  # an address the event schema let through that is not an IP
-        return False
+def _resource(wanted: ResourceValue) -> Test:
+    kind = _text(wanted.type)
+    ident = None if wanted.id is None else _text(wanted.id)
+
+    def test(found: object) -> bool:
+        if not isinstance(found, dict) or not kind(found.get("type")):
+            return False
+        return ident is None or ident(found.get("id"))
+
+    return test
 
 
-def _between(wanted: Between, found: object) -> bool:
+def _address(wanted: Network) -> Test:
+    network = wanted.network
+
+    def test(found: object) -> bool:
+        try:
+            return isinstance(found, str) and ipaddress.ip_address(found) in network
+        except ValueError:  # an address the event schema let through that is not an IP
+            return False
+
+    return test
+
+
+def _between(wanted: Between) -> Test:
     """Numbers against numbers, times (fixed-width text) against times."""
     low, high = wanted.low, wanted.high
     bound = low if low is not None else high
     if bound is None:
-        return isinstance(found, int | str)
-    if isinstance(found, bool) or type(found) is not type(bound):
-        return False
-    return (low is None or found >= low) and (high is None or found < high)  # type: ignore[operator]
+        return lambda found: isinstance(found, int | str)
+    kind = type(bound)
+
+    def test(found: object) -> bool:
+        if type(found) is not kind:  # never a bool for an int, nor text for a number
+            return False
+        return (low is None or found >= low) and (high is None or found < high)  # type: ignore[operator]
+
+    return test
+
+
+def _value(wanted: Value) -> Test:
+    if isinstance(wanted, Exact | Prefix):
+        return _text(wanted)
+    if isinstance(wanted, ResourceValue):
+        return _resource(wanted)
+    if isinstance(wanted, Network):
+        return _address(wanted)
+    return _between(wanted)
 
 
 def value_matches(wanted: Value, found: object) -> bool:
-    if isinstance(wanted, Exact | Prefix):
-        return _text(wanted, found)
-    if isinstance(wanted, ResourceValue):
-        return _resource(wanted, found)
-    if isinstance(wanted, Network):
-        return _address(wanted, found)
-    return _between(wanted, found)
+    return _value(wanted)(found)
 
 
-def _free_text(text: str, entry: Entry) -> bool:
+def _match(node: Match) -> Predicate:
+    get = GETTERS.get(node.qualifier)
+    if get is not None and len(node.values) == 1:
+        test = _value(node.values[0])
+        return lambda entry: test(get(entry))  # every test is False for None
+    read = READERS[node.qualifier]
+    if all(isinstance(value, Exact) for value in node.values):
+        wanted = frozenset(value.text for value in node.values)  # type: ignore[union-attr]
+        return lambda entry: any(isinstance(f, str) and f in wanted for f in read(entry))
+    tests = [_value(value) for value in node.values]
+    return lambda entry: any(test(found) for found in read(entry) for test in tests)
+
+
+def _free_text(text: str) -> Predicate:
     needle = text.casefold()
-    for path in TEXT_FIELDS:
-        for found in _field(*path.split("."))(entry):
-            if isinstance(found, str) and needle in found.casefold():
-                return True
-    return False
+    readers = [_field(*path.split(".")) for path in TEXT_FIELDS]
+
+    def test(entry: Entry) -> bool:
+        return any(
+            isinstance(found, str) and needle in found.casefold()
+            for read in readers
+            for found in read(entry)
+        )
+
+    return test
 
 
-def entry_matches(node: Node | None, entry: Entry) -> bool:  # noqa: PLR0911 - one per kind
-    """Whether the decoded entry meets the query's tree (None: every entry)."""
-    if node is None:
-        return True
+@lru_cache(maxsize=256)
+def compiled(node: Node) -> Predicate:
+    """The query's tree as one function of a decoded entry, built once per tree."""
     if isinstance(node, Match):
-        found = READERS[node.qualifier](entry)
-        return any(value_matches(value, item) for value in node.values for item in found)
+        return _match(node)
     if isinstance(node, Presence):
-        return bool(READERS[node.field](entry)) == node.present
+        read, present = READERS[node.field], node.present
+        return lambda entry: bool(read(entry)) == present
     if isinstance(node, FreeText):
-        return _free_text(node.text, entry)
+        return _free_text(node.text)
     if isinstance(node, Not):
-        return not entry_matches(node.node, entry)
+        inner = compiled(node.node)
+        return lambda entry: not inner(entry)
+    parts = [compiled(part) for part in node.nodes]
     if isinstance(node, And):
-        return all(entry_matches(part, entry) for part in node.nodes)
-    return any(entry_matches(part, entry) for part in node.nodes)
+        return lambda entry: all(part(entry) for part in parts)
+    return lambda entry: any(part(entry) for part in parts)
 
 
-__all__ = ["READERS", "TIME_FORMAT", "entry_matches", "fixed_width", "value_matches"]
+def entry_matches(node: Node | None, entry: Entry) -> bool:
+    """Whether the decoded entry meets the query's tree (None: every entry)."""
+    return node is None or compiled(node)(entry)

@@ -24,7 +24,7 @@ def event(view: EntryView) -> Mapping[str, Any]:
 
 def part(found: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     value = found.get(name)
-    return value if isinstance(value, Mapping) else {}
+    return value if isinstance(value, dict) else {}  # decoded JSON: dicts, not any Mapping
 
 
 def person(found: Mapping[str, Any]) -> str:
