@@ -204,7 +204,9 @@ def test_a_wrong_proof_is_found_even_under_a_genuine_manifest(
 
 def test_not_a_zip_and_a_truncated_bundle_are_refused(log: tuple[App, bytes, Path]) -> None:
     app, bundle, _ = log
-    for broken in (b"not a zip at all", bundle[: len(bundle) // 2], b""):
+    encrypted = bytearray(bundle)  # one flag bit, found by the random-damage test below
+    encrypted[bundle.find(b"PK\x01\x02") + 8] ^= 1
+    for broken in (b"not a zip at all", bundle[: len(bundle) // 2], b"", bytes(encrypted)):
         with pytest.raises(VerificationError) as raised:
             verify_bundle(broken, app.verifier)
         assert raised.value.kind in ("not-a-bundle", "truncated")

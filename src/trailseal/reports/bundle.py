@@ -164,6 +164,7 @@ _UNREADABLE = (
     ValueError,
     NotImplementedError,
     KeyError,
+    RuntimeError,  # zipfile's "password required", should a flag say encrypted after all
 )
 
 
@@ -184,6 +185,8 @@ def _read_zip(data: bytes) -> dict[str, bytes]:
     for info in infos:
         if info.is_dir():
             continue
+        if info.flag_bits & 0x1:  # a bundle is never encrypted; zipfile would ask a password
+            raise _fail("not-a-bundle", f"{info.filename[:100]!r} is marked encrypted")
         if not _SAFE_NAME.match(info.filename) or info.file_size > MAX_BUNDLE_FILE:
             raise _fail("files-added", f"unexpected file {info.filename[:100]!r} in the bundle")
         try:
