@@ -285,6 +285,10 @@ def test_the_cli_searches_counts_and_refuses_a_bad_query(tmp_path: Path) -> None
         {"value": "u-2", "count": 2},
         {"value": "u-0", "count": 1},
     ]
+    as_csv = run_cli("search", "action:record.*", "--count-by", "actor", "--csv", data=data)
+    assert as_csv.stdout.decode().splitlines() == ["value,count", "u-1,3", "u-2,2", "u-0,1"]
+    hostile = run_cli("search", "resource:patient", "--csv", data=data).stdout.decode()
+    assert hostile.splitlines()[0] == "index,time,actor,action,resource,outcome"
     bad = run_cli("search", "actor:a (action:b", data=data)
     assert bad.returncode == 2
     err = bad.stderr.decode()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 import sys
@@ -15,13 +17,18 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
+from trailseal.reports.render import safe_cell
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def output_options(func: F) -> F:
-    """Add --json / --jsonl / --table to a read command."""
+    """Add --json / --jsonl / --csv / --table to a read command."""
     func = click.option(
         "--table", "fmt", flag_value="table", help="A readable table (default on a terminal)."
+    )(func)
+    func = click.option(
+        "--csv", "fmt", flag_value="csv", help="CSV with a header row (formulas neutralised)."
     )(func)
     func = click.option("--jsonl", "fmt", flag_value="jsonl", help="One JSON object a line.")(func)
     return click.option(
@@ -68,6 +75,9 @@ def emit_rows(
         for row in rows:
             out.write(orjson.dumps(row) + b"\n")
         out.flush()
+    elif chosen == "csv":
+        cols = list(columns)
+        emit_csv([name for name, _ in cols], ([get(row) for _, get in cols] for row in rows))
     else:
         cols = list(columns)
         table = Table(*(name for name, _ in cols))
@@ -76,9 +86,32 @@ def emit_rows(
         console().print(table)
 
 
+def emit_csv(header: list[str], rows: Iterable[list[Any]]) -> None:
+    """CSV on stdout; a cell a spreadsheet would run as a formula gets a leading '."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(
+            [safe_cell(value if isinstance(value, str) else _plain(value)) for value in row]
+        )
+    sys.stdout.write(out.getvalue())
+    sys.stdout.flush()
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return ""
+    return str(value) if isinstance(value, int | float) else orjson.dumps(value).decode()
+
+
 def emit_mapping(value: dict[str, Any], fmt: str | None, title: str | None = None) -> None:
-    """Print one object as JSON or as a two-column table."""
-    if resolve(fmt) != "table":
+    """Print one object as JSON, CSV (field,value) or a two-column table."""
+    chosen = resolve(fmt)
+    if chosen == "csv":
+        emit_csv(["field", "value"], ([key, item] for key, item in value.items()))
+        return
+    if chosen != "table":
         emit_json(value)
         return
     table = Table("field", "value", title=title)

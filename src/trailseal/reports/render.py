@@ -14,7 +14,6 @@ from importlib.resources import files
 from typing import Any
 
 import orjson
-from jinja2 import Environment, select_autoescape
 
 from trailseal.reports.model import Cell, Moment, Report
 
@@ -68,11 +67,11 @@ def to_csv(report: Report) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-_ENVIRONMENT = Environment(autoescape=select_autoescape(default=True), keep_trailing_newline=True)
-
-
 def to_html(report: Report) -> bytes:
-    template = _ENVIRONMENT.from_string(
+    from jinja2 import Environment, select_autoescape  # noqa: PLC0415 - only HTML needs it
+
+    environment = Environment(autoescape=select_autoescape(default=True))
+    template = environment.from_string(
         files("trailseal.reports").joinpath("templates/report.html.j2").read_text("utf-8")
     )
     return template.render(

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from croniter import croniter
 
 from trailseal.errors import ConfigError
 from trailseal.reports.model import zone
@@ -48,6 +47,8 @@ class Schedule:
 
     def due(self, last: datetime, now: datetime) -> datetime | None:
         """The latest time the cron names in ``(last, now]``, if any."""
+        from croniter import croniter  # noqa: PLC0415 - only schedules need it
+
         # croniter's previous time is strictly before its start: start just after now.
         local_now = now.astimezone(zone(self.timezone)) + timedelta(seconds=1)
         found = croniter(self.cron, local_now).get_prev(datetime)
@@ -102,6 +103,8 @@ def _schedule(spec: Any, n: int, names: tuple[str, ...], file: Path) -> Schedule
         raise ConfigError(f"{where}: name {name!r} must be 1-64 letters, digits, . _ -")
     if report not in names:
         raise ConfigError(f"{where}: no report {report!r}; the reports are {', '.join(names)}")
+    from croniter import croniter  # noqa: PLC0415 - only schedules need it
+
     if not croniter.is_valid(cron):
         raise ConfigError(
             f"{where}: {cron!r} is not a cron expression (minute hour day month weekday)"
