@@ -145,3 +145,11 @@ def test_the_search_docs_list_every_qualifier() -> None:
     assert listed == [*QUALIFIERS, "has"]
     for field in PRESENCE_FIELDS:
         assert f"`{field}`" in text
+
+
+def test_every_kind_of_bundle_damage_is_documented() -> None:
+    source = (ROOT / "src" / "trailseal" / "reports" / "bundle.py").read_text()
+    kinds = set(re.findall(r'_fail\(\s*"([a-z-]+)"', source))
+    documented = (ROOT / "docs" / "reports.md").read_text()
+    assert kinds, "no kinds found"
+    assert {kind for kind in kinds if f"`{kind}`" not in documented} == set()
