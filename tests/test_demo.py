@@ -191,6 +191,9 @@ def test_the_demo_month_in_the_reports(demo_run: tuple[Path, str], tmp_path: Pat
     assert {row["person"] for row in outside} == {"n-3B-2"}
     assert len({row["record"] for row in outside}) == 6  # six ICU patients' records
     assert {row["record_unit"] for row in outside} == {"ICU"}
+    records = {row["record"] for row in sections["by_patient"]}
+    assert "patient" not in records  # a list of patients is no one patient's access
+    assert "(lists and searches: no single record)" in records
     (bulk,) = [row for row in sections["exports"] if row["person"] == "a-2"]
     assert bulk["records"] == 500
     assert {row["person"] for row in sections["after_hours"]} == {"n-ICU-2"}

@@ -34,6 +34,7 @@ from trailseal.reports.model import Cell, Column, Moment, Producer, Report, Sect
 DEFAULT_PHI = "resource:patient,patients,note,notes,record,records,chart,charts"
 DEFAULT_HOURS = "07:00-19:00"  # business hours, for people the roster does not name
 EXPORT_VERBS = ("export", "download", "print")
+NO_SINGLE_RECORD = "(lists and searches: no single record)"
 
 
 def _hours(text: str) -> tuple[time, time]:
@@ -172,7 +173,7 @@ def hipaa_access(  # noqa: C901, PLR0912, PLR0915 - one pass over the month fill
         resource = part(found, "resource")
         record = resource_label(found)
         by_user.add(person(found), record)
-        by_patient.add(record or "(none)", user)
+        by_patient.add(record if resource.get("id") else NO_SINGLE_RECORD, user)
         by_unit.add(str(unit or "(unknown)"), user)
         when = _when(found)
         row: dict[str, Cell] = {"time": moment(found), "person": person(found), "record": record}
@@ -259,7 +260,7 @@ def hipaa_access(  # noqa: C901, PLR0912, PLR0915 - one pass over the month fill
     report.summary = [
         ("PHI accesses", total),
         ("users", len(by_user.count)),
-        ("patient records", len(by_patient.count)),
+        ("patient records", len(by_patient.count) - (NO_SINGLE_RECORD in by_patient.count)),
         ("units", len(by_unit.count)),
         ("outside the user's unit", len(outside.rows)),
         ("after hours", len(after_hours.rows)),
