@@ -349,3 +349,23 @@ def test_verify_bundle_fetches_the_later_state_from_a_service(
     no_token = run_cli("verify-bundle", bundle, "--vkey", vkey, "--url", server.url)
     assert no_token.returncode == 1
     assert "needs a token" in no_token.stderr.decode()
+
+
+def test_a_signed_manifest_without_the_evidence_is_refused_plainly(
+    log: tuple[App, bytes, Path],
+) -> None:
+    """A zip whose genuine manifest lists no checkpoint or entries (another tool's, say)
+    is no evidence bundle: said so, not a KeyError."""
+    app, bundle, _ = log
+    files = _files(bundle)
+    report = files["report.json"]
+    lines = [
+        "trailseal.dev/evidence-bundle/v1",
+        "origin test.example/bundles",
+        "checkpoint 1 " + base64.b64encode(bytes(32)).decode(),
+        "entries 0",
+        f"file {hashlib.sha256(report).hexdigest()} report.json",
+    ]
+    manifest = app.ledger.sign_statement("\n".join(lines) + "\n").encode()
+    with pytest.raises(VerificationError, match="not an evidence bundle: no checkpoint"):
+        verify_bundle(_zip({MANIFEST: manifest, "report.json": report}), app.verifier)

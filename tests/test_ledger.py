@@ -31,7 +31,7 @@ from trailseal import (
 from trailseal.checkpoints import Checkpoint
 from trailseal.events import parse_event
 from trailseal.ledger import verify_export
-from trailseal.ledger.search import _fixed_width, normalize_time
+from trailseal.ledger.search import fixed_width, normalize_time
 from trailseal.proofs import leaf_hash
 
 
@@ -383,7 +383,7 @@ def test_search_index_times_sort_as_text(moment: datetime, digits: int) -> None:
     if digits:
         text += "." + moment.strftime("%f")[:digits]
     text += "Z"
-    assert _fixed_width(text) == normalize_time(text)
+    assert fixed_width(text) == normalize_time(text)
 
 
 def test_concurrent_erasures_are_idempotent(ledger: Ledger) -> None:

@@ -630,3 +630,12 @@ def test_scheduled_reports_are_produced_once_written_and_announced(tmp_path: Pat
         (data / "reports.yaml").write_text(SCHEDULES.replace("0 6 1 * *", "every month"))
         with pytest.raises(ConfigError, match="not a cron expression"):
             app.reports.run_schedules(due)
+
+
+def test_a_damaged_schedule_state_is_refused_plainly(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with App.init(data, origin="test.example/state") as app:
+        (data / "reports.yaml").write_text(SCHEDULES)
+        (data / "reports.state.json").write_text('{"monthly-hipaa": "last tuesday"}')
+        with pytest.raises(ConfigError, match="which is no time"):
+            app.reports.run_schedules()

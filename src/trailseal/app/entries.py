@@ -39,7 +39,7 @@ from trailseal.ledger import (
 from trailseal.ledger.counting import Counts
 from trailseal.ledger.entry import Prepared
 from trailseal.ledger.search import normalize_time
-from trailseal.query import Exact, Match, Query, both, parse
+from trailseal.query import Exact, Match, both, parse, qualifier_values
 
 APPEND_CHUNK = 10_000  # events a transaction when a batch is larger
 Progress = Callable[[int], object]
@@ -139,13 +139,13 @@ def describe(query: SearchFilter) -> str:
     return " ".join(parts)[:1000]
 
 
-def _other_tenants(query: SearchFilter, bound: str) -> list[str]:
-    """Tenants other than ``bound`` the search names (as a shorthand or in its query)."""
-    named = [] if query.tenant is None else [query.tenant]
-    if query.where is not None:
-        values = Query("", query.where).qualifier_values("tenant")
-        named += [value.text if isinstance(value, Exact) else f"{value}" for value in values]
-    return [tenant for tenant in named if tenant != bound]
+def _names_another_tenant(query: SearchFilter, bound: str) -> bool:
+    """Whether the search names a tenant other than ``bound`` (as a shorthand or in its
+    query; a prefix counts as another, whatever it would match)."""
+    named = [] if query.tenant is None else [Exact(query.tenant)]
+    return any(
+        value != Exact(bound) for value in [*named, *qualifier_values(query.where, "tenant")]
+    )
 
 
 @dataclass
@@ -266,7 +266,7 @@ class Entries:
         if caller.sees_all:
             return query
         bound = caller.principal.tenant
-        if _other_tenants(query, bound):
+        if _names_another_tenant(query, bound):
             reason = f"this principal sees only tenant {bound!r}"
             self.recorder.refused(
                 caller, reason, resource={"type": "log"}, labels={"query": describe(query)}

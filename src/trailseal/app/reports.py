@@ -38,6 +38,7 @@ from trailseal.reports import (
     render,
 )
 from trailseal.reports.model import zone
+from trailseal.reports.render import write_whole
 from trailseal.reports.schedule import Schedule, ScheduleConfig, load_schedules
 from trailseal.storage import describe
 
@@ -139,12 +140,12 @@ class Reports:
         self.recorder.authorize(caller, permission)
         note = self.ledger.checkpoint()
         checkpoint = Checkpoint.parse_text(note.split("\n\n", 1)[0] + "\n")
-        lines = [
-            line
-            for line in self.ledger.export_at([i for i in report.cited if i < checkpoint.size])
-            if caller.sees(entry_tenant(orjson.loads(line)["entry"]["event"]))
-        ]
-        kept = {int(orjson.loads(line)["entry"]["index"]) for line in lines}
+        lines, kept = [], set()
+        for line in self.ledger.export_at([i for i in report.cited if i < checkpoint.size]):
+            entry = orjson.loads(line)["entry"]
+            if caller.sees(entry_tenant(entry["event"])):
+                lines.append(line)
+                kept.add(int(entry["index"]))
         report.cited = kept  # what the bundle can prove is what it says it cites
         files = {f"report.{fmt}": self.render(report, fmt) for fmt in formats}
         proofs = {i: self.ledger.prove_inclusion(i, checkpoint.size).proof for i in sorted(kept)}
@@ -218,8 +219,8 @@ class Reports:
                 continue
             runs.append(self._run(schedule, config.folder, moment))
             state[schedule.name] = moment.isoformat()
-            _write(state_file, orjson.dumps(state, option=orjson.OPT_INDENT_2))
-        _write(state_file, orjson.dumps(state, option=orjson.OPT_INDENT_2))
+            write_whole(state_file, orjson.dumps(state, option=orjson.OPT_INDENT_2))
+        write_whole(state_file, orjson.dumps(state, option=orjson.OPT_INDENT_2))
         return runs
 
     def _run(self, schedule: Schedule, folder: Path, moment: datetime) -> ScheduledRun:
@@ -237,11 +238,11 @@ class Reports:
         files = []
         for fmt in schedule.formats:
             path = target / f"{stem}.{fmt}"
-            _write(path, self.render(report, fmt))
+            write_whole(path, self.render(report, fmt))
             files.append(str(path))
         if schedule.bundle:
             path = target / f"{stem}.zip"
-            _write(path, self.bundle(caller, report))
+            write_whole(path, self.bundle(caller, report))
             files.append(str(path))
         return ScheduledRun(
             schedule.name, schedule.report, files, self._announce(schedule, report, files)
@@ -332,13 +333,6 @@ class ScheduledRun:
     failed_sinks: list[str]
 
 
-def _write(path: Path, data: bytes) -> None:
-    """Write whole or not at all: a reader never finds half a report."""
-    temporary = path.with_name(f".{path.name}.partial")
-    temporary.write_bytes(data)
-    temporary.replace(path)
-
-
 def _labels(params: Mapping[str, str], timezone: str) -> dict[str, str | int]:
     """The parameters as the log records them (a ticket file by its name and hash)."""
     labels: dict[str, str | int] = {"timezone": timezone}
@@ -357,4 +351,11 @@ def _read_state(path: Path) -> dict[str, str]:
         return {}
     except (OSError, orjson.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the schedules' state: {exc}") from None
-    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+    if not isinstance(found, dict):
+        raise ConfigError(f"{path}: the schedules' state is not a JSON object")
+    for name, when in found.items():
+        try:
+            datetime.fromisoformat(str(when))
+        except ValueError:
+            raise ConfigError(f"{path}: {name!r} last ran at {when!r}, which is no time") from None
+    return {str(k): str(v) for k, v in found.items()}

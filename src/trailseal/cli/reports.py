@@ -27,6 +27,8 @@ from trailseal.cli.verify import read_text, verifier_from
 from trailseal.errors import ConfigError, VerificationError
 from trailseal.reports import FORMATS, Report, verify_bundle
 from trailseal.reports.bundle import read_consistency
+from trailseal.reports.model import plain
+from trailseal.reports.render import write_whole
 from trailseal.reports.tickets import read_ticket_file
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -100,20 +102,14 @@ def _write(path: Path | None, data: bytes) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
         return
-    temporary = path.with_name(f".{path.name}.partial")
-    temporary.write_bytes(data)
-    temporary.replace(path)  # never a half-written report where one is expected
+    write_whole(path, data)
 
 
 def _say_summary(report: Report) -> None:
     for note in report.notes:
         info(note)
-    figures = ", ".join(f"{key}: {_plain(value)}" for key, value in report.summary[:6])
+    figures = ", ".join(f"{key}: {plain(value)}" for key, value in report.summary[:6])
     info(f"{report.title}: {figures}")
-
-
-def _plain(value: object) -> str:
-    return str(getattr(value, "utc", value))
 
 
 @click.group()

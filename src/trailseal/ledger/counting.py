@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from trailseal.errors import QueryError
-from trailseal.ledger.matching import READERS, Entry, fixed_width
+from trailseal.ledger.matching import READERS, Entry
+from trailseal.ledger.search import fixed_width
 
 _UNCOUNTED = ("index", "time", "received", "detail", "impersonator")
 
 
 def _resource(entry: Entry) -> list[object]:
     resource = entry["event"].get("resource")
-    if not isinstance(resource, Mapping) or not resource.get("type"):
+    if not isinstance(resource, dict) or not resource.get("type"):
         return []
     return [f"{resource['type']}/{resource['id']}" if resource.get("id") else resource["type"]]
+
+
+def _resource_type(entry: Entry) -> list[object]:
+    resource = entry["event"].get("resource")
+    return [resource.get("type")] if isinstance(resource, dict) else []
 
 
 def _time_part(length: int) -> Callable[[Entry], list[object]]:
@@ -28,9 +34,7 @@ def _time_part(length: int) -> Callable[[Entry], list[object]]:
 COUNTERS: dict[str, Callable[[Entry], list[object]]] = {
     **{name: read for name, read in READERS.items() if name not in _UNCOUNTED},
     "resource": _resource,
-    "resource_type": lambda entry: (
-        READERS["resource"](entry)[:1] and [entry["event"]["resource"].get("type")]
-    ),
+    "resource_type": _resource_type,
     "month": _time_part(7),
     "day": _time_part(10),
     "hour": _time_part(13),

@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from trailseal.access.tenants import entry_tenant
+from trailseal.ledger.search import fixed_width
 from trailseal.query import (
     TEXT_FIELDS,
     And,
@@ -37,22 +38,6 @@ def _part(event: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return part if isinstance(part, dict) else {}
 
 
-def fixed_width(time: str) -> str:
-    """A stored RFC 3339 UTC time (0-6 fraction digits) as fixed-width text."""
-    if len(time) == len("2026-01-01T00:00:00.000000Z"):
-        return time
-    seconds, _, fraction = time[:-1].partition(".")
-    return f"{seconds}.{fraction:0<6}Z"
-
-
-def _time(entry: Entry) -> list[object]:
-    return [fixed_width(entry["event"]["time"])]
-
-
-def _received(entry: Entry) -> list[object]:
-    return [fixed_width(entry["received_at"])]
-
-
 def _units(entry: Entry) -> list[object]:
     event = entry["event"]
     units = (_part(event, "actor").get("unit"), _part(event, "resource").get("unit"))
@@ -62,16 +47,6 @@ def _units(entry: Entry) -> list[object]:
 def _roles(entry: Entry) -> list[object]:
     roles = _part(entry["event"], "actor").get("roles")
     return list(roles) if isinstance(roles, list) else []
-
-
-def _field(*path: str) -> Callable[[Entry], list[object]]:
-    def read(entry: Entry) -> list[object]:
-        value: Any = entry["event"]
-        for name in path:
-            value = value.get(name) if isinstance(value, dict) else None
-        return [] if value is None else [value]
-
-    return read
 
 
 def _getter(*path: str) -> Callable[[Entry], object]:
@@ -86,12 +61,26 @@ def _getter(*path: str) -> Callable[[Entry], object]:
     return get
 
 
+def _listed(get: Callable[[Entry], object]) -> Callable[[Entry], list[object]]:
+    """A single-valued getter as a reader: its value in a list, or none when absent."""
+
+    def read(entry: Entry) -> list[object]:
+        value = get(entry)
+        return [] if value is None else [value]
+
+    return read
+
+
+def _field(*path: str) -> Callable[[Entry], list[object]]:
+    return _listed(_getter(*path))
+
+
 # The qualifiers with at most one value per entry, read straight (None when absent):
 # matching them needs no list (a search of a month's log reads a million entries).
 GETTERS: dict[str, Callable[[Entry], object]] = {
     "actor": _getter("actor", "id"),
     "session": _getter("actor", "session_id"),
-    "tenant": lambda entry: entry_tenant(entry["event"]),
+    "tenant": lambda entry: entry_tenant(entry["event"]) or None,
     "action": _getter("action"),
     "resource": _getter("resource"),
     "outcome": _getter("outcome", "result"),
@@ -102,27 +91,16 @@ GETTERS: dict[str, Callable[[Entry], object]] = {
     "index": lambda entry: entry["index"],
     "time": lambda entry: fixed_width(entry["event"]["time"]),
     "received": lambda entry: fixed_width(entry["received_at"]),
+    "impersonator": _getter("actor", "impersonator_id"),
 }
 
-# What each qualifier reads from an entry: every value it has there (none when absent).
+# What each qualifier (and has:/no: field) reads from an entry: every value it has
+# there, none when absent.
 READERS: dict[str, Callable[[Entry], list[object]]] = {
-    "actor": _field("actor", "id"),
+    **{name: _listed(get) for name, get in GETTERS.items()},
     "role": _roles,
-    "session": _field("actor", "session_id"),
-    "tenant": lambda entry: [t] if (t := entry_tenant(entry["event"])) else [],
     "unit": _units,
-    "action": _field("action"),
-    "resource": _field("resource"),
-    "outcome": _field("outcome", "result"),
-    "status": _field("outcome", "status"),
-    "ip": _field("source", "ip"),
-    "country": _field("source", "geo", "country"),
-    "ticket": _field("context", "ticket"),
-    "index": lambda entry: [entry["index"]],
-    "time": _time,
-    "received": _received,
     "detail": lambda entry: [1] if "detail_commitment" in entry["event"] else [],
-    "impersonator": _field("actor", "impersonator_id"),
 }
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "SearchFilter",
     "catch_up",
     "filter_node",
+    "fixed_width",
     "normalize_time",
     "pending",
     "search_fields",
@@ -86,7 +87,7 @@ _NO_RESOURCE = IndexedResource()
 _NO_OUTCOME = IndexedOutcome()
 
 
-def _fixed_width(time: str) -> str:
+def fixed_width(time: str) -> str:
     """An event time (validated RFC 3339 UTC, 0-6 fraction digits) as fixed width."""
     if len(time) == 27:
         return time
@@ -112,7 +113,7 @@ def fields_of(index: int, event: _Event | Any) -> tuple[object, ...]:
         resource.id,
         (event.outcome or _NO_OUTCOME).result,
         tenant_of(resource.tenant, event.actor.tenant),
-        _fixed_width(event.time),
+        fixed_width(event.time),
     )
 
 

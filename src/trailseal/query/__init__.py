@@ -23,6 +23,7 @@ from trailseal.query.model import (
     ResourceValue,
     Value,
     both,
+    qualifier_values,
 )
 from trailseal.query.syntax import MAX_QUERY, parse
 from trailseal.query.times import fixed, month_span, span
@@ -52,5 +53,6 @@ __all__ = [
     "fixed",
     "month_span",
     "parse",
+    "qualifier_values",
     "span",
 ]

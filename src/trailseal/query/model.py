@@ -164,19 +164,20 @@ class Query:
     def __str__(self) -> str:
         return self.text
 
-    def qualifier_values(self, qualifier: str) -> list[Value]:
-        """Every value given to ``qualifier`` anywhere in the query (negated ones too)."""
-        found: list[Value] = []
-        stack: list[Node] = [] if self.root is None else [self.root]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, Match) and node.qualifier == qualifier:
-                found += node.values
-            elif isinstance(node, Not):
-                stack.append(node.node)
-            elif isinstance(node, And | Or):
-                stack += node.nodes
-        return found
+
+def qualifier_values(root: Node | None, qualifier: str) -> list[Value]:
+    """Every value given to ``qualifier`` anywhere in a query's tree (negated ones too)."""
+    found: list[Value] = []
+    stack: list[Node] = [] if root is None else [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Match) and node.qualifier == qualifier:
+            found += node.values
+        elif isinstance(node, Not):
+            stack.append(node.node)
+        elif isinstance(node, And | Or):
+            stack += node.nodes
+    return found
 
 
 def both(*parts: Node | None) -> Node | None:

@@ -39,6 +39,7 @@ from trailseal.ledger.verify import read_export
 from trailseal.proofs import leaf_hash, verify_consistency, verify_inclusion
 
 MANIFEST = "manifest.note"
+_REQUIRED = ("checkpoint", "verifier.key", "entries.jsonl")  # beside the manifest
 HEADER = "trailseal.dev/evidence-bundle/v1"
 PROOF_HEADER = "c2sp.org/tlog-proof@v1"
 MAX_BUNDLE_FILE = 1 << 30  # bytes of one file inside a bundle, uncompressed
@@ -277,6 +278,9 @@ def verify_bundle(
         raise _fail("files-removed", f"no {MANIFEST}: not an evidence bundle, or it was removed")
     manifest = _manifest(contents.pop(MANIFEST), verifier)
     _check_files(contents, manifest["files"])
+    missing = [name for name in _REQUIRED if name not in contents]
+    if missing:
+        raise _fail("files-removed", f"not an evidence bundle: no {', '.join(missing)}")
     note = contents["checkpoint"].decode("utf-8", errors="replace")
     checkpoint = Checkpoint.open(note, verifier, manifest.get("origin"))
     if (checkpoint.size, checkpoint.root) != (manifest["size"], manifest["root"]):

@@ -11,6 +11,7 @@ import orjson
 
 from trailseal.errors import ConfigError, QueryError
 from trailseal.ledger import EntryView
+from trailseal.ledger.search import fixed_width
 from trailseal.query import Query, fixed, month_span, parse, span
 from trailseal.reports.model import Moment, Producer, Report, Source, now_utc
 
@@ -89,11 +90,8 @@ def by_time(views: Iterable[EntryView]) -> list[EntryView]:
 
 
 def fixed_time(found: Mapping[str, Any]) -> str:
-    text = str(found.get("time", ""))
-    if len(text) == len("2026-01-01T00:00:00.000000Z") or "." not in text:
-        return text.replace("Z", ".000000Z") if "." not in text else text
-    seconds, _, fraction = text[:-1].partition(".")
-    return f"{seconds}.{fraction:0<6}Z"
+    """An event's time as the fixed-width UTC text times compare as."""
+    return fixed_width(str(found.get("time", "")))
 
 
 def query_param(text: str, name: str) -> Query:

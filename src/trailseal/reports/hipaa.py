@@ -19,6 +19,7 @@ from trailseal.detect.context import Shift
 from trailseal.errors import ConfigError
 from trailseal.ledger import SearchFilter
 from trailseal.ledger.matching import compiled
+from trailseal.ledger.search import fixed_width
 from trailseal.reports.common import (
     begin,
     event,
@@ -242,7 +243,7 @@ def hipaa_access(  # noqa: C901, PLR0912, PLR0915 - one pass over the month fill
         ],
     )
     for alert in source.alerts():
-        if alert.first_seen and start <= _fixed(alert.first_seen) < end:
+        if alert.first_seen and start <= fixed_width(alert.first_seen) < end:
             alerts.add(
                 {
                     "id": alert.id,
@@ -282,11 +283,3 @@ def hipaa_access(  # noqa: C901, PLR0912, PLR0915 - one pass over the month fill
             "answer, not an error."
         )
     return report
-
-
-def _fixed(text: str) -> str:
-    """An alert time (RFC 3339 UTC, any fraction) in the fixed width bounds compare with."""
-    if "." not in text:
-        return text.replace("Z", ".000000Z")
-    seconds, _, fraction = text.rstrip("Z").partition(".")
-    return f"{seconds}.{fraction:0<6}Z"

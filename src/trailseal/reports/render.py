@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -162,6 +163,13 @@ def _section(pdf: Any, title: str) -> None:
     pdf.set_font("Helvetica", "B", 11)
     pdf.multi_cell(0, 6, _latin(title), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", size=8)
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """Write a report file whole or not at all: a reader never finds half of one."""
+    temporary = path.with_name(f".{path.name}.partial")
+    temporary.write_bytes(data)
+    temporary.replace(path)
 
 
 RENDERERS = {"html": to_html, "pdf": to_pdf, "csv": to_csv, "json": to_json}
