@@ -1,5 +1,6 @@
-"""Alerts raised by detection: list and read (recorded as ``alert.read``), acknowledge and
-resolve (each change an entry in the log)."""
+"""Alerts raised by detection: list and read (recorded as ``alert.read``); triage them
+(acknowledge: under review; resolve: closed, with a disposition; notes), each change an
+entry in the log, which is also where an alert's history is read from."""
 
 from __future__ import annotations
 
@@ -12,14 +13,41 @@ from typing import TYPE_CHECKING, Any
 from trailseal.access import Permission
 from trailseal.app.caller import Caller
 from trailseal.app.recorder import Recorder
-from trailseal.errors import AccessError, NotFoundError
-from trailseal.ledger import Ledger
+from trailseal.errors import AccessError, ConfigError, NotFoundError
+from trailseal.ledger import EntryView, Ledger, SearchFilter
+from trailseal.query import Exact, Match, ResourceValue
 
 if TYPE_CHECKING:
     from trailseal.detect.engine import StateCheck
     from trailseal.detect.store import Alert, DetectionStore
 
 STATUSES = ("open", "acknowledged", "resolved")
+# How a closed alert was closed: the activity had a legitimate explanation, the rule
+# fired on what it should not have, or the activity was a violation.
+DISPOSITIONS = ("explained", "false-positive", "confirmed")
+_NO_ACTOR = "(no actor)"
+
+
+def case_of(alert: Alert) -> str:
+    """The actor an alert is about (its ``actor.id=`` group), which makes its case; alerts
+    about the log itself (integrity, silence) share one case."""
+    for part in alert.group.split(","):
+        name, _, value = part.partition("=")
+        if name == "actor.id" and value:
+            return value
+    return _NO_ACTOR
+
+
+def cases(alerts: list[Alert]) -> list[tuple[str, list[Alert]]]:
+    """Alerts grouped by actor: the actor with the most severe, then the most alerts first."""
+    grouped: dict[str, list[Alert]] = {}
+    for alert in alerts:
+        grouped.setdefault(case_of(alert), []).append(alert)
+    rank = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+    return sorted(
+        grouped.items(),
+        key=lambda item: (min(rank.get(a.severity, 4) for a in item[1]), -len(item[1]), item[0]),
+    )
 
 
 @dataclass
@@ -69,17 +97,66 @@ class Alerts:
         return found
 
     def change(
-        self, caller: Caller, alert_id: int, status: str, reason: str | None
+        self,
+        caller: Caller,
+        alert_id: int,
+        status: str,
+        reason: str | None,
+        disposition: str | None = None,
     ) -> dict[str, Any]:
-        """Acknowledge or resolve an alert; the change is written into the log."""
+        """Acknowledge (under review) or resolve (closed, with a disposition) an alert; the
+        change is written into the log."""
         from trailseal.detect.engine import record_status  # noqa: PLC0415 - pySigma on first use
 
+        if disposition is not None and disposition not in DISPOSITIONS:
+            raise ConfigError(
+                f"disposition {disposition[:40]!r} is not one of {', '.join(DISPOSITIONS)}"
+            )
+        if disposition is not None and status != "resolved":
+            raise ConfigError("only closing an alert (resolve) takes a disposition")
         self.recorder.authorize(caller, Permission.MANAGE_ALERTS)
         with self._store() as store:
             self._visible(caller, store, alert_id)
             return record_status(
-                self.ledger, store, alert_id, status=status, reason=reason, actor=caller.id
+                self.ledger,
+                store,
+                alert_id,
+                status=status,
+                reason=reason,
+                actor=caller.id,
+                disposition=disposition,
             )
+
+    def note(self, caller: Caller, alert_id: int, text: str) -> dict[str, Any]:
+        """Add a note to an alert's triage without changing its state (``alert.noted``)."""
+        from trailseal.detect.engine import record_status  # noqa: PLC0415 - see change()
+
+        if not text.strip():
+            raise ConfigError("a note needs some text")
+        self.recorder.authorize(caller, Permission.MANAGE_ALERTS)
+        with self._store() as store:
+            self._visible(caller, store, alert_id)
+            return record_status(
+                self.ledger, store, alert_id, status="noted", reason=text, actor=caller.id
+            )
+
+    def history(self, caller: Caller, alert_id: int) -> builtins.list[EntryView]:
+        """The log's entries about one alert (raised, merged, acknowledged, noted,
+        resolved), oldest first; recorded as ``alert.read``."""
+        self.recorder.authorize(caller, Permission.READ_ALERTS)
+        with self._store() as store:
+            self._visible(caller, store, alert_id)
+        about = Match("resource", (ResourceValue(Exact("alert"), Exact(str(alert_id))),))
+        self.ledger.catch_up()
+        found = [
+            view
+            for view in self.ledger.find(SearchFilter(where=about, limit=10_000), details=False)
+            if view.entry["event"]["action"].startswith("alert.")
+        ]
+        self.recorder.record(
+            "alert.read", caller, resource={"type": "alert", "id": str(alert_id)}, reason="history"
+        )
+        return found
 
     def check(self, caller: Caller) -> StateCheck:
         """How the detection database disagrees with the log's own records of alerts and of

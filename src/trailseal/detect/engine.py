@@ -636,6 +636,15 @@ def _first_foreign(ledger: Ledger, start: int, end: int) -> int | None:
     return None
 
 
+# What a change of an alert writes: acknowledged is "under review", resolved is "closed"
+# with a disposition; a note changes nothing but is an entry like the rest.
+STATUS_ACTIONS = {
+    "acknowledged": "alert.acknowledged",
+    "resolved": "alert.resolved",
+    "noted": "alert.noted",
+}
+
+
 def record_status(  # noqa: PLR0913 - the change and who made it, by name
     ledger: Ledger,
     store: DetectionStore,
@@ -644,32 +653,36 @@ def record_status(  # noqa: PLR0913 - the change and who made it, by name
     status: str,
     reason: str | None,
     actor: str,
+    disposition: str | None = None,
 ) -> dict[str, Any]:
-    """Acknowledge or resolve an alert, and write that into the log: the entry first, so
-    that when it cannot be written nothing changes (StoreUnavailableError)."""
+    """Acknowledge, resolve or annotate an alert, and write that into the log: the entry
+    first, so that when it cannot be written nothing changes (StoreUnavailableError)."""
     alert = store.alert(alert_id)  # NotFoundError names a missing one
     instance = store.get_state("instance") or "local"
-    action = {"acknowledged": "alert.acknowledged", "resolved": "alert.resolved"}[status]
+    action = STATUS_ACTIONS[status]
+    labels = {"rule": alert.rule} | ({"disposition": disposition} if disposition else {})
     try:
-        _append_status(ledger, alert, instance, action, status=status, reason=reason, actor=actor)
+        _append_status(ledger, alert, instance, action, status, reason, actor, labels)
     except (StorageError, ConfigError) as exc:
         raise StoreUnavailableError(
             f"the {action} entry cannot be written, so alert {alert_id} is unchanged: "
             f"{exc.diagnostics()}"
         ) from None
+    if status == "noted":
+        return alert.to_json()
     with store.transaction():
-        return store.set_status(alert_id, status, reason).to_json()
+        return store.set_status(alert_id, status, reason, disposition).to_json()
 
 
-def _append_status(  # noqa: PLR0913 - the change and who made it, by name
+def _append_status(  # noqa: PLR0913, PLR0917 - the change, who made it and why
     ledger: Ledger,
     alert: Alert,
     instance: str,
     action: str,
-    *,
     status: str,
     reason: str | None,
     actor: str,
+    labels: dict[str, str],
 ) -> None:
     alert_id = alert.id
     ledger.append(
@@ -682,7 +695,7 @@ def _append_status(  # noqa: PLR0913 - the change and who made it, by name
                     "action": action,
                     "resource": {"type": "alert", "id": str(alert_id)},
                     "outcome": {"result": "success"} | ({"reason": reason} if reason else {}),
-                    "context": {"labels": {"rule": alert.rule}},
+                    "context": {"labels": labels},
                 }
             )
         ],

@@ -74,22 +74,24 @@ def project(entries: Iterable[Logged], instance: str) -> dict[int, Alert]:
     from trailseal.detect.store import Alert  # noqa: PLC0415 - the store imports this module
 
     alerts: dict[int, Alert] = {}
-    statuses: dict[int, tuple[str, str | None]] = {}
+    statuses: dict[int, dict[str, Any]] = {}
     for found in entries:
         key = alert_key(found.id)
         if key is None or key[0] != instance:
             continue
         alert_id = key[1]
         if found.action in STATUSES:
-            statuses[alert_id] = (STATUSES[found.action], found.reason)
+            statuses[alert_id] = {
+                "status": STATUSES[found.action],
+                "reason": found.reason,
+                "disposition": found.labels.get("disposition"),
+            }
             if alert_id in alerts:
-                alerts[alert_id] = replace(
-                    alerts[alert_id], status=STATUSES[found.action], reason=found.reason
-                )
+                alerts[alert_id] = replace(alerts[alert_id], **statuses[alert_id])
         elif isinstance(found.detail, dict):
             snapshot = Alert.from_json(found.detail, version=_version(found))
-            status, reason = statuses.get(alert_id, ("open", None))
-            alerts[alert_id] = replace(snapshot, status=status, reason=reason)
+            status = statuses.get(alert_id, {"status": "open", "reason": None})
+            alerts[alert_id] = replace(snapshot, **status)
     return alerts
 
 
@@ -137,7 +139,7 @@ def gaps(recorded: list[Span], until: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in missing if a < b]
 
 
-COMPARED = ("status", "reason", "evidence", "last_seen", "rule", "group", "tenant")
+COMPARED = ("status", "reason", "disposition", "evidence", "last_seen", "rule", "group", "tenant")
 
 
 @dataclass(frozen=True)

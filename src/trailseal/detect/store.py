@@ -42,6 +42,7 @@ class Alert:
     tenant: str | None  # its evidence's; None for the log's own (integrity, silence)
     version: int = 1  # one more with each merge of evidence
     logged: int = 0  # the latest version written into the log
+    disposition: str | None = None  # how a resolved alert was closed (DISPOSITIONS)
 
     @classmethod
     def from_json(cls, found: dict[str, Any], *, version: int) -> Alert:
@@ -77,12 +78,12 @@ class Alert:
             "reason": self.reason,
             "created_at": self.created_at,
             "tenant": self.tenant,
-        }
+        } | ({"disposition": self.disposition} if self.disposition else {})
 
 
 _ALERT_COLUMNS = (
     "id, rule, title, severity, group_key, evidence, first_seen, last_seen, status, reason, "
-    "created_at, tenant, version, logged"
+    "created_at, tenant, version, logged, disposition"
 )
 
 
@@ -271,17 +272,18 @@ class DetectionStore:
             alert.tenant,
             alert.version,
             alert.version,
+            alert.disposition,
         )
         updated = self.db.execute(
             "UPDATE alerts SET rule = ?, title = ?, severity = ?, group_key = ?, evidence = ?, "
             "first_seen = ?, last_seen = ?, status = ?, reason = ?, created_at = ?, tenant = ?, "
-            "version = ?, logged = ? WHERE id = ?",
+            "version = ?, logged = ?, disposition = ? WHERE id = ?",
             (*values, alert.id),
         )
         if not updated.rowcount:
             self.db.execute(
                 f"INSERT INTO alerts ({_ALERT_COLUMNS}) "  # noqa: S608 - constant columns
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (alert.id, *values),
             )
 
@@ -290,10 +292,13 @@ class DetectionStore:
         self.db.execute("DELETE FROM deliveries WHERE alert_id = ?", (alert_id,))
         self.db.execute("DELETE FROM alerts WHERE id = ?", (alert_id,))
 
-    def set_status(self, alert_id: int, status: str, reason: str | None) -> Alert:
+    def set_status(
+        self, alert_id: int, status: str, reason: str | None, disposition: str | None = None
+    ) -> Alert:
         self.alert(alert_id)  # NotFoundError names a missing one
         self.db.execute(
-            "UPDATE alerts SET status = ?, reason = ? WHERE id = ?", (status, reason, alert_id)
+            "UPDATE alerts SET status = ?, reason = ?, disposition = ? WHERE id = ?",
+            (status, reason, disposition, alert_id),
         )
         return self.alert(alert_id)
 

@@ -77,5 +77,12 @@ def tally(entries: Iterable[Entry], field: str) -> Counts:
         values = read(entry) or [None]
         for value in values:
             counter[value] += 1
-    ordered = sorted(counter.items(), key=lambda item: (-item[1], str(item[0])))
-    return Counts(field, ordered, total)
+    return ordered_counts(field, counter.items(), total)
+
+
+def ordered_counts(
+    field: str, counts: Iterable[tuple[Any, int]], total: int | None = None
+) -> Counts:
+    """``(value, count)`` pairs as :class:`Counts`: most frequent first, then by value."""
+    ordered = sorted(counts, key=lambda item: (-item[1], str(item[0])))
+    return Counts(field, ordered, sum(n for _, n in ordered) if total is None else total)

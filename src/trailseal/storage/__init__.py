@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from trailseal.errors import ConfigError
 from trailseal.storage.base import (
+    GROUPS,
     AppendTransaction,
     Erasure,
     Page,
@@ -28,11 +29,12 @@ from trailseal.storage.base import (
     StoreReader,
     StoreWriter,
 )
-from trailseal.storage.narrowing import Sql, narrow
+from trailseal.storage.narrowing import Sql, exact, narrow
 from trailseal.storage.state import DETECTION, PRINCIPALS, StateDatabase
 
 __all__ = [
     "DETECTION",
+    "GROUPS",
     "PRINCIPALS",
     "AppendTransaction",
     "Erasure",
@@ -49,6 +51,7 @@ __all__ = [
     "StoredEntry",
     "create_store",
     "describe",
+    "exact",
     "is_postgres",
     "narrow",
     "open_state",

@@ -152,6 +152,11 @@ class StoreReader(Protocol):
         """How many entries the search index holds for each action (most first)."""
         ...
 
+    def group_counts(self, where: Sql, field: str, page: Page) -> list[tuple[object, int]]:
+        """How many search-index rows meeting ``where`` within the page's index bounds
+        have each value of ``field`` (one of :data:`GROUPS`), in no particular order."""
+        ...
+
     def entries_at(self, indexes: Sequence[int]) -> list[StoredEntry]:
         """The stored entries at these indexes (any missing are left out), in index order."""
         ...
@@ -218,6 +223,32 @@ def node_hashes(ids: Sequence[NodeID], rows: dict[int, tuple[bytes, bytes]]) -> 
 
 
 ACTION_COUNTS = "SELECT action, count(*) FROM search_index GROUP BY action ORDER BY 2 DESC, 1"
+
+
+# What a count can group by in SQL: the search index's columns, and parts of its
+# fixed-width time (which the entries' own readers give the same way).
+GROUPS = {
+    "actor": "actor",
+    "action": "action",
+    "tenant": "tenant",
+    "outcome": "outcome",
+    "resource_type": "resource_type",
+    "month": "substr(time, 1, 7)",
+    "day": "substr(time, 1, 10)",
+    "hour": "substr(time, 1, 13)",
+}
+
+
+def grouped(where: Sql, field: str, page: Page) -> tuple[str, list[object]]:
+    """The SELECT counting search-index rows meeting ``where`` within the page's index
+    bounds by one of :data:`GROUPS`, ``?`` placeholders."""
+    clauses, params = [where.text, "idx > ?"], [*where.params, page.after_index]
+    if page.below_index is not None:
+        clauses.append("idx < ?")
+        params.append(page.below_index)
+    column = GROUPS[field]
+    sql = f"SELECT {column}, count(*) FROM search_index WHERE {' AND '.join(clauses)} GROUP BY 1"  # noqa: S608
+    return sql, params
 
 
 def paged(where: Sql, page: Page) -> tuple[str, list[object]]:

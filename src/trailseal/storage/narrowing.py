@@ -131,3 +131,12 @@ def narrow(node: Node | None) -> Sql:
         return EVERYTHING
     wide, _ = _bounds(node)
     return wide or EVERYTHING
+
+
+def exact(node: Node | None) -> Sql | None:
+    """The condition over the search index that holds for exactly the entries matching
+    ``node``, when the index alone decides it (every term reads indexed fields)."""
+    if node is None:
+        return EVERYTHING
+    wide, tight = _bounds(node)
+    return wide if wide is not None and wide == tight else None

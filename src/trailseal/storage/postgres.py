@@ -44,6 +44,7 @@ from trailseal.storage.base import (
     SearchRow,
     StoredDetail,
     StoredEntry,
+    grouped,
     node_hashes,
     node_rows,
     paged,
@@ -384,25 +385,33 @@ class PostgresStore:
     @staticmethod
     def _upgrade_state(db: psycopg.Connection[tuple[Any, ...]], schema: str, shown: str) -> None:
         """Columns the state tables gained since the schema was made (alerts count their
-        versions since issue 10), added as the schema's owner."""
-        present = db.execute(
-            "SELECT 1 FROM information_schema.columns WHERE table_schema = %s "
-            "AND table_name = 'alerts' AND column_name = 'version'",
-            (schema,),
-        ).fetchone()
-        if present is not None:
+        versions since issue 10, and closed ones name a disposition since issue 12), added
+        as the schema's owner."""
+        present = {
+            str(name)
+            for (name,) in db.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+                "AND table_name = 'alerts' AND column_name IN ('version', 'disposition')",
+                (schema,),
+            ).fetchall()
+        }
+        missing = [name for name in ("version", "disposition") if name not in present]
+        if not missing:
             return
         try:
             with db.transaction():
                 db.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(f"{schema}_owner")))
-                db.execute(
-                    "ALTER TABLE alerts ADD COLUMN IF NOT EXISTS version integer NOT NULL DEFAULT 1"
-                )
-                db.execute("UPDATE alerts SET version = 2 WHERE logged = 1")  # as for SQLite
+                if "version" in missing:
+                    db.execute(
+                        "ALTER TABLE alerts ADD COLUMN IF NOT EXISTS version integer "
+                        "NOT NULL DEFAULT 1"
+                    )
+                    db.execute("UPDATE alerts SET version = 2 WHERE logged = 1")  # as for SQLite
+                db.execute("ALTER TABLE alerts ADD COLUMN IF NOT EXISTS disposition text")
         except psycopg.Error as exc:
             raise ConfigError(
-                f"schema {schema!r} of {shown} needs the column alerts.version ({exc}); run "
-                "trailseal once as a user that may act as its owner role"
+                f"schema {schema!r} of {shown} needs the columns alerts.{', alerts.'.join(missing)}"
+                f" ({exc}); run trailseal once as a user that may act as its owner role"
             ) from None
 
     def reader(self) -> PostgresStore:
@@ -518,6 +527,10 @@ class PostgresStore:
 
     def action_counts(self) -> list[tuple[str, int]]:
         return [(str(action), int(count)) for action, count in self._query(ACTION_COUNTS)]
+
+    def group_counts(self, where: Sql, field: str, page: Page) -> list[tuple[object, int]]:
+        sql, params = grouped(where, field, page)
+        return [(value, int(count)) for value, count in self._query(sql.replace("?", "%s"), params)]
 
     def entries_at(self, indexes: Sequence[int]) -> list[StoredEntry]:
         rows = self._query(

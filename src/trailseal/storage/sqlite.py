@@ -30,6 +30,7 @@ from trailseal.storage.base import (
     StoredDetail,
     StoredEntry,
     chunked,
+    grouped,
     node_hashes,
     node_rows,
     paged,
@@ -415,6 +416,10 @@ class SQLiteStore:
 
     def action_counts(self) -> list[tuple[str, int]]:
         return [(str(action), int(count)) for action, count in self.db.execute(ACTION_COUNTS)]
+
+    def group_counts(self, where: Sql, field: str, page: Page) -> list[tuple[object, int]]:
+        sql, params = grouped(where, field, page)
+        return [(value, int(count)) for value, count in self.db.execute(sql, params)]
 
     def entries_at(self, indexes: Sequence[int]) -> list[StoredEntry]:
         found: list[StoredEntry] = []

@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     created_at TEXT NOT NULL,
     logged INTEGER NOT NULL DEFAULT 0,
     tenant TEXT,
-    version INTEGER NOT NULL DEFAULT 1
+    version INTEGER NOT NULL DEFAULT 1,
+    disposition TEXT
 );
 CREATE INDEX IF NOT EXISTS alerts_by_group ON alerts (rule, group_key, id);
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -190,7 +191,8 @@ class StateDatabase:
 
 def _upgrade(db: sqlite3.Connection, kind: str) -> None:
     """Columns added since a state file was made (alerts belong to a tenant since issue 10;
-    alerts raised before have none and show to principals of every tenant only)."""
+    alerts raised before have none and show to principals of every tenant only; a closed
+    alert names its disposition since issue 12)."""
     if kind == DETECTION:
         columns = {row[1] for row in db.execute("PRAGMA table_info(alerts)")}
         if "tenant" not in columns:
@@ -200,6 +202,8 @@ def _upgrade(db: sqlite3.Connection, kind: str) -> None:
             # Evidence merged before then is in no entry: the engine logs each alert as it
             # stands (alert.updated) before it compares the database with the log.
             db.execute("UPDATE alerts SET version = 2 WHERE logged = 1")
+        if "disposition" not in columns:  # closed alerts say how since issue 12
+            db.execute("ALTER TABLE alerts ADD COLUMN disposition TEXT")
 
 
 def _is_db_error(exc: Exception) -> bool:
