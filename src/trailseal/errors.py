@@ -114,6 +114,11 @@ class QueryError(TrailsealError):
         return f"{self}\n  {shown[start : start + 120]}\n  {' ' * (self.position - start)}^"
 
 
+class CursorError(ConfigError):
+    """A paging cursor this service did not issue (forged, truncated, or for another
+    order)."""
+
+
 class AlreadyExistsError(ConfigError):
     """Something with that name already exists (a principal, a log)."""
 

@@ -76,6 +76,13 @@ class Alerts:
         self.recorder.record("alert.read", caller, resource={"type": "alert"})
         return found
 
+    def position(self) -> int | None:
+        """How many entries detection has evaluated (None: it never ran on this log); a
+        position in the log, no event data."""
+        with self._store() as store:
+            cursor = store.get_state("cursor")
+        return None if cursor is None else int(cursor)
+
     def _visible(self, caller: Caller, store: DetectionStore, alert_id: int) -> Alert:
         """The alert, if it is of the caller's tenant; another tenant's is refused (and the
         refusal recorded) as if it did not exist."""

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Self
 from trailseal.access import PrincipalStore
 from trailseal.app.alerts import Alerts
 from trailseal.app.entries import Entries
+from trailseal.app.overview import Overviews
 from trailseal.app.principals import Principals
 from trailseal.app.recorder import Recorder
 from trailseal.app.reports import Reports
@@ -33,6 +34,7 @@ class App:
     principals: Principals = field(init=False)
     alerts: Alerts = field(init=False)
     reports: Reports = field(init=False)
+    overviews: Overviews = field(init=False)
 
     def __post_init__(self) -> None:
         self.recorder = Recorder(self.ledger)
@@ -42,6 +44,7 @@ class App:
         self.reports = Reports(
             self.ledger, self.recorder, self.entries, self.principal_store, self._detection_store
         )
+        self.overviews = Overviews(self.ledger, self.recorder, self.entries, self.alerts)
 
     @classmethod
     def open(

@@ -27,6 +27,36 @@ class Principals:
             raise AuthenticationError(f"{why}; send Authorization: Bearer tsk_...")
         return found
 
+    def sign_in(self, token: str | None, source_ip: str, service: str) -> Principal:
+        """Authenticate a token for a session (the dashboard's sign-in); recorded as
+        ``audit.signin``, a failure as any failed authentication is."""
+        principal = self.authenticate(token, source_ip)
+        self.recorder.record(
+            "audit.signin",
+            Caller(principal, source_ip, service),
+            resource={"type": "session"},
+            reason="signed in",
+        )
+        return principal
+
+    def sign_out(self, caller: Caller) -> None:
+        self.recorder.record(
+            "audit.signout", caller, resource={"type": "session"}, reason="signed out"
+        )
+
+    def active(self, principal_id: str, token_hint: str | None = None) -> Principal:
+        """The principal of a session, while it is not revoked (and, with ``token_hint``,
+        while its token is the one the session began with)."""
+        try:
+            found = self.store.get(principal_id)
+        except NotFoundError:
+            raise AuthenticationError(f"no principal {principal_id}") from None
+        if found.revoked_at is not None:
+            raise AuthenticationError(f"principal {principal_id} is revoked")
+        if token_hint is not None and found.token_hint != token_hint:
+            raise AuthenticationError(f"the token of principal {principal_id} was rotated")
+        return found
+
     def list(self, caller: Caller) -> list[Principal]:
         """The principals the caller manages: an admin bound to a tenant sees only that
         tenant's."""

@@ -42,6 +42,13 @@ from trailseal.errors import TrailsealError
     help="Requests a second per principal (bursts of twice that).",
 )
 @click.option(
+    "--session-idle",
+    default=900,
+    show_default=True,
+    type=click.IntRange(min=30),
+    help="Seconds a dashboard session may go unused before it must sign in again.",
+)
+@click.option(
     "--watch",
     is_flag=True,
     help="Also run detection in this process (as `trailseal watch` does on its own).",
@@ -54,9 +61,11 @@ def serve(
     max_body_bytes: int,
     max_batch: int,
     rate: float,
+    session_idle: int,
     watch: bool,
 ) -> None:
-    """Serve the log over HTTP (API under /v1, OpenAPI at /openapi.json)."""
+    """Serve the log over HTTP: the dashboard at /, the API under /v1, OpenAPI at
+    /openapi.json."""
     import uvicorn  # noqa: PLC0415 - the server's modules load only for `serve`
 
     from trailseal.server import Limits, create_app  # noqa: PLC0415
@@ -75,10 +84,10 @@ def serve(
         from trailseal.detect.watcher import Watcher  # noqa: PLC0415 - only with --watch
 
         watcher = Watcher(application.ledger.settings.data_dir, key)
-    app = create_app(application, limits, watcher.health.report if watcher else None)
+    app = create_app(application, limits, watcher.health.report if watcher else None, session_idle)
     info(
         f"serving log {application.ledger.origin!r} on http://{address}:{port} "
-        "(API under /v1, OpenAPI at /openapi.json); Ctrl-C stops"
+        "(dashboard at /, API under /v1, OpenAPI at /openapi.json); Ctrl-C stops"
     )
     if watcher is not None:
         info(f"watching with {len(watcher.pack.rules)} rules (alerts under /v1/alerts)")

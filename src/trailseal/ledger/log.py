@@ -45,6 +45,7 @@ from trailseal.ledger.entry import (
 )
 from trailseal.ledger.keys import KeyFile
 from trailseal.ledger.matching import compiled
+from trailseal.ledger.received import received_counts
 from trailseal.ledger.search import SearchFilter, catch_up, filter_node, pending
 from trailseal.ledger.sequencer import AppendResult, Sequencer
 from trailseal.ledger.verify import (
@@ -610,6 +611,16 @@ class Ledger:
         """Entries per action, from the search index (caught up first)."""
         catch_up(self.store)
         return self.reader.action_counts()
+
+    def received_counts(self, bounds: Sequence[str]) -> list[int]:
+        """Entries the log received in each period between consecutive ``bounds``
+        (fixed-width UTC times, ascending)."""
+        return received_counts(self.reader, self.size(), bounds)
+
+    def actions(self) -> list[str]:
+        """Every action in the log, from the search index (caught up first)."""
+        catch_up(self.store)
+        return self.reader.actions()
 
     def sign_statement(self, text: str) -> str:
         """A signed note over ``text`` with the log's key (evidence-bundle manifests). The

@@ -152,6 +152,10 @@ class StoreReader(Protocol):
         """How many entries the search index holds for each action (most first)."""
         ...
 
+    def actions(self) -> list[str]:
+        """Every action the search index holds, in order (without counting them)."""
+        ...
+
     def group_counts(self, where: Sql, field: str, page: Page) -> list[tuple[object, int]]:
         """How many search-index rows meeting ``where`` within the page's index bounds
         have each value of ``field`` (one of :data:`GROUPS`), in no particular order."""
@@ -223,6 +227,13 @@ def node_hashes(ids: Sequence[NodeID], rows: dict[int, tuple[bytes, bytes]]) -> 
 
 
 ACTION_COUNTS = "SELECT action, count(*) FROM search_index GROUP BY action ORDER BY 2 DESC, 1"
+# Every distinct action, one index probe each (a loose index scan over search_action):
+# milliseconds where a GROUP BY reads every row.
+ACTIONS = (
+    "WITH RECURSIVE a(action) AS (SELECT min(action) FROM search_index UNION ALL "
+    "SELECT (SELECT min(action) FROM search_index WHERE action > a.action) FROM a "
+    "WHERE a.action IS NOT NULL) SELECT action FROM a WHERE action IS NOT NULL"
+)
 
 
 # What a count can group by in SQL: the search index's columns, and parts of its

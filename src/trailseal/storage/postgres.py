@@ -38,6 +38,7 @@ from trailseal.proofs import NodeID
 from trailseal.storage import describe
 from trailseal.storage.base import (
     ACTION_COUNTS,
+    ACTIONS,
     Erasure,
     Page,
     SealedEntry,
@@ -527,6 +528,9 @@ class PostgresStore:
 
     def action_counts(self) -> list[tuple[str, int]]:
         return [(str(action), int(count)) for action, count in self._query(ACTION_COUNTS)]
+
+    def actions(self) -> list[str]:
+        return [str(action) for (action,) in self._query(ACTIONS)]
 
     def group_counts(self, where: Sql, field: str, page: Page) -> list[tuple[object, int]]:
         sql, params = grouped(where, field, page)

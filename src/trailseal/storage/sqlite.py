@@ -23,6 +23,7 @@ from trailseal.errors import ConfigError, StorageError, StoreUnavailableError
 from trailseal.proofs import NodeID
 from trailseal.storage.base import (
     ACTION_COUNTS,
+    ACTIONS,
     Erasure,
     Page,
     SealedEntry,
@@ -416,6 +417,9 @@ class SQLiteStore:
 
     def action_counts(self) -> list[tuple[str, int]]:
         return [(str(action), int(count)) for action, count in self.db.execute(ACTION_COUNTS)]
+
+    def actions(self) -> list[str]:
+        return [str(action) for (action,) in self.db.execute(ACTIONS)]
 
     def group_counts(self, where: Sql, field: str, page: Page) -> list[tuple[object, int]]:
         sql, params = grouped(where, field, page)

@@ -2,47 +2,27 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated, Any, Literal
 
-import orjson
 from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
-from trailseal.app import search_filter
+from trailseal.app import paging, search_filter
+from trailseal.app.paging import MAX_INDEX, encode_cursor
+from trailseal.errors import CursorError
 from trailseal.query import MAX_QUERY
 from trailseal.server.deps import CallerDep, ServiceDep
 from trailseal.server.problems import PROBLEM_RESPONSES, Problem
 
 router = APIRouter(responses=PROBLEM_RESPONSES)
-MAX_INDEX = 2**62  # beyond any log; keeps SQLite integers in range
-
-
-def encode_cursor(last: int, pinned: int, newest_first: bool = False) -> str:
-    shape = [last, pinned, 1] if newest_first else [last, pinned]
-    return base64.urlsafe_b64encode(orjson.dumps(shape)).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str, newest_first: bool = False) -> tuple[int, int]:
-    """(last index seen, log size pinned when the first page was served); a cursor
-    remembers the order it was issued for."""
     try:
-        shape = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        last, pinned, *order = shape
-        if not (
-            isinstance(last, int)
-            and isinstance(pinned, int)
-            and -1 <= last < pinned <= MAX_INDEX
-            and order == ([1] if newest_first else [])
-        ):
-            raise ValueError(cursor)  # noqa: TRY301 - one refusal for every malformed shape
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
-        raise Problem(
-            400, "Bad cursor", "the cursor is not one this service issued for this order"
-        ) from None
-    return last, pinned
+        return paging.decode_cursor(cursor, newest_first)
+    except CursorError as exc:
+        raise Problem(400, "Bad cursor", str(exc)) from None
 
 
 Index = Annotated[int, PathParam(ge=0, le=MAX_INDEX, description="an entry's index")]
