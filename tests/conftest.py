@@ -128,6 +128,15 @@ def run_cli(
 Server = ServiceProcess
 
 
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """`trailseal demo`'s whole month (about a minute), run once for every test that reads
+    it; a test that changes the log works on a copy."""
+    root = tmp_path_factory.mktemp("demo") / "hospital"
+    result = run_cli("demo", "--data", root, check=True)
+    return root, result.stdout.decode()
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServiceProcess]:
     running = ServiceProcess.boot(

@@ -28,13 +28,6 @@ from ehr.traffic import Month
 US = [ipaddress.ip_network(n) for n in ("198.51.100.0/24", "192.0.2.0/24")]
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    root = tmp_path_factory.mktemp("demo") / "hospital"
-    result = run_cli("demo", "--data", root, check=True)  # the whole month (about a minute)
-    return root, result.stdout.decode()
-
-
 def _events(root: Path, **where: object) -> list[dict]:
     """Matching events, each with its detail."""
     with Ledger.open(root / "log") as ledger:

@@ -45,7 +45,7 @@ from trailseal.errors import TrailsealError
     "--session-idle",
     default=900,
     show_default=True,
-    type=click.IntRange(min=30),
+    type=click.IntRange(min=1),
     help="Seconds a dashboard session may go unused before it must sign in again.",
 )
 @click.option(
@@ -68,6 +68,7 @@ def serve(
     /openapi.json."""
     import uvicorn  # noqa: PLC0415 - the server's modules load only for `serve`
 
+    from trailseal import web  # noqa: PLC0415
     from trailseal.server import Limits, create_app  # noqa: PLC0415
 
     application = App.open(data, key_path=key)
@@ -84,7 +85,8 @@ def serve(
         from trailseal.detect.watcher import Watcher  # noqa: PLC0415 - only with --watch
 
         watcher = Watcher(application.ledger.settings.data_dir, key)
-    app = create_app(application, limits, watcher.health.report if watcher else None, session_idle)
+    app = create_app(application, limits, watcher.health.report if watcher else None)
+    web.mount(app, application, session_idle)
     info(
         f"serving log {application.ledger.origin!r} on http://{address}:{port} "
         "(dashboard at /, API under /v1, OpenAPI at /openapi.json); Ctrl-C stops"

@@ -18,7 +18,6 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
-from trailseal import web
 from trailseal.app import App
 from trailseal.errors import TrailsealError
 from trailseal.events import Event
@@ -26,19 +25,16 @@ from trailseal.server import problems
 from trailseal.server.problems import Problem
 from trailseal.server.routes import alerts, entries, events, log, principals, reports
 from trailseal.server.service import Limits, Service
-from trailseal.web import IDLE_SECONDS
 
 
 def create_app(
     application: App,
     limits: Limits | None = None,
     detection: Callable[[int], dict[str, Any]] | None = None,
-    session_idle: float = IDLE_SECONDS,
 ) -> FastAPI:
-    """The ASGI app serving one log, the API under /v1 and the dashboard at /; it records
-    its own start and stop in the log. ``detection`` reports how detection running in
-    this process is doing (``--watch``), given the log's size; ``session_idle`` is how
-    long a dashboard session lasts unused."""
+    """The ASGI app serving one log; it records its own start and stop in the log.
+    ``detection`` reports how detection running in this process is doing (``--watch``),
+    given the log's size. `serve` mounts the dashboard (:mod:`trailseal.web`) beside it."""
     service = Service(application, limits or Limits())
     recorder = application.recorder
 
@@ -63,8 +59,6 @@ def create_app(
     app.add_exception_handler(Exception, problems.on_unexpected)
     for module in (events, entries, log, principals, alerts, reports):
         app.include_router(module.router)
-
-    web.mount(app, application, session_idle)
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
 

@@ -82,6 +82,7 @@ def _listing(
         "views": views,
         "next_cursor": None if end is None else encode_cursor(end, pinned, newest),
         "pinned": pinned,
+        "size": size,
     }
 
 

@@ -73,7 +73,12 @@
       `the checkpoint of ${lines[0]} signs size ${lines[1]} and that root`);
 
     // 4. The signature, with the key named in the verifier key (name+keyid+base64(0x01||key)).
-    const [name, keyId, keyText] = data.vkey.split("+");
+    // name+keyid+base64: the base64 may itself hold '+', so split at the first two only.
+    const first = data.vkey.indexOf("+");
+    const second = data.vkey.indexOf("+", first + 1);
+    const [name, keyId, keyText] = [
+      data.vkey.slice(0, first), data.vkey.slice(first + 1, second), data.vkey.slice(second + 1),
+    ];
     const key = unbase64(keyText);
     const expectedId = (await sha256(encoder.encode(name + "\n"), key)).slice(0, 4);
     const line = signatures.split("\n").find((l) => l.startsWith("\u2014 " + name + " "));

@@ -1,0 +1,198 @@
+"""Benchmark the dashboard's pages on a log of 1,000,000 entries (a month of a hospital
+group's traffic) served by a real `trailseal serve` process on the embedded SQLite store.
+
+    python bench/dashboard.py                        # 1M entries: ~2 min to build
+    python bench/dashboard.py --keep /var/tmp/dlog   # build once, measure again later
+
+Each page is fetched ``--runs`` times (30 by default) by one signed-in auditor over
+loopback; the table shows the median and the 95th percentile of the whole request (the
+page's reads, their records in the log, rendering, HTTP), beside baselines measured in
+the same run against the same server: ``/healthz`` (an HTTP round trip and nothing
+else) and the JSON API's answer to the same read where there is one. Target: every
+page under 300 ms at p95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import orjson
+
+from trailseal.ledger import Ledger
+from trailseal.testing import ServiceProcess, sample_event
+
+MONTH = timedelta(days=30)
+START = datetime(2026, 10, 1, tzinfo=UTC)
+CHUNK = 200_000
+TARGET = 0.300
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def month_of_events(count: int, seed: int = 12) -> Iterator[list[bytes]]:
+    rng = random.Random(seed)
+    step = MONTH / count
+    moment = START
+    chunk: list[bytes] = []
+    for _ in range(count):
+        moment += step
+        chunk.append(orjson.dumps(sample_event(rng, moment)))
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def build(data: Path, count: int) -> None:
+    started = time.perf_counter()
+    with Ledger.init(data, origin="bench.example/dashboard") as ledger:
+        done = 0
+        for lines in month_of_events(count):
+            for chunk in ledger.prepare_lines(lines):
+                if chunk.problems:
+                    raise RuntimeError(chunk.problems[0])
+                ledger.append_prepared(chunk.prepared)
+            done += len(lines)
+            say(f"  {done:,} entries appended")
+        ledger.catch_up()
+    say(f"built {count:,} entries in {time.perf_counter() - started:,.0f} s")
+
+
+def signed_in(service: ServiceProcess, token: str) -> httpx.Client:
+    client = httpx.Client(base_url=service.url, timeout=60)
+    form = client.get("/signin")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert csrf is not None
+    answer = client.post("/signin", data={"token": token, "csrf": csrf[1], "next": "/"})
+    assert answer.status_code == 303, answer.text
+    return client
+
+
+def timed(client: httpx.Client, path: str, runs: int) -> tuple[float, float]:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        answer = client.get(path)
+        times.append(time.perf_counter() - started)
+        if answer.status_code != 200:
+            raise RuntimeError(f"{path}: {answer.status_code} {answer.text[:300]}")
+    times.sort()
+    return statistics.median(times), times[max(0, round(0.95 * len(times)) - 1)]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.1f} ms"
+
+
+def measure(data: Path, runs: int) -> list[tuple[str, ...]]:
+    name = f"admin-{time.time_ns()}"
+    created = subprocess.run(
+        [
+            *(sys.executable, "-m", "trailseal", "principals", "create", name, "--role", "admin"),
+            "--data",
+            str(data),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    service = ServiceProcess(data, orjson.loads(created.stdout)["token"], ("--rate", "100000"))
+    service.start()
+    try:
+        auditor = service.principal(f"auditor-{time.time_ns()}", "auditor")
+        web = signed_in(service, auditor)
+        api = service.client(auditor)
+        size = api.get("/v1/log/checkpoint").text.split("\n")[1]
+        index = int(size) // 2
+        entry = api.get(f"/v1/entries/{index}").json()["entry"]["event"]
+        actor = entry["actor"]["id"]
+        record = f"{entry['resource']['type']}/{entry['resource']['id']}"
+        page2 = re.search(r'cursor=([A-Za-z0-9_-]+)"', web.get("/search?q=action:record.read").text)
+        assert page2 is not None
+        rows: list[tuple[str, ...]] = []
+        floor = timed(api, "/healthz", runs)
+        pages = [
+            ("overview", "/", None),
+            ("search: newest first, no query", "/search", "/v1/entries?order=newest&limit=50"),
+            (
+                f"search: actor:{actor}",
+                f"/search?q=actor:{actor}",
+                f"/v1/entries?q=actor:{actor}&order=newest&limit=50",
+            ),
+            ("search: page 2 (a cursor)", f"/search?q=action:record.read&cursor={page2[1]}", None),
+            ("search: count by day", "/search?q=&count_by=day", "/v1/entries?count_by=day"),
+            (f"entry {index} (with its proof)", f"/entries/{index}", f"/v1/entries/{index}"),
+            (
+                f"record history {record}",
+                f"/history?resource={record}",
+                f"/v1/entries?q=resource:{record}&limit=50",
+            ),
+            (
+                f"actor timeline {actor}",
+                f"/timeline?actor={actor}&since=2026-10-20&until=2026-10-26",
+                None,
+            ),
+            ("alerts", "/alerts", "/v1/alerts"),
+            ("reports", "/reports", None),
+        ]
+        for name, path, baseline in pages:
+            say(f"  {name} ...")
+            median, p95 = timed(web, path, runs)
+            base = timed(api, baseline, runs) if baseline else floor
+            label = "API, same read" if baseline else "/healthz"
+            rows.append(
+                (
+                    name,
+                    ms(median),
+                    ms(p95),
+                    f"{ms(base[1])} p95 ({label})",
+                    "yes" if p95 < TARGET else "NO",
+                )
+            )
+        return rows
+    finally:
+        service.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--keep", type=Path, help="Build the log here once, and reuse it.")
+    args = parser.parse_args()
+    scratch = None
+    if args.keep:
+        data = args.keep
+    else:
+        scratch = Path(tempfile.mkdtemp(prefix="trailseal-dashboard-"))
+        data = scratch / "data"
+    try:
+        if not (data / "log.db").exists():
+            say(f"building a month of {args.entries:,} entries in {data} ...")
+            build(data, args.entries)
+        rows = measure(data, args.runs)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    header = ("page", "median", "p95", "baseline (same run)", "p95 < 300 ms")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print(" | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()
