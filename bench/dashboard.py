@@ -116,7 +116,7 @@ def measure(data: Path, runs: int) -> list[tuple[str, ...]]:
         auditor = service.principal(f"auditor-{time.time_ns()}", "auditor")
         web = signed_in(service, auditor)
         api = service.client(auditor)
-        size = api.get("/v1/log/checkpoint").text.split("\n")[1]
+        size = api.get("/v1/checkpoint").text.split("\n")[1]
         index = int(size) // 2
         entry = api.get(f"/v1/entries/{index}").json()["entry"]["event"]
         actor = entry["actor"]["id"]

@@ -4,8 +4,9 @@ backends, and the doors (CLI in a subprocess, the HTTP API on a real server)."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -359,3 +360,38 @@ def test_counting_in_the_index_agrees_with_counting_entry_by_entry(
         assert led.count_by(SearchFilter(where=query.root, below_index=150), field) == tally(
             pinned, field
         )
+
+
+def test_counting_by_periods_over_months_agrees_with_counting_entries(tmp_path: Path) -> None:
+    """Events spread over three months, counted by month, day and hour (SQLite counts a
+    range a period; the rest of the query decided by the index or not)."""
+    from trailseal.testing import sample_event  # noqa: PLC0415
+
+    rng = random.Random(5)
+    start = datetime(2026, 1, 30, 22, 0, tzinfo=UTC)
+    events = [sample_event(rng, start + timedelta(hours=7 * n)) for n in range(300)]
+    with Ledger.init(tmp_path / "data", origin="test/periods") as led:
+        led.append([parse_event(orjson.dumps(e)) for e in events])
+        entries = [view.entry for view in led.search(SearchFilter(limit=1000))]
+        for text in ("", "action:record.*", "role:nurse", "time:2026-02"):
+            node = parse(text).root if text else None
+            for field in ("month", "day", "hour"):
+                expected = tally(
+                    (e for e in entries if node is None or entry_matches(node, e)), field
+                )
+                assert led.count_by(SearchFilter(where=node), field) == expected, (text, field)
+
+
+def test_time_periods_cover_the_span() -> None:
+    from trailseal.storage.base import time_periods  # noqa: PLC0415
+
+    assert time_periods("2026-11", "2027-01") == [
+        ("2026-11", "2026-12"),
+        ("2026-12", "2027-01"),
+        ("2027-01", "2027-02"),
+    ]
+    assert time_periods("2028-02-28", "2028-03-01")[1] == ("2028-02-29", "2028-03-01")
+    assert time_periods("2026-03-08T23", "2026-03-09T00") == [
+        ("2026-03-08T23", "2026-03-09T00"),
+        ("2026-03-09T00", "2026-03-09T01"),
+    ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple, Protocol
 
 from trailseal.errors import StorageError
@@ -250,15 +251,45 @@ GROUPS = {
 }
 
 
-def grouped(where: Sql, field: str, page: Page) -> tuple[str, list[object]]:
-    """The SELECT counting search-index rows meeting ``where`` within the page's index
-    bounds by one of :data:`GROUPS`, ``?`` placeholders."""
-    clauses, params = [where.text, "idx > ?"], [*where.params, page.after_index]
+TIME_PARTS = {"month": 7, "day": 10, "hour": 13}  # how much of the fixed-width time each is
+MAX_PERIODS = 5000  # more periods than this are counted by grouping rows instead
+
+
+def time_periods(first: str, last: str) -> list[tuple[str, str]]:
+    """Every month (``YYYY-MM``), day (``YYYY-MM-DD``) or hour (``YYYY-MM-DDTHH``) from
+    ``first`` to ``last`` as ``[start, next start)`` bounds on the fixed-width time text;
+    no more than MAX_PERIODS + 1 of them (the caller then counts otherwise)."""
+    width = len(first)
+    shape = {7: "%Y-%m", 10: "%Y-%m-%d", 13: "%Y-%m-%dT%H"}[width]
+    moment = datetime.strptime(first + "+0000", shape + "%z").astimezone(UTC)
+    periods: list[tuple[str, str]] = []
+    while moment.isoformat()[:width] <= last and len(periods) <= MAX_PERIODS:
+        if width == 7:
+            following = (moment + timedelta(days=32)).replace(day=1)
+        else:
+            following = moment + (timedelta(days=1) if width == 10 else timedelta(hours=1))
+        periods.append((moment.isoformat()[:width], following.isoformat()[:width]))
+        moment = following
+    return periods
+
+
+def conditions(where: Sql, page: Page) -> tuple[str, list[object]]:
+    """``where`` within the page's index bounds, as SQL with ``?`` placeholders."""
+    clauses, params = [where.text], [*where.params]
+    if page.after_index >= 0:  # "after -1" bounds nothing, and would steer the planner
+        clauses.append("idx > ?")
+        params.append(page.after_index)
     if page.below_index is not None:
         clauses.append("idx < ?")
         params.append(page.below_index)
-    column = GROUPS[field]
-    sql = f"SELECT {column}, count(*) FROM search_index WHERE {' AND '.join(clauses)} GROUP BY 1"  # noqa: S608
+    return " AND ".join(clauses), params
+
+
+def grouped(where: Sql, field: str, page: Page) -> tuple[str, list[object]]:
+    """The SELECT counting search-index rows meeting ``where`` within the page's index
+    bounds by one of :data:`GROUPS`, ``?`` placeholders."""
+    condition, params = conditions(where, page)
+    sql = f"SELECT {GROUPS[field]}, count(*) FROM search_index WHERE {condition} GROUP BY 1"  # noqa: S608
     return sql, params
 
 
