@@ -73,16 +73,6 @@ def build(data: Path, count: int) -> None:
     say(f"built {count:,} entries in {time.perf_counter() - started:,.0f} s")
 
 
-def signed_in(service: ServiceProcess, token: str) -> httpx.Client:
-    client = httpx.Client(base_url=service.url, timeout=60)
-    form = client.get("/signin")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
-    assert csrf is not None
-    answer = client.post("/signin", data={"token": token, "csrf": csrf[1], "next": "/"})
-    assert answer.status_code == 303, answer.text
-    return client
-
-
 def timed(client: httpx.Client, path: str, runs: int) -> tuple[float, float]:
     times = []
     for _ in range(runs):
@@ -114,7 +104,7 @@ def measure(data: Path, runs: int) -> list[tuple[str, ...]]:
     service.start()
     try:
         auditor = service.principal(f"auditor-{time.time_ns()}", "auditor")
-        web = signed_in(service, auditor)
+        web = service.signed_in(auditor)
         api = service.client(auditor)
         size = api.get("/v1/checkpoint").text.split("\n")[1]
         index = int(size) // 2

@@ -63,14 +63,37 @@ def test_an_export_raises_an_alert_that_security_resolves(watching: Server) -> N
             http.post(f"/v1/alerts/{alert['id']}/resolve", json={"reason": ""}).status_code == 422
         )
         assert http.post("/v1/alerts/999/resolve", json={"reason": "x"}).status_code == 404
-        done = http.post(f"/v1/alerts/{alert['id']}/resolve", json={"reason": "ticket SEC-12"})
+        noted = http.post(f"/v1/alerts/{alert['id']}/notes", json={"note": "asked the owner"})
+        assert noted.status_code == 200, noted.text
+        assert noted.json()["status"] == "open"  # a note changes no state
+        wrong = {"reason": "x", "disposition": "shrug"}
+        assert http.post(f"/v1/alerts/{alert['id']}/resolve", json=wrong).status_code == 422
+        done = http.post(
+            f"/v1/alerts/{alert['id']}/resolve",
+            json={"reason": "ticket SEC-12", "disposition": "explained"},
+        )
         assert done.status_code == 200, done.text
-        assert done.json()["status"] == "resolved"
+        assert (done.json()["status"], done.json()["disposition"]) == ("resolved", "explained")
     with watching.client(auditor) as http:
         entries = http.get("/v1/entries", params={"action": "alert.*"}).json()
+        history = http.get(f"/v1/alerts/{alert['id']}/history").json()["entries"]
     actions = [e["entry"]["event"]["action"] for e in entries["entries"]]
-    assert [a for a in actions if a != "alert.read"] == ["alert.raised", "alert.resolved"]
+    assert [a for a in actions if a != "alert.read"] == [
+        "alert.raised",
+        "alert.noted",
+        "alert.resolved",
+    ]
     assert "alert.read" in actions  # reading alerts is itself recorded
+    told = [
+        (e["entry"]["event"]["action"], e["entry"]["event"].get("outcome", {})) for e in history
+    ]
+    assert [action for action, _ in told] == ["alert.raised", "alert.noted", "alert.resolved"]
+    assert told[1][1]["reason"] == "asked the owner"
+    resolved = history[2]["entry"]["event"]
+    assert resolved["context"]["labels"]["disposition"] == "explained"
+    # The disposition is part of the alert's state the log describes: checked against it.
+    check = run_cli("alerts", "verify", data=watching.data)
+    assert check.returncode == 0, check.stderr
 
 
 def test_tenant_bound_principals_see_and_act_on_their_tenants_alerts_only(

@@ -395,3 +395,29 @@ def test_time_periods_cover_the_span() -> None:
         ("2026-03-08T23", "2026-03-09T00"),
         ("2026-03-09T00", "2026-03-09T01"),
     ]
+
+
+def test_actions_and_intake_agree_with_the_entries(sample_logs: list[tuple[Ledger, list]]) -> None:
+    """The distinct actions (a loose index scan) and the entries received between moments
+    (bisecting the log by received_at), on SQLite and PostgreSQL."""
+    for led, entries in sample_logs:
+        assert led.actions() == sorted({e["event"]["action"] for e in entries})
+        received = sorted(e["received_at"] for e in entries)
+        middle = received[len(received) // 2]
+        bounds = ["2000-01-01T00:00:00.000000Z", middle, "2999-01-01T00:00:00.000000Z"]
+        early = sum(1 for moment in received if moment < middle)
+        assert led.received_counts(bounds) == [early, len(entries) - early]
+        assert led.received_counts(
+            ["2999-01-01T00:00:00.000000Z", "3000-01-01T00:00:00.000000Z"]
+        ) == [0]
+
+
+def test_intake_is_found_by_bisecting_batches(tmp_path: Path) -> None:
+    lines = event_lines(90, seed=3)
+    with Ledger.init(tmp_path / "data", origin="test/intake") as led:
+        for start in range(0, 90, 30):
+            led.append([parse_event(line) for line in lines[start : start + 30]])
+        stamps = [led.get(i).entry["received_at"] for i in (0, 30, 60)]
+        assert len(set(stamps)) == 3  # one stamp a batch
+        bounds = ["2000-01-01T00:00:00.000000Z", *stamps, "2999-01-01T00:00:00.000000Z"]
+        assert led.received_counts(bounds) == [0, 30, 30, 30]

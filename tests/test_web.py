@@ -15,13 +15,18 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import need, run_cli
 from trailseal.checkpoints import Checkpoint, Signer
 from trailseal.testing import ServiceProcess
+from trailseal.web.charts import bars
+from trailseal.web.diff import changes
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = Path(os.environ.get("TRAILSEAL_SCREENSHOTS", ROOT / "build" / "screenshots"))
@@ -477,3 +482,66 @@ def test_the_browser_check_agrees_with_the_reference_at_every_position(browser: 
     ):
         verdict, steps = _check_in_browser(page, good | change)
         assert verdict == "false", (change, steps)
+
+
+# -- hostile input at every page, over real HTTP ----------------------------------------
+
+
+_PAGES = st.sampled_from(
+    [
+        "/search?q={}",
+        "/search?q=actor:a&cursor={}",
+        "/search?q={}&count_by={}",
+        "/entries/{}",
+        "/history?resource={}",
+        "/timeline?actor={}&since={}",
+        "/alerts?status={}&severity={}",
+        "/alerts/{}",
+        "/?at={}",
+        "/search?limit={}",
+    ]
+)
+
+
+_VALUES = st.text(st.characters(exclude_categories=("Cs",)), max_size=60)  # no lone surrogates
+
+
+@given(page=_PAGES, values=st.lists(_VALUES, min_size=2, max_size=2))
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_any_input_gets_a_page_that_names_the_problem(
+    hospital: dict, page: str, values: list[str]
+) -> None:
+    """Whatever a page is given, it answers 200, or 4xx with a message: never a 500,
+    never a trace."""
+    if "fuzz" not in hospital:  # one session for every example
+        hospital["fuzz"] = hospital["service"].signed_in(hospital["tokens"]["auditor"])
+    client = hospital["fuzz"]
+    path = page.format(*(quote(v, safe="") for v in values))
+    answer = client.get(path)
+    assert answer.status_code in (200, 307, 400, 403, 404), (path, answer.status_code)
+    assert "Traceback" not in answer.text
+    if answer.status_code == 307:  # /alerts/ is /alerts: the framework's own redirect
+        assert answer.headers["location"].startswith(hospital["service"].url + "/")
+    elif answer.status_code != 200:
+        assert 'class="notice error"' in answer.text, path
+
+
+def test_before_and_after_become_changes_field_by_field() -> None:
+    found = changes({"ward": "3B", "bed": 4, "tags": ["a"]}, {"ward": "4A", "bed": 4, "note": "x"})
+    assert [(c.path, c.kind) for c in found] == [
+        ("ward", "changed"),
+        ("bed", "same"),
+        ("tags", "removed"),
+        ("note", "added"),
+    ]
+    assert changes(None, {"a": {"b": 1}})[0].path == "a.b"
+    assert changes(None, None) == []
+
+
+def test_a_chart_draws_a_bar_a_point_with_its_value() -> None:
+    svg = bars("Entries <by> day", [("10-01", 3), ("10-02", 0), ("10-03", 12)])
+    assert svg.count("<rect") == 3
+    assert "10-03: 12</title>" in svg
+    assert "Entries &lt;by&gt; day" in svg  # escaped

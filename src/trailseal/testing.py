@@ -10,6 +10,7 @@ varied actors, resources and actions, about 600 bytes each, and a before/after
 from __future__ import annotations
 
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -212,6 +213,19 @@ class ServiceProcess:
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+    def signed_in(self, token: str) -> httpx.Client:
+        """A client signed in to the dashboard with ``token`` (its session cookie kept),
+        through the sign-in form as a browser would."""
+        client = httpx.Client(base_url=self.url, timeout=60)
+        form = client.get("/signin")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        if csrf is None:
+            raise RuntimeError("the sign-in page has no CSRF token")
+        answer = client.post("/signin", data={"token": token, "csrf": csrf[1], "next": "/"})
+        if answer.status_code != 303:
+            raise RuntimeError(f"cannot sign in: {answer.status_code} {answer.text[:200]}")
+        return client
 
     def principal(self, name: str, role: str, tenant: str = "*") -> str:
         """Create a principal through the API; returns its token."""

@@ -26,6 +26,11 @@ STATUSES = ("open", "acknowledged", "resolved")
 # fired on what it should not have, or the activity was a violation.
 DISPOSITIONS = ("explained", "false-positive", "confirmed")
 _NO_ACTOR = "(no actor)"
+# What an alert's history shows: the log's records of the alert itself and of its triage
+# (not the alert.read entries of everyone who looked at it).
+_HISTORY = frozenset(
+    {"alert.raised", "alert.updated", "alert.acknowledged", "alert.noted", "alert.resolved"}
+)
 
 
 def case_of(alert: Alert) -> str:
@@ -158,7 +163,7 @@ class Alerts:
         found = [
             view
             for view in self.ledger.find(SearchFilter(where=about, limit=10_000), details=False)
-            if view.entry["event"]["action"].startswith("alert.")
+            if view.entry["event"]["action"] in _HISTORY
         ]
         self.recorder.record(
             "alert.read", caller, resource={"type": "alert", "id": str(alert_id)}, reason="history"

@@ -149,6 +149,10 @@ def _tell_alerts(log_dir: Path, alerts: list[Alert]) -> None:
         "      one patient's access history\n"
         f"  trailseal report procedures --format html -o procedure.html {flag}\n"
         "      the audit-logging procedure, from the live configuration\n"
+        "The dashboard (the same month, in a browser):\n"
+        f"  trailseal principals create privacy-officer --role auditor {flag}\n"
+        f"  trailseal serve --port 8080 {flag}\n"
+        "      then open http://127.0.0.1:8080/ and sign in with the token printed above\n"
         f"\nEverything is in {log_dir.parent}; remove it to run the demo again."
     )
 

@@ -15,6 +15,7 @@ import click
 import orjson
 
 from trailseal.app import App
+from trailseal.app.alerts import DISPOSITIONS
 from trailseal.cli._common import data_option, host, key_option
 from trailseal.cli._output import emit_rows, info, output_options
 from trailseal.config import resolve_data_dir
@@ -259,10 +260,18 @@ def _evidence(indexes: list[int]) -> str:
 
 
 def _change(
-    data: str | None, key: str | None, alert_id: int, status: str, reason: str | None
+    data: str | None,
+    key: str | None,
+    alert_id: int,
+    status: str,
+    reason: str | None,
+    disposition: str | None = None,
 ) -> None:
     with App.open(data, key_path=key) as app:
-        done = app.alerts.change(host(), alert_id, status, reason)
+        if status == "noted":
+            done = app.alerts.note(host(), alert_id, reason or "")
+        else:
+            done = app.alerts.change(host(), alert_id, status, reason, disposition)
     info(f"alert {alert_id} {status}; the change is an entry in the log")
     click.echo(orjson.dumps(done).decode())
 
@@ -273,20 +282,39 @@ def _change(
 @data_option
 @key_option
 def ack(alert_id: int, note: str | None, data: str | None, key: str | None) -> None:
-    """Acknowledge an alert (someone is on it)."""
+    """Acknowledge an alert: it is under review (someone is on it)."""
     _change(data, key, alert_id, "acknowledged", note)
 
 
 @alerts.command("resolve")
 @click.argument("alert_id", type=int)
 @click.option("--reason", required=True, help="What was found, e.g. 'authorised by ticket SEC-88'.")
+@click.option(
+    "--disposition",
+    type=click.Choice(DISPOSITIONS),
+    help="How it is closed: explained, false-positive, or confirmed (a violation).",
+)
 @data_option
 @key_option
-def resolve(alert_id: int, reason: str, data: str | None, key: str | None) -> None:
-    """Resolve an alert, with the reason."""
+def resolve(
+    alert_id: int, reason: str, disposition: str | None, data: str | None, key: str | None
+) -> None:
+    """Resolve (close) an alert, with the reason and how it is closed."""
     if not reason.strip():
         raise click.UsageError("--reason must say something")
-    _change(data, key, alert_id, "resolved", reason)
+    _change(data, key, alert_id, "resolved", reason, disposition)
+
+
+@alerts.command("note")
+@click.argument("alert_id", type=int)
+@click.argument("text")
+@data_option
+@key_option
+def note(alert_id: int, text: str, data: str | None, key: str | None) -> None:
+    """Add a note to an alert's triage without changing its state."""
+    if not text.strip():
+        raise click.UsageError("the note must say something")
+    _change(data, key, alert_id, "noted", text)
 
 
 @alerts.command("verify")

@@ -12,10 +12,11 @@ from importlib.resources import files
 
 from fastapi import FastAPI, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trailseal.app import App
 from trailseal.web import alert_pages, auth, log_pages, principal_pages, report_pages
-from trailseal.web.door import Dashboard
+from trailseal.web.door import Dashboard, not_found
 from trailseal.web.sessions import IDLE_SECONDS, Sessions
 
 __all__ = ["IDLE_SECONDS", "mount"]
@@ -29,6 +30,9 @@ def mount(app: FastAPI, application: App, idle_seconds: float = IDLE_SECONDS) ->
     app.add_api_route("/favicon.ico", _no_icon, include_in_schema=False)
     static = files("trailseal.web") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    # An address nothing answers is a page that says so; the API's stay problem documents.
+    api_handler = app.exception_handlers[StarletteHTTPException]
+    app.add_exception_handler(StarletteHTTPException, not_found(api_handler))
 
 
 def _no_icon() -> Response:

@@ -19,6 +19,7 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trailseal.access import Permission, Principal, decide
 from trailseal.app import App, Caller
@@ -149,6 +150,7 @@ def offset_now(zone_name: str) -> str:
 
 
 _TEMPLATES.globals["quote"] = lambda text: quote(str(text), safe="")
+_TEMPLATES.globals["when"] = when
 
 
 def render(
@@ -159,7 +161,6 @@ def render(
     **context: Any,
 ) -> HTMLResponse:
     zone_name = viewer.session.zone if viewer else "UTC"
-    _TEMPLATES.globals["when"] = when
     html = _TEMPLATES.get_template(template).render(
         request=request,
         viewer=viewer,
@@ -235,3 +236,31 @@ def _quiet_viewer(request: Request) -> Viewer | None:
         return viewer(request)
     except SignInRequired:
         return None
+
+
+_API = ("/v1/", "/healthz", "/metrics", "/openapi.json", "/static/")
+
+
+def not_found(api_handler: Any) -> Callable[[Request, Exception], Any]:
+    """The handler of HTTP errors: a 404 outside the API is a page for the dashboard's
+    visitors; everything else goes to the API's handler (a problem document)."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        path = request.url.path
+        if (
+            isinstance(exc, StarletteHTTPException)
+            and exc.status_code == 404
+            and not path.startswith(_API)
+        ):
+            return render(
+                request,
+                None,
+                "error.html.j2",
+                status_code=404,
+                title="Not found",
+                message=f"There is no page at {path[:200]}.",
+            )
+        answer: Response = await api_handler(request, exc)
+        return answer
+
+    return handle

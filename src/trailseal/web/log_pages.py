@@ -169,7 +169,8 @@ def entry(request: Request, index: str) -> Response:
         diff=changes(detail.get("before"), detail.get("after")),
         detail=view.detail,
         proof=proof,
-        proof_json=orjson.dumps(proof).decode(),
+        # Inside <script type="application/json">: no "<" may end the element early.
+        proof_json=orjson.dumps(proof).decode().replace("<", "\\u003c"),
         entry_json=orjson.dumps(view.entry, option=orjson.OPT_INDENT_2).decode(),
     )
 

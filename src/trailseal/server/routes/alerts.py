@@ -1,6 +1,7 @@
-"""Alerts raised by the detection engine: list and read (security, auditor), acknowledge
-and resolve (security). Reads are entries in the log (``alert.read``: reading alerts is
-not reading the log's events), and so is every change of status."""
+"""Alerts raised by the detection engine: list and read (security, auditor); acknowledge,
+note and resolve with a disposition (security). Reads are entries in the log
+(``alert.read``: reading alerts is not reading the log's events), and so is every change
+of status and every note."""
 
 from __future__ import annotations
 
@@ -22,6 +23,13 @@ class Acknowledgement(BaseModel):
 
 class Resolution(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
+    disposition: Literal["explained", "false-positive", "confirmed"] | None = Field(
+        default=None, description="how the alert is closed"
+    )
+
+
+class Note(BaseModel):
+    note: str = Field(min_length=1, max_length=2000)
 
 
 @router.get("/v1/alerts")
@@ -52,4 +60,20 @@ def acknowledge(
 def resolve(
     alert_id: AlertId, body: Resolution, service: ServiceDep, caller: CallerDep
 ) -> dict[str, Any]:
-    return service.app.alerts.change(caller, alert_id, "resolved", body.reason)
+    return service.app.alerts.change(caller, alert_id, "resolved", body.reason, body.disposition)
+
+
+@router.post("/v1/alerts/{alert_id}/notes")
+def add_note(
+    alert_id: AlertId, body: Note, service: ServiceDep, caller: CallerDep
+) -> dict[str, Any]:
+    """A note on the alert's triage (``alert.noted``); its state is unchanged."""
+    return service.app.alerts.note(caller, alert_id, body.note)
+
+
+@router.get("/v1/alerts/{alert_id}/history")
+def history(alert_id: AlertId, service: ServiceDep, caller: CallerDep) -> dict[str, Any]:
+    """The log's entries about the alert (raised, merged, acknowledged, noted, resolved),
+    oldest first, each with its index."""
+    found = service.app.alerts.history(caller, alert_id)
+    return {"entries": [{"index": view.index, "entry": view.entry} for view in found]}
