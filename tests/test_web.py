@@ -44,6 +44,10 @@ def hospital(
     root = tmp_path_factory.mktemp("web") / "hospital"
     shutil.copytree(demo_run[0], root)
     data = root / "log"
+    (data / "reports.yaml").write_text(
+        "schedules:\n  - {name: monthly-hipaa, report: hipaa-access, cron: '0 6 1 * *',"
+        " timezone: America/Chicago, params: {period: previous-month}}\n"
+    )
     made = run_cli("principals", "create", "web-admin", "--role", "admin", data=data, check=True)
     service = ServiceProcess(data, orjson.loads(made.stdout)["token"])
     service.start()
@@ -225,6 +229,9 @@ def test_the_monthly_report_and_its_bundle_verify(
     page.get_by_label("Report", exact=True).select_option("hipaa-access")
     page.get_by_label("Period").fill("2026-10")
     page.get_by_label("Format").select_option("pdf")
+    scheduled = page.get_by_role("table", name="Scheduled reports").inner_text()
+    assert "monthly-hipaa" in scheduled
+    assert "0 6 1 * *" in scheduled
     page.get_by_role("button", name="Produce").click()
     look(page, "reports")
     with page.expect_download() as report:
@@ -545,3 +552,20 @@ def test_a_chart_draws_a_bar_a_point_with_its_value() -> None:
     assert svg.count("<rect") == 3
     assert "10-03: 12</title>" in svg
     assert "Entries &lt;by&gt; day" in svg  # escaped
+
+
+def test_rotating_or_revoking_a_principal_ends_its_sessions(
+    browser: object, hospital: dict
+) -> None:
+    service = hospital["service"]
+    with service.client(service.admin) as admin:
+        made = admin.post("/v1/principals", json={"name": "temp-auditor", "role": "auditor"}).json()
+        page = sign_in(
+            browser, {"service": service, "tokens": {"auditor": made["token"]}}, "auditor"
+        )
+        assert page.locator("h1").inner_text() == "Overview"
+        assert admin.post(f"/v1/principals/{made['id']}/rotate").status_code == 200
+        page.goto("/search")
+        assert "/signin" in page.url  # the old token's session is over
+        rotated = admin.get("/v1/principals").json()
+        assert any(p["id"] == made["id"] for p in rotated["principals"])
