@@ -23,18 +23,6 @@ from trailseal.web.door import (
 from trailseal.web.sessions import COOKIE, SIGNIN_COOKIE, same
 
 router = APIRouter(include_in_schema=False)
-ZONES = (
-    "UTC",
-    "America/New_York",
-    "America/Chicago",
-    "America/Denver",
-    "America/Los_Angeles",
-    "Europe/London",
-    "Europe/Berlin",
-    "Asia/Kolkata",
-    "Asia/Tokyo",
-    "Australia/Sydney",
-)
 
 
 def _secure(request: Request) -> bool:

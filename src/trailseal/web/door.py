@@ -42,6 +42,20 @@ NAVIGATION = (
     ("/principals", "Principals", Permission.MANAGE_PRINCIPALS),
 )
 
+# Zones offered in the header's picker (any IANA name may be typed).
+ZONES = (
+    "UTC",
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "Europe/London",
+    "Europe/Berlin",
+    "Asia/Kolkata",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+)
+
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -151,6 +165,7 @@ def offset_now(zone_name: str) -> str:
 
 _TEMPLATES.globals["quote"] = lambda text: quote(str(text), safe="")
 _TEMPLATES.globals["when"] = when
+_TEMPLATES.globals["zones"] = ZONES
 
 
 def render(
