@@ -11,6 +11,7 @@
       principals.db      principals and token hashes (SQLite store only)
       detection.db       the detection engine's state and alerts (SQLite store only)
       detection.yaml     detection settings: rules, context, sinks
+      retention.yaml     retention policies (how long entries stay hot, and in all)
 """
 
 from __future__ import annotations
@@ -71,6 +72,10 @@ class DataLayout:
     @property
     def detection_config(self) -> Path:
         return self.root / "detection.yaml"
+
+    @property
+    def retention_config(self) -> Path:
+        return self.root / "retention.yaml"
 
     @property
     def report_schedules(self) -> Path:

@@ -32,6 +32,7 @@ class Permission(StrEnum):
     READ_ALERTS = "read-alerts"
     MANAGE_ALERTS = "manage-alerts"
     REPORT = "report"
+    RETENTION = "retention"  # see what retention would do (counts, no event contents)
 
 
 _GRANTED: dict[Permission, frozenset[Role]] = {
@@ -48,6 +49,9 @@ _GRANTED: dict[Permission, frozenset[Role]] = {
     Permission.MANAGE_ALERTS: frozenset({Role.SECURITY}),  # acknowledge and resolve
     # Reports read entries (and bundle them with proofs): those who may read.
     Permission.REPORT: frozenset({Role.AUDITOR, Role.SECURITY}),
+    # A retention plan counts entries per policy and shows no event: those who answer for
+    # keeping records (privacy, auditors) and who configure the policies (admins).
+    Permission.RETENTION: frozenset({Role.PRIVACY, Role.AUDITOR, Role.ADMIN}),
 }
 # The role table: the one place that says who may do what.
 GRANTS: dict[Permission, frozenset[Role]] = {

@@ -14,6 +14,7 @@ from trailseal.app.overview import Overviews
 from trailseal.app.principals import Principals
 from trailseal.app.recorder import Recorder
 from trailseal.app.reports import Reports
+from trailseal.app.retention import Retention
 from trailseal.checkpoints import Verifier
 from trailseal.ledger import Ledger
 from trailseal.ledger.bulk import worker_pool
@@ -35,6 +36,7 @@ class App:
     alerts: Alerts = field(init=False)
     reports: Reports = field(init=False)
     overviews: Overviews = field(init=False)
+    retention: Retention = field(init=False)
 
     def __post_init__(self) -> None:
         self.recorder = Recorder(self.ledger)
@@ -45,6 +47,7 @@ class App:
             self.ledger, self.recorder, self.entries, self.principal_store, self._detection_store
         )
         self.overviews = Overviews(self.ledger, self.recorder, self.entries, self.alerts)
+        self.retention = Retention(self.ledger, self.recorder)
 
     @classmethod
     def open(

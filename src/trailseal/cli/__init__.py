@@ -44,6 +44,7 @@ _COMMANDS = {
     "report": "reports",
     "document": "reports",
     "verify-bundle": "reports:verify_bundle_command",
+    "retention": "retention",
 }
 
 

@@ -45,7 +45,7 @@ from trailseal.ledger.entry import (
 )
 from trailseal.ledger.keys import KeyFile
 from trailseal.ledger.matching import compiled
-from trailseal.ledger.received import received_counts
+from trailseal.ledger.received import first_received, received_counts
 from trailseal.ledger.search import SearchFilter, catch_up, filter_node, pending
 from trailseal.ledger.sequencer import AppendResult, Sequencer
 from trailseal.ledger.verify import (
@@ -611,6 +611,11 @@ class Ledger:
         """Entries per action, from the search index (caught up first)."""
         catch_up(self.store)
         return self.reader.action_counts()
+
+    def first_received(self, moment: str) -> int:
+        """The index of the first entry received at or after ``moment`` (fixed-width UTC);
+        the log's size when there is none."""
+        return first_received(self.reader, self.size(), moment)
 
     def received_counts(self, bounds: Sequence[str]) -> list[int]:
         """Entries the log received in each period between consecutive ``bounds``

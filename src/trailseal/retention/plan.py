@@ -1,0 +1,199 @@
+"""What retention would do at a moment: per policy, the entries it governs, which of them
+are past their hot period (to be sealed into the cold tier) and which past their total
+period (to be purged), and when the next ones will be.
+
+Everything is counted on the search index, which holds each entry's action, resource and
+tenant (all a policy may match on). Periods run from when the log received an entry,
+and the log receives in index order, so "received before a moment" is "below an index"
+found by bisecting the log: no entry is read one by one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from trailseal.ledger import Ledger, SearchFilter
+from trailseal.ledger.search import fixed_width
+from trailseal.query import Exact, Match, Node, Not, ResourceValue, both
+from trailseal.retention.policy import Policy, RetentionConfig, any_of
+
+RETIRE = "document.retire"  # ends a document's life; part11 counts its total from here
+
+
+@dataclass(frozen=True)
+class PolicyPlan:
+    """One policy at one moment."""
+
+    policy: Policy
+    governed: int  # entries this policy decides: the longest that matches them
+    hot: int
+    cold: int  # past the hot period: to be sealed into the cold tier
+    purge: int  # past the total period: to be purged
+    cold_before: str | None  # entries received before this are past hot (None: never)
+    purge_before: str | None  # ... past total (None: per document, after its retirement)
+    next_cold: str | None  # when the next governed hot entry passes its hot period
+    retired: int = 0  # per-document policies: documents retired long enough to purge
+
+    def to_json(self) -> dict[str, object]:
+        policy = self.policy
+        return {
+            "policy": policy.name,
+            "preset": policy.preset,
+            "match": policy.match_text,
+            "total": str(policy.total) + (" after document.retire" if policy.per_document else ""),
+            "hot": str(policy.hot) if policy.hot else "until purged",
+            "governed": self.governed,
+            "hot_entries": self.hot,
+            "to_cold": self.cold,
+            "to_purge": self.purge,
+            "cold_before": self.cold_before,
+            "purge_before": self.purge_before,
+            "next_cold": self.next_cold,
+            "retired_documents": self.retired,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    at: str  # the moment planned for (fixed-width UTC)
+    size: int  # the log's size when planned
+    policies: list[PolicyPlan]
+    unmatched: int  # entries no policy matches: kept, hot
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "at": self.at,
+            "size": self.size,
+            "policies": [found.to_json() for found in self.policies],
+            "unmatched": self.unmatched,
+        }
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse(moment: str) -> datetime:
+    return datetime.strptime(fixed_width(moment), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+class _Counter:
+    """Counts over one log, pinned to its size when planning began."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        ledger.catch_up()
+        self.size = ledger.size()
+
+    def count(self, node: Node | None, below: int | None = None) -> int:
+        limit = self.size if below is None else min(below, self.size)
+        query = SearchFilter(where=node, below_index=limit)
+        return self.ledger.count_by(query, "action").total
+
+    def below(self, moment: datetime) -> int:
+        return min(self.ledger.first_received(_utc(moment)), self.size)
+
+    def first_received(self, node: Node | None, after: int) -> str | None:
+        query = SearchFilter(where=node, after_index=after - 1, below_index=self.size, limit=1)
+        found = next(self.ledger.find(query, details=False), None)
+        return None if found is None else str(found.entry["received_at"])
+
+
+def _governed(policy: Policy, outranking: list[Policy]) -> tuple[bool, Node | None]:
+    """(whether it governs anything, the query of what it governs): what it matches and
+    no policy ranked above it matches."""
+    if not outranking:
+        return True, policy.match
+    above = any_of([other.match for other in outranking])
+    if above is None:  # a policy above matches every entry
+        return False, None
+    return True, both(policy.match, Not(above))
+
+
+def _standard(counter: _Counter, policy: Policy, node: Node | None, at: datetime) -> PolicyPlan:
+    governed = counter.count(node)
+    purge_before = policy.total.before(at)
+    purge = counter.count(node, counter.below(purge_before))
+    cold, cold_before, next_cold = 0, None, None
+    if policy.hot is not None:
+        cold_moment = policy.hot.before(at)
+        edge = counter.below(cold_moment)
+        cold = counter.count(node, edge) - purge
+        cold_before = _utc(cold_moment)
+        oldest_hot = counter.first_received(node, edge)
+        next_cold = None if oldest_hot is None else _utc(policy.hot.after(_parse(oldest_hot)))
+    return PolicyPlan(
+        policy,
+        governed,
+        governed - cold - purge,
+        cold,
+        purge,
+        cold_before,
+        _utc(purge_before),
+        next_cold,
+    )
+
+
+def _retired(counter: _Counter, node: Node | None, policy: Policy, at: datetime) -> list[Node]:
+    """The documents governed by ``policy`` whose retirement is at least its total ago."""
+    retire = both(node, Match("action", (Exact(RETIRE),)))
+    query = SearchFilter(where=retire, below_index=counter.size, limit=2**62)
+    expired: dict[tuple[str, str], Node] = {}
+    for view in counter.ledger.find(query, details=False):
+        resource = view.entry["event"].get("resource") or {}
+        if not resource.get("id"):
+            continue
+        if policy.total.after(_parse(str(view.entry["received_at"]))) <= at:
+            key = (str(resource.get("type")), str(resource["id"]))
+            expired[key] = Match("resource", (ResourceValue(Exact(key[0]), Exact(key[1])),))
+    return list(expired.values())
+
+
+def _per_document(counter: _Counter, policy: Policy, node: Node | None, at: datetime) -> PolicyPlan:
+    governed = counter.count(node)
+    expired = _retired(counter, node, policy, at)
+    gone = any_of(list(expired)) if expired else None
+    purge = counter.count(both(node, gone)) if expired else 0
+    cold, cold_before, next_cold = 0, None, None
+    if policy.hot is not None:
+        cold_moment = policy.hot.before(at)
+        kept = both(node, Not(gone)) if gone is not None else node
+        cold = counter.count(kept, counter.below(cold_moment))
+        cold_before = _utc(cold_moment)
+        oldest_hot = counter.first_received(kept, counter.below(cold_moment))
+        next_cold = None if oldest_hot is None else _utc(policy.hot.after(_parse(oldest_hot)))
+    return PolicyPlan(
+        policy,
+        governed,
+        governed - cold - purge,
+        cold,
+        purge,
+        cold_before,
+        None,
+        next_cold,
+        retired=len(expired),
+    )
+
+
+def plan(ledger: Ledger, config: RetentionConfig, at: datetime) -> Plan:
+    """What a retention run at ``at`` would move to cold and purge, per policy."""
+    counter = _Counter(ledger)
+    ranked = config.ranked()
+    found = []
+    for n, policy in enumerate(ranked):
+        governs, node = _governed(policy, ranked[:n])
+        if not governs:
+            found.append(PolicyPlan(policy, 0, 0, 0, 0, None, None, None))
+            continue
+        if policy.per_document:
+            found.append(_per_document(counter, policy, node, at))
+        else:
+            found.append(_standard(counter, policy, node, at))
+    matched = any_of([policy.match for policy in config.policies]) if config.policies else None
+    unmatched = counter.size if not config.policies else 0
+    if config.policies and matched is not None:
+        unmatched = counter.count(Not(matched))
+    order = {policy.name: n for n, policy in enumerate(config.policies)}
+    found.sort(key=lambda item: order[item.policy.name])
+    return Plan(_utc(at), counter.size, found, unmatched)

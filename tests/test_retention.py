@@ -1,0 +1,185 @@
+"""Retention policies and the plan: the policy file's checks, calendar periods, and a plan
+held against an independent computation entry by entry."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+from conftest import run_cli
+from trailseal.errors import ConfigError
+from trailseal.events import parse_event
+from trailseal.ledger import Ledger, SearchFilter
+from trailseal.ledger.matching import entry_matches
+from trailseal.retention.plan import plan
+from trailseal.retention.policy import Period, parse_config
+from trailseal.testing import sample_events
+
+POLICIES = """\
+policies:
+  - name: phi
+    preset: hipaa
+    match: "resource:patient"
+  - name: cardholder
+    preset: pci-dss
+    match: "tenant:tenant-3"
+  - name: approvals
+    preset: part11
+    total: 2 years
+  - name: short
+    total: 90 days
+    hot: 30 days
+    match: "action:auth.*"
+  - name: rest
+    total: 1 year
+    hot: 3 months
+    match: "-resource:patient"
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("policies:\n  - {name: a, preset: gdpr}\n", "line 2: unknown preset 'gdpr'"),
+        ("policies:\n  - {name: a, total: 0 days}\n", "line 2: a period must be longer than zero"),
+        ("policies:\n  - {name: a, total: -3 days}\n", "line 2: '-3 days' is not a period"),
+        ("policies:\n  - {name: a, total: 1 year, hot: 2 years}\n", "hot 2 years is longer"),
+        ("policies:\n  - {name: a, preset: hipaa, total: 1 year}\n", "never shorter"),
+        ("policies:\n  - {name: a, preset: pci-dss, hot: 1 month}\n", "shorter than pci-dss"),
+        ("policies:\n  - {name: a, preset: part11}\n", "after document.retire"),
+        (
+            (
+                "policies:\n  - {name: a, total: 1 year, match: 'tenant:x'}\n"
+                "  - {name: b, total: 2 years, match: 'tenant:x'}\n"
+            ),
+            "line 3: policy 'b' matches exactly what 'a' (line 2)",
+        ),
+        ("policies:\n  - {name: a, total: 1 year, match: 'actor:'}\n", "line 2: match:"),
+        ("policies:\n  - {name: a, total: 1 year, match: 'unit:ICU'}\n", "not unit:"),
+        ("policies:\n  - {name: a, total: 1 year}\n  - {name: a, total: 2 years}\n", "second"),
+        ("policies:\n  - {name: a, total: 1 year, keep: yes}\n", "unknown key 'keep'"),
+        ("policies: [\n", "not YAML"),
+    ],
+)
+def test_a_bad_policy_file_names_the_line_and_the_problem(text: str, words: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert words in str(caught.value)
+
+
+def test_periods_are_calendar_periods() -> None:
+    moment = datetime(2028, 3, 31, 12, tzinfo=UTC)
+    assert Period.parse("1 month", "x").before(moment) == datetime(2028, 2, 29, 12, tzinfo=UTC)
+    assert Period.parse("P6Y", "x").before(moment) == datetime(2022, 3, 31, 12, tzinfo=UTC)
+    assert Period.parse("90 days", "x").after(moment) == moment + timedelta(days=90)
+    assert Period.parse("2 weeks", "x") == Period(days=14)
+    assert str(Period.parse("P1Y3M", "x")) == "1 year 3 months"
+
+
+def _log(tmp_path: Path) -> tuple[Ledger, list[dict]]:
+    """Sample events in 6 batches (each batch stamped with its own received time), and
+    two documents retired in batch 3."""
+    led = Ledger.init(tmp_path / "data", origin="test/retention")
+    events = list(sample_events(300, seed=9))
+    for n, event in enumerate(events[:2]):
+        event.update(action="document.retire", resource={"type": "document", "id": f"d-{n}"})
+    order = [events[2:50], events[:2] + events[50:100], events[100:150], events[150:300]]
+    for batch in order:
+        led.append([parse_event(orjson.dumps(e)) for e in batch])
+    entries = [view.entry for view in led.search(SearchFilter(limit=10_000))]
+    return led, entries
+
+
+def _expected(config: object, entries: list[dict], at: datetime) -> dict[str, tuple[int, int, int]]:
+    """Per policy (governed, to cold, to purge), computed entry by entry."""
+    ranked = config.ranked()  # type: ignore[attr-defined]
+    received = {e["index"]: datetime.fromisoformat(e["received_at"]) for e in entries}
+    retired = {
+        e["event"]["resource"]["id"]: received[e["index"]]
+        for e in entries
+        if e["event"]["action"] == "document.retire"
+    }
+    found = {p.name: [0, 0, 0] for p in ranked}
+    for entry in entries:
+        winner = next((p for p in ranked if p.match is None or entry_matches(p.match, entry)), None)
+        if winner is None:
+            continue
+        counts, moment = found[winner.name], received[entry["index"]]
+        counts[0] += 1
+        if winner.per_document:
+            doc = (entry["event"].get("resource") or {}).get("id")
+            gone = doc in retired and winner.total.after(retired[doc]) <= at
+        else:
+            gone = moment < winner.total.before(at)
+        if gone:
+            counts[2] += 1
+        elif winner.hot is not None and moment < winner.hot.before(at):
+            counts[1] += 1
+    return {name: (a, b, c) for name, (a, b, c) in found.items()}
+
+
+def test_the_plan_agrees_with_an_independent_computation(tmp_path: Path) -> None:
+    """At moments chosen so that every period's cutoff falls between two batches, each
+    policy's counts are what deciding each entry alone gives."""
+    config = parse_config(POLICIES)
+    led, entries = _log(tmp_path)
+    with led:
+        stamps = sorted({datetime.fromisoformat(e["received_at"]) for e in entries})
+        assert len(stamps) == 4
+        periods = {p.total for p in config.policies} | {p.hot for p in config.policies if p.hot}
+        moments = [period.after(stamp) for stamp in stamps for period in periods]
+        moments += [stamps[0] - timedelta(days=1), stamps[-1] + timedelta(days=3650)]
+        for at in moments:
+            found = plan(led, config, at)
+            got = {p.policy.name: (p.governed, p.cold, p.purge) for p in found.policies}
+            assert got == _expected(config, entries, at), at
+            for item in found.policies:
+                assert item.hot + item.cold + item.purge == item.governed
+            assert found.unmatched + sum(p.governed for p in found.policies) == found.size
+
+
+def test_the_cli_plans_and_refuses_a_bad_file(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    run_cli("init", data=data, check=True)
+    lines = b"\n".join(orjson.dumps(e) for e in sample_events(50))
+    run_cli("append", "-", data=data, stdin=lines, check=True)
+    (data / "retention.yaml").write_text(POLICIES)
+    later = run_cli("retention", "plan", "--at", "2040-01-01", "--json", data=data, check=True)
+    rows = orjson.loads(later.stdout)
+    assert {r["policy"] for r in rows} == {"phi", "cardholder", "approvals", "short", "rest"}
+    assert sum(r["to_purge"] for r in rows if r["policy"] != "approvals") > 0
+    (data / "retention.yaml").write_text("policies:\n  - {name: a, preset: gdpr}\n")
+    refused = run_cli("retention", "plan", data=data)
+    assert refused.returncode == 1
+    assert b"retention.yaml line 2: unknown preset" in refused.stderr
+    assert run_cli("retention", "plan", "--at", "someday", data=data).returncode == 2
+
+
+def test_who_may_plan(tmp_path: Path) -> None:
+    """Privacy, auditors and admins may see a plan (counts, no event); a writer may not,
+    nor a principal bound to one tenant (a plan spans every tenant). Each is recorded."""
+    from trailseal.app import App, Caller  # noqa: PLC0415
+    from trailseal.errors import PermissionDeniedError  # noqa: PLC0415
+
+    with App.init(tmp_path / "data", origin="test/who") as app:
+        (tmp_path / "data" / "retention.yaml").write_text(POLICIES)
+        for role in ("privacy", "auditor", "admin"):
+            made, _ = app.principals.create(Caller.host(), f"p-{role}", role)
+            assert app.retention.plan(Caller(made)).size > 0
+        for role, tenant in (("writer", "*"), ("auditor", "tenant-3")):
+            made, _ = app.principals.create(Caller.host(), f"q-{role}", role, tenant)
+            with pytest.raises(PermissionDeniedError):
+                app.retention.plan(Caller(made))
+        recorded = [
+            view.entry["event"]
+            for view in app.ledger.search(SearchFilter(action="audit.*", limit=100))
+        ]
+    reads = [e for e in recorded if (e.get("resource") or {}).get("type") == "retention"]
+    assert [e["action"] for e in reads] == ["audit.read"] * 3 + ["audit.denied"]  # the tenant
+    role = [e for e in recorded if (e.get("context") or {}).get("labels", {}).get("permission")]
+    assert [(e["action"], e["context"]["labels"]["permission"]) for e in role] == [
+        ("audit.denied", "retention")  # the writer
+    ]
