@@ -111,18 +111,26 @@ def _governed(policy: Policy, outranking: list[Policy]) -> tuple[bool, Node | No
     return True, both(policy.match, Not(above))
 
 
+def _cold(
+    counter: _Counter, policy: Policy, kept: Node | None, at: datetime, purged_below: int = 0
+) -> tuple[int, str | None, str | None]:
+    """(entries past the hot period and not purged, the moment before which entries are
+    past it, when the next hot one passes it) among ``kept``; ``purged_below`` entries
+    of those below the cutoff are purged already."""
+    if policy.hot is None:
+        return 0, None, None
+    moment = policy.hot.before(at)
+    edge = counter.below(moment)
+    oldest_hot = counter.first_received(kept, edge)
+    following = None if oldest_hot is None else _utc(policy.hot.after(_parse(oldest_hot)))
+    return counter.count(kept, edge) - purged_below, _utc(moment), following
+
+
 def _standard(counter: _Counter, policy: Policy, node: Node | None, at: datetime) -> PolicyPlan:
     governed = counter.count(node)
     purge_before = policy.total.before(at)
     purge = counter.count(node, counter.below(purge_before))
-    cold, cold_before, next_cold = 0, None, None
-    if policy.hot is not None:
-        cold_moment = policy.hot.before(at)
-        edge = counter.below(cold_moment)
-        cold = counter.count(node, edge) - purge
-        cold_before = _utc(cold_moment)
-        oldest_hot = counter.first_received(node, edge)
-        next_cold = None if oldest_hot is None else _utc(policy.hot.after(_parse(oldest_hot)))
+    cold, cold_before, next_cold = _cold(counter, policy, node, at, purge)
     return PolicyPlan(
         policy,
         governed,
@@ -155,14 +163,8 @@ def _per_document(counter: _Counter, policy: Policy, node: Node | None, at: date
     expired = _retired(counter, node, policy, at)
     gone = any_of(list(expired)) if expired else None
     purge = counter.count(both(node, gone)) if expired else 0
-    cold, cold_before, next_cold = 0, None, None
-    if policy.hot is not None:
-        cold_moment = policy.hot.before(at)
-        kept = both(node, Not(gone)) if gone is not None else node
-        cold = counter.count(kept, counter.below(cold_moment))
-        cold_before = _utc(cold_moment)
-        oldest_hot = counter.first_received(kept, counter.below(cold_moment))
-        next_cold = None if oldest_hot is None else _utc(policy.hot.after(_parse(oldest_hot)))
+    kept = both(node, Not(gone)) if gone is not None else node
+    cold, cold_before, next_cold = _cold(counter, policy, kept, at)
     return PolicyPlan(
         policy,
         governed,
