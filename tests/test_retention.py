@@ -14,6 +14,7 @@ from trailseal.errors import ConfigError
 from trailseal.events import parse_event
 from trailseal.ledger import Ledger, SearchFilter
 from trailseal.ledger.matching import entry_matches
+from trailseal.retention.holds import Hold, hold_query
 from trailseal.retention.plan import plan
 from trailseal.retention.policy import Period, parse_config
 from trailseal.testing import sample_events
@@ -93,8 +94,10 @@ def _log(tmp_path: Path) -> tuple[Ledger, list[dict]]:
     return led, entries
 
 
-def _expected(config: object, entries: list[dict], at: datetime) -> dict[str, tuple[int, int, int]]:
-    """Per policy (governed, to cold, to purge), computed entry by entry."""
+def _expected(
+    config: object, entries: list[dict], at: datetime, holds: list[Hold]
+) -> dict[str, tuple[int, int, int, int]]:
+    """Per policy (governed, to cold, to purge, held), computed entry by entry."""
     ranked = config.ranked()  # type: ignore[attr-defined]
     received = {e["index"]: datetime.fromisoformat(e["received_at"]) for e in entries}
     retired = {
@@ -102,23 +105,35 @@ def _expected(config: object, entries: list[dict], at: datetime) -> dict[str, tu
         for e in entries
         if e["event"]["action"] == "document.retire"
     }
-    found = {p.name: [0, 0, 0] for p in ranked}
+    found = {p.name: [0, 0, 0, 0] for p in ranked}
     for entry in entries:
         winner = next((p for p in ranked if p.match is None or entry_matches(p.match, entry)), None)
         if winner is None:
             continue
         counts, moment = found[winner.name], received[entry["index"]]
+        held = any(entry_matches(h.node, entry) for h in holds)
+        frozen = any(entry_matches(h.node, entry) for h in holds if h.stops_cold)
         counts[0] += 1
         if winner.per_document:
             doc = (entry["event"].get("resource") or {}).get("id")
-            gone = doc in retired and winner.total.after(retired[doc]) <= at
+            past = doc in retired and winner.total.after(retired[doc]) <= at
         else:
-            gone = moment < winner.total.before(at)
-        if gone:
+            past = moment < winner.total.before(at)
+        if past and not held:
             counts[2] += 1
-        elif winner.hot is not None and moment < winner.hot.before(at):
+            continue
+        counts[3] += past
+        if not frozen and winner.hot is not None and moment < winner.hot.before(at):
             counts[1] += 1
-    return {name: (a, b, c) for name, (a, b, c) in found.items()}
+    return {name: (a, b, c, d) for name, (a, b, c, d) in found.items()}
+
+
+HOLDS = [
+    Hold(
+        "h-000000000001", "tenant:tenant-5", hold_query("tenant:tenant-5"), *(False, "", "", "", 0)
+    ),
+    Hold("h-000000000002", "actor:u-7*", hold_query("actor:u-7*"), *(True, "", "", "", 0)),
+]
 
 
 def test_the_plan_agrees_with_an_independent_computation(tmp_path: Path) -> None:
@@ -133,9 +148,10 @@ def test_the_plan_agrees_with_an_independent_computation(tmp_path: Path) -> None
         moments = [period.after(stamp) for stamp in stamps for period in periods]
         moments += [stamps[0] - timedelta(days=1), stamps[-1] + timedelta(days=3650)]
         for at in moments:
-            found = plan(led, config, at)
-            got = {p.policy.name: (p.governed, p.cold, p.purge) for p in found.policies}
-            assert got == _expected(config, entries, at), at
+            for holds in ([], HOLDS):
+                found = plan(led, config, at, holds)
+                got = {p.policy.name: (p.governed, p.cold, p.purge, p.held) for p in found.policies}
+                assert got == _expected(config, entries, at, holds), (at, holds)
             for item in found.policies:
                 assert item.hot + item.cold + item.purge == item.governed
             assert found.unmatched + sum(p.governed for p in found.policies) == found.size
@@ -151,6 +167,18 @@ def test_the_cli_plans_and_refuses_a_bad_file(tmp_path: Path) -> None:
     rows = orjson.loads(later.stdout)
     assert {r["policy"] for r in rows} == {"phi", "cardholder", "approvals", "short", "rest"}
     assert sum(r["to_purge"] for r in rows if r["policy"] != "approvals") > 0
+    placed = run_cli("retention", "hold", "tenant:tenant-2", "--reason", "SEC-9", data=data)
+    assert placed.returncode == 0, placed.stderr
+    hold_id = orjson.loads(placed.stdout)["id"]
+    listed = orjson.loads(run_cli("retention", "holds", "--json", data=data, check=True).stdout)
+    assert [(h["id"], h["query"], h["reason"]) for h in listed] == [
+        (hold_id, "tenant:tenant-2", "SEC-9")
+    ]
+    held = run_cli("retention", "plan", "--at", "2040-01-01", "--json", data=data, check=True)
+    assert sum(r["held"] for r in orjson.loads(held.stdout)) > 0
+    assert run_cli("retention", "release", hold_id, "--reason", "closed", data=data).returncode == 0
+    assert run_cli("retention", "release", hold_id, "--reason", "again", data=data).returncode == 1
+    assert run_cli("retention", "hold", "tenant:", "--reason", "x", data=data).returncode == 1
     (data / "retention.yaml").write_text("policies:\n  - {name: a, preset: gdpr}\n")
     refused = run_cli("retention", "plan", data=data)
     assert refused.returncode == 1
@@ -183,3 +211,45 @@ def test_who_may_plan(tmp_path: Path) -> None:
     assert [(e["action"], e["context"]["labels"]["permission"]) for e in role] == [
         ("audit.denied", "retention")  # the writer
     ]
+
+
+def test_holds_are_placed_and_released_by_privacy_and_read_back_from_the_log(
+    tmp_path: Path,
+) -> None:
+    from trailseal.app import App, Caller  # noqa: PLC0415
+    from trailseal.errors import BatchError, PermissionDeniedError  # noqa: PLC0415
+
+    with App.init(tmp_path / "data", origin="test/holds") as app:
+        host = Caller.host()
+        writer, _ = app.principals.create(host, "ehr", "writer")
+        lines = [orjson.dumps(e) for e in sample_events(100)]
+        app.entries.append(Caller(writer), lines)
+        (tmp_path / "data" / "retention.yaml").write_text(POLICIES)
+        privacy, _ = app.principals.create(host, "po", "privacy")
+        auditor, _ = app.principals.create(host, "au", "auditor")
+        with pytest.raises(PermissionDeniedError):
+            app.retention.hold(Caller(auditor), "tenant:tenant-5", "litigation")
+        with pytest.raises(ConfigError, match="at character"):
+            app.retention.hold(Caller(privacy), "tenant:", "litigation")
+        placed = app.retention.hold(Caller(privacy), "tenant:tenant-5", "matter 2026-114")
+        far = datetime(2040, 1, 1, tzinfo=UTC)
+        held = sum(p.held for p in app.retention.plan(host, far).policies)
+        covered = [e for e in sample_events(100) if e["resource"]["tenant"] == "tenant-5"]
+        # All but documents (kept by part11 until retired, so not yet past their period).
+        assert held == sum(1 for e in covered if e["resource"]["type"] != "document") > 0
+        assert [h.id for h in app.retention.holds(Caller(auditor))] == [placed.id]
+        # A writer cannot forge a release: retention.* is the log's own namespace.
+        forged = {
+            "id": "x",
+            "time": "2026-03-01T00:00:00Z",
+            "actor": {"id": "w"},
+            "action": "retention.release",
+            "resource": {"type": "hold", "id": placed.id},
+        }
+        with pytest.raises(BatchError):
+            app.entries.append(Caller(writer), [orjson.dumps(forged)])
+        with pytest.raises(ConfigError, match="reason"):
+            app.retention.release(Caller(privacy), placed.id, " ")
+        app.retention.release(Caller(privacy), placed.id, "matter closed")
+        assert app.retention.holds(host) == []
+        assert sum(p.held for p in app.retention.plan(host, far).policies) == 0

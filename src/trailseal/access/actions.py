@@ -1,8 +1,9 @@
 """The log's own namespaces: actions only the log writes, and when to believe one.
 
 ``audit.*`` (its reads, refusals, verifications), ``alert.*``, ``detail.*`` (erasures),
-``principal.*``, ``report.*`` (reports produced) and ``trailseal.*`` are written by the
-log alone; a writer, and the command line's ``append``, are refused them. Every entry
+``principal.*``, ``report.*`` (reports produced), ``retention.*`` (legal holds) and
+``trailseal.*`` are written by the log alone; a writer, and the command line's
+``append``, are refused them. Every entry
 names its submitter, so an entry in those namespaces is believed (by verification and
 detection) only when the log itself submitted it. ``auth.*`` stays the applications' own.
 """
@@ -10,7 +11,7 @@ detection) only when the log itself submitted it. ``auth.*`` stays the applicati
 from __future__ import annotations
 
 LOG_SUBMITTER = "trailseal"  # the log itself: its own records (reads, erasures, alerts)
-RESERVED = ("audit", "alert", "detail", "principal", "report", "trailseal")
+RESERVED = ("audit", "alert", "detail", "principal", "report", "retention", "trailseal")
 
 
 def reserved(action: str) -> bool:
@@ -22,12 +23,13 @@ def trusted(action: str, submitter: str | None) -> bool:
     """Whether an entry with this action and submitter may be believed as what it says.
 
     Entries written before entries named their submitter have none: the log's own
-    records of that time are believed, except ``trailseal.*``, which the log never
-    wrote as entries."""
+    records of that time are believed, except ``trailseal.*`` and ``retention.*``, which
+    the log never wrote before entries named their submitter (an application could
+    then append ``retention.*`` itself)."""
     if not reserved(action):
         return True
     if submitter is None:
-        return not action.startswith("trailseal.")
+        return not action.startswith(("trailseal.", "retention."))
     return submitter == LOG_SUBMITTER
 
 

@@ -33,6 +33,7 @@ class Permission(StrEnum):
     MANAGE_ALERTS = "manage-alerts"
     REPORT = "report"
     RETENTION = "retention"  # see what retention would do (counts, no event contents)
+    HOLD = "hold"  # place and release legal holds
 
 
 _GRANTED: dict[Permission, frozenset[Role]] = {
@@ -52,6 +53,7 @@ _GRANTED: dict[Permission, frozenset[Role]] = {
     # A retention plan counts entries per policy and shows no event: those who answer for
     # keeping records (privacy, auditors) and who configure the policies (admins).
     Permission.RETENTION: frozenset({Role.PRIVACY, Role.AUDITOR, Role.ADMIN}),
+    Permission.HOLD: frozenset({Role.PRIVACY}),
 }
 # The role table: the one place that says who may do what.
 GRANTS: dict[Permission, frozenset[Role]] = {

@@ -1,17 +1,24 @@
-"""Retention: what the policies would move to the cold tier and purge, and when."""
+"""Retention: what the policies would move to the cold tier and purge, and when; and the
+legal holds that stop it (placed and released by the privacy role, with a reason, each an
+entry in the log, and read back from the log)."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from trailseal.access import Permission
 from trailseal.app.caller import Caller
 from trailseal.app.recorder import Recorder
-from trailseal.errors import PermissionDeniedError
-from trailseal.ledger import Ledger
+from trailseal.errors import ConfigError, NotFoundError, PermissionDeniedError
+from trailseal.ledger import Ledger, SearchFilter
+from trailseal.query import Exact, Match
+from trailseal.retention.holds import HOLD, RELEASE, Hold, active, check_id, hold_query
 from trailseal.retention.plan import Plan, plan
 from trailseal.retention.policy import RetentionConfig, load_config
+
+_HOLD_ACTIONS = Match("action", (Exact(HOLD), Exact(RELEASE)))
 
 
 @dataclass
@@ -27,16 +34,67 @@ class Retention:
         """What a run at ``at`` (default now) would do, per policy; recorded as
         ``audit.read``. It spans every tenant, so only a principal of every tenant may."""
         self.recorder.authorize(caller, Permission.RETENTION)
-        if not caller.sees_all:
-            reason = "a retention plan spans every tenant's entries"
-            self.recorder.refused(caller, reason, resource={"type": "retention"})
-            raise PermissionDeniedError(f"{reason}; it needs a principal of every tenant")
+        self._every_tenant(caller, "a retention plan", "retention")
         moment = at or datetime.now(UTC)
-        found = plan(self.ledger, self.config(), moment)
+        found = plan(self.ledger, self.config(), moment, self._active())
         self.recorder.record(
             "audit.read",
             caller,
             resource={"type": "retention", "count": found.size},
             reason=f"retention plan at {found.at}",
+        )
+        return found
+
+    def _every_tenant(self, caller: Caller, what: str, kind: str) -> None:
+        """Refuse (and record) a tenant-bound caller: retention spans every tenant."""
+        if not caller.sees_all:
+            reason = f"{what} spans every tenant's entries"
+            self.recorder.refused(caller, reason, resource={"type": kind})
+            raise PermissionDeniedError(f"{reason}; it needs a principal of every tenant")
+
+    def _active(self) -> list[Hold]:
+        self.ledger.catch_up()
+        query = SearchFilter(where=_HOLD_ACTIONS, limit=2**62)
+        return active((view.index, view.entry) for view in self.ledger.find(query, details=False))
+
+    def holds(self, caller: Caller) -> list[Hold]:
+        """The holds in force, oldest first (recorded as ``audit.read``)."""
+        self.recorder.authorize(caller, Permission.RETENTION)
+        found = self._active()
+        self.recorder.record(
+            "audit.read", caller, resource={"type": "hold"}, reason="legal holds listed"
+        )
+        return found
+
+    def hold(self, caller: Caller, query: str, reason: str, *, stops_cold: bool = False) -> Hold:
+        """Place a legal hold on what ``query`` covers: nothing it covers is purged (nor,
+        with ``stops_cold``, moved to the cold tier) until it is released."""
+        self.recorder.authorize(caller, Permission.HOLD)
+        self._every_tenant(caller, "a legal hold", "hold")
+        hold_query(query)
+        if not reason.strip():
+            raise ConfigError("a hold needs a reason (a matter, a case number)")
+        hold_id = f"h-{secrets.token_hex(6)}"
+        self.recorder.record(
+            HOLD,
+            caller,
+            resource={"type": "hold", "id": hold_id},
+            reason=reason,
+            labels={"query": query, "cold": "stop" if stops_cold else "allow"},
+        )
+        return next(h for h in self._active() if h.id == hold_id)
+
+    def release(self, caller: Caller, hold_id: str, reason: str) -> Hold:
+        """Release a hold, with a reason; what it covered follows its policies again."""
+        self.recorder.authorize(caller, Permission.HOLD)
+        self._every_tenant(caller, "releasing a legal hold", "hold")
+        check_id(hold_id)
+        if not reason.strip():
+            raise ConfigError("releasing a hold needs a reason")
+        found = next((h for h in self._active() if h.id == hold_id), None)
+        if found is None:
+            raise NotFoundError(f"no hold {hold_id} in force")
+        self.recorder.record(
+            RELEASE, caller, resource={"type": "hold", "id": hold_id}, reason=reason
         )
         return found

@@ -8,7 +8,7 @@ import click
 
 from trailseal.app import App
 from trailseal.cli._common import data_option, host, key_option
-from trailseal.cli._output import emit_rows, info, output_options
+from trailseal.cli._output import emit_json, emit_rows, info, output_options
 from trailseal.query.times import span
 
 
@@ -38,8 +38,8 @@ def _moment(_: click.Context, __: click.Parameter, value: str | None) -> datetim
 def plan(at: datetime | None, data: str | None, key: str | None, fmt: str | None) -> None:
     """Per policy: the entries it governs (the longest policy that matches an entry wins),
     how many are past their hot period (to move to the cold tier) and past their total
-    period (to purge), from when, and when the next entry moves. Counts only: no event
-    is shown. Recorded in the log."""
+    period (to purge, or held by a legal hold), from when, and when the next entry moves.
+    Counts only: no event is shown. Recorded in the log."""
     with App.open(data, key_path=key) as app:
         found = app.retention.plan(host(), at)
     rows = [item.to_json() for item in found.policies]
@@ -57,6 +57,7 @@ def plan(at: datetime | None, data: str | None, key: str | None, fmt: str | None
             ("hot entries", lambda r: r["hot_entries"]),
             ("to cold", lambda r: r["to_cold"]),
             ("to purge", lambda r: r["to_purge"]),
+            ("held", lambda r: r["held"]),
             ("cold before", lambda r: r["cold_before"] or ""),
             ("purge before", lambda r: r["purge_before"] or "after retirement"),
             ("next to cold", lambda r: r["next_cold"] or ""),
@@ -65,4 +66,59 @@ def plan(at: datetime | None, data: str | None, key: str | None, fmt: str | None
     info(
         f"planned at {found.at} over {found.size:,} entries; {found.unmatched:,} match no "
         "policy and are kept"
+    )
+
+
+@retention.command("hold")
+@click.argument("query")
+@click.option("--reason", required=True, help="Why: the matter or case it preserves.")
+@click.option(
+    "--stop-cold", is_flag=True, help="Also keep what it covers hot (not moved to the cold tier)."
+)
+@data_option
+@key_option
+def hold(query: str, reason: str, stop_cold: bool, data: str | None, key: str | None) -> None:
+    """Place a legal hold on what QUERY covers (e.g. 'tenant:acme', 'actor:u-7
+    time:2026-03', 'resource:patient/MRN-0001'): nothing it covers is purged until it is
+    released. The hold is an entry in the log."""
+    with App.open(data, key_path=key) as app:
+        placed = app.retention.hold(host(), query, reason, stops_cold=stop_cold)
+    info(
+        f"hold {placed.id} placed (entry {placed.index}); release it with "
+        f"`trailseal retention release {placed.id} --reason ...`"
+    )
+    emit_json(placed.to_json())
+
+
+@retention.command("release")
+@click.argument("hold_id")
+@click.option("--reason", required=True, help="Why the hold ends.")
+@data_option
+@key_option
+def release(hold_id: str, reason: str, data: str | None, key: str | None) -> None:
+    """Release a legal hold; what it covered follows its policies again."""
+    with App.open(data, key_path=key) as app:
+        released = app.retention.release(host(), hold_id, reason)
+    info(f"hold {released.id} released")
+
+
+@retention.command("holds")
+@data_option
+@key_option
+@output_options
+def holds(data: str | None, key: str | None, fmt: str | None) -> None:
+    """The legal holds in force, read back from the log."""
+    with App.open(data, key_path=key) as app:
+        found = app.retention.holds(host())
+    emit_rows(
+        [h.to_json() for h in found],
+        fmt,
+        [
+            ("id", lambda r: r["id"]),
+            ("query", lambda r: r["query"]),
+            ("stops cold", lambda r: "yes" if r["stops_cold"] else "no"),
+            ("reason", lambda r: r["reason"]),
+            ("placed by", lambda r: r["placed_by"]),
+            ("placed at", lambda r: r["placed_at"]),
+        ],
     )

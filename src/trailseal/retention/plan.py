@@ -10,12 +10,14 @@ found by bisecting the log: no entry is read one by one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from trailseal.ledger import Ledger, SearchFilter
 from trailseal.ledger.search import fixed_width
-from trailseal.query import Exact, Match, Node, Not, ResourceValue, both
+from trailseal.query import Between, Exact, Match, Node, Not, ResourceValue, both
+from trailseal.retention.holds import Hold
 from trailseal.retention.policy import Policy, RetentionConfig, any_of
 
 RETIRE = "document.retire"  # ends a document's life; part11 counts its total from here
@@ -34,6 +36,7 @@ class PolicyPlan:
     purge_before: str | None  # ... past total (None: per document, after its retirement)
     next_cold: str | None  # when the next governed hot entry passes its hot period
     retired: int = 0  # per-document policies: documents retired long enough to purge
+    held: int = 0  # past their total period but kept by a legal hold
 
     def to_json(self) -> dict[str, object]:
         policy = self.policy
@@ -51,6 +54,7 @@ class PolicyPlan:
             "purge_before": self.purge_before,
             "next_cold": self.next_cold,
             "retired_documents": self.retired,
+            "held": self.held,
         }
 
 
@@ -100,6 +104,23 @@ class _Counter:
         return None if found is None else str(found.entry["received_at"])
 
 
+_NOTHING = Match("index", (Between(-1, -1),))  # matches no entry (an empty index range)
+
+
+@dataclass(frozen=True)
+class _Holds:
+    """What the active holds cover: never purged (``held``), and kept hot (``frozen``)."""
+
+    held: Node | None
+    frozen: Node | None
+
+    def keep(self, node: Node | None, which: Node | None) -> Node | None:
+        """``node`` less what ``which`` covers (None: every entry is covered)."""
+        if which == _NOTHING:
+            return node
+        return _NOTHING if which is None else both(node, Not(which))
+
+
 def _governed(policy: Policy, outranking: list[Policy]) -> tuple[bool, Node | None]:
     """(whether it governs anything, the query of what it governs): what it matches and
     no policy ranked above it matches."""
@@ -126,11 +147,19 @@ def _cold(
     return counter.count(kept, edge) - purged_below, _utc(moment), following
 
 
-def _standard(counter: _Counter, policy: Policy, node: Node | None, at: datetime) -> PolicyPlan:
+def _standard(
+    counter: _Counter, policy: Policy, node: Node | None, at: datetime, holds: _Holds
+) -> PolicyPlan:
     governed = counter.count(node)
     purge_before = policy.total.before(at)
-    purge = counter.count(node, counter.below(purge_before))
-    cold, cold_before, next_cold = _cold(counter, policy, node, at, purge)
+    below_total = counter.below(purge_before)
+    past = counter.count(node, below_total)
+    free = holds.keep(node, holds.held)
+    purge = counter.count(free, below_total)
+    movable = holds.keep(node, holds.frozen)
+    cold, cold_before, next_cold = _cold(counter, policy, movable, at)
+    if policy.hot is not None:  # what is purged is not moved: past both, it goes
+        cold -= counter.count(holds.keep(movable, holds.held), below_total)
     return PolicyPlan(
         policy,
         governed,
@@ -140,6 +169,7 @@ def _standard(counter: _Counter, policy: Policy, node: Node | None, at: datetime
         cold_before,
         _utc(purge_before),
         next_cold,
+        held=past - purge,
     )
 
 
@@ -158,13 +188,21 @@ def _retired(counter: _Counter, node: Node | None, policy: Policy, at: datetime)
     return list(expired.values())
 
 
-def _per_document(counter: _Counter, policy: Policy, node: Node | None, at: datetime) -> PolicyPlan:
+def _per_document(
+    counter: _Counter, policy: Policy, node: Node | None, at: datetime, holds: _Holds
+) -> PolicyPlan:
     governed = counter.count(node)
     expired = _retired(counter, node, policy, at)
     gone = any_of(list(expired)) if expired else None
-    purge = counter.count(both(node, gone)) if expired else 0
-    kept = both(node, Not(gone)) if gone is not None else node
-    cold, cold_before, next_cold = _cold(counter, policy, kept, at)
+    past = counter.count(both(node, gone)) if expired else 0
+    free = holds.keep(node, holds.held)
+    purge = counter.count(both(free, gone)) if expired else 0
+    movable = holds.keep(node, holds.frozen)
+    cold, cold_before, next_cold = _cold(counter, policy, movable, at)
+    if policy.hot is not None and expired:  # what is purged is not moved
+        cold -= counter.count(
+            both(holds.keep(movable, holds.held), gone), counter.below(policy.hot.before(at))
+        )
     return PolicyPlan(
         policy,
         governed,
@@ -175,23 +213,29 @@ def _per_document(counter: _Counter, policy: Policy, node: Node | None, at: date
         None,
         next_cold,
         retired=len(expired),
+        held=past - purge,
     )
 
 
-def plan(ledger: Ledger, config: RetentionConfig, at: datetime) -> Plan:
-    """What a retention run at ``at`` would move to cold and purge, per policy."""
+def plan(ledger: Ledger, config: RetentionConfig, at: datetime, holds: Sequence[Hold] = ()) -> Plan:
+    """What a retention run at ``at`` would move to cold and purge, per policy. What a
+    hold covers is never purged (it stays where it is, counted as held), and a hold that
+    stops the move to cold keeps what it covers hot."""
     counter = _Counter(ledger)
     ranked = config.ranked()
+    frozen = [hold.node for hold in holds if hold.stops_cold]
+    covered = _Holds(
+        any_of([hold.node for hold in holds]) if holds else _NOTHING,
+        any_of(frozen) if frozen else _NOTHING,
+    )
     found = []
     for n, policy in enumerate(ranked):
         governs, node = _governed(policy, ranked[:n])
         if not governs:
             found.append(PolicyPlan(policy, 0, 0, 0, 0, None, None, None))
             continue
-        if policy.per_document:
-            found.append(_per_document(counter, policy, node, at))
-        else:
-            found.append(_standard(counter, policy, node, at))
+        decide = _per_document if policy.per_document else _standard
+        found.append(decide(counter, policy, node, at, covered))
     matched = any_of([policy.match for policy in config.policies]) if config.policies else None
     unmatched = counter.size if not config.policies else 0
     if config.policies and matched is not None:
