@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from conftest import run_cli
+from conftest import Server, run_cli
 from trailseal.errors import ConfigError
 from trailseal.events import parse_event
 from trailseal.ledger import Ledger, SearchFilter
@@ -253,3 +253,53 @@ def test_holds_are_placed_and_released_by_privacy_and_read_back_from_the_log(
         app.retention.release(Caller(privacy), placed.id, "matter closed")
         assert app.retention.holds(host) == []
         assert sum(p.held for p in app.retention.plan(host, far).policies) == 0
+
+
+def test_the_api_plans_and_holds(server: Server) -> None:
+    (server.data / "retention.yaml").write_text(POLICIES)
+    writer, privacy = server.principal("ehr", "writer"), server.principal("po", "privacy")
+    auditor = server.principal("au", "auditor")
+    with server.client(writer) as http:
+        lines = b"\n".join(orjson.dumps(e) for e in sample_events(40))
+        sent = http.post(
+            "/v1/events", content=lines, headers={"content-type": "application/x-ndjson"}
+        )
+        assert sent.status_code in (200, 201), sent.text
+        forged = {
+            "id": "f-1",
+            "time": "2026-03-01T00:00:00Z",
+            "actor": {"id": "w"},
+            "action": "retention.hold",
+            "resource": {"type": "hold", "id": "h-000000000009"},
+        }
+        assert http.post("/v1/events", json=forged).status_code == 422
+    with server.client(privacy) as http:
+        placed = http.post(
+            "/v1/retention/holds", json={"query": "tenant:tenant-2", "reason": "m-1"}
+        )
+        assert placed.status_code == 201, placed.text
+        bad = http.post("/v1/retention/holds", json={"query": "tenant:", "reason": "m-1"})
+        assert bad.status_code == 400
+    with server.client(auditor) as http:
+        assert (
+            http.post("/v1/retention/holds", json={"query": "tenant:x", "reason": "r"}).status_code
+            == 403
+        )
+        later = http.get("/v1/retention/plan", params={"at": "2040-01-01"})
+        assert later.status_code == 200, later.text
+        assert sum(p["held"] for p in later.json()["policies"]) > 0
+        wrong = http.get("/v1/retention/plan", params={"at": "someday"})
+        assert wrong.status_code == 400
+        assert wrong.json()["errors"][0]["pointer"] == "/at"
+        assert [h["id"] for h in http.get("/v1/retention/holds").json()["holds"]] == [
+            placed.json()["id"]
+        ]
+    with server.client(privacy) as http:
+        done = http.post(
+            f"/v1/retention/holds/{placed.json()['id']}/release", json={"reason": "closed"}
+        )
+        assert done.status_code == 200, done.text
+        again = http.post(
+            f"/v1/retention/holds/{placed.json()['id']}/release", json={"reason": "x"}
+        )
+        assert again.status_code == 404

@@ -23,7 +23,15 @@ from trailseal.errors import TrailsealError
 from trailseal.events import Event
 from trailseal.server import problems
 from trailseal.server.problems import Problem
-from trailseal.server.routes import alerts, entries, events, log, principals, reports
+from trailseal.server.routes import (
+    alerts,
+    entries,
+    events,
+    log,
+    principals,
+    reports,
+    retention,
+)
 from trailseal.server.service import Limits, Service
 
 
@@ -57,7 +65,7 @@ def create_app(
     app.add_exception_handler(HTTPException, problems.on_http)
     app.add_exception_handler(RequestValidationError, problems.on_validation)
     app.add_exception_handler(Exception, problems.on_unexpected)
-    for module in (events, entries, log, principals, alerts, reports):
+    for module in (events, entries, log, principals, alerts, reports, retention):
         app.include_router(module.router)
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
