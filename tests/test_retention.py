@@ -8,6 +8,9 @@ from pathlib import Path
 
 import orjson
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import Server, run_cli
 from trailseal.errors import ConfigError
@@ -303,3 +306,40 @@ def test_the_api_plans_and_holds(server: Server) -> None:
             f"/v1/retention/holds/{placed.json()['id']}/release", json={"reason": "x"}
         )
         assert again.status_code == 404
+
+
+_FIELDS = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": st.one_of(st.text(max_size=10), st.integers()),
+        "preset": st.sampled_from(["hipaa", "pci-dss", "soc2", "part11", "gdpr", ""]),
+        "total": st.one_of(
+            st.sampled_from(["6 years", "0 days", "P1Y", "x", "-1 month"]), st.integers()
+        ),
+        "hot": st.sampled_from(["3 months", "10 years", "P0D", "1 week"]),
+        "match": st.one_of(
+            st.sampled_from(["tenant:a", "actor:b", "resource:", "(", ""]), st.integers()
+        ),
+        "extra": st.booleans(),
+    },
+)
+
+
+@given(
+    st.one_of(
+        st.text(max_size=200),
+        st.lists(_FIELDS, max_size=4).map(lambda p: yaml.safe_dump({"policies": p})),
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_any_policy_file_parses_or_is_refused_with_a_config_error(text: str) -> None:
+    try:
+        config = parse_config(text)
+    except ConfigError as exc:
+        message = str(exc)
+        config = None
+    if config is None:
+        assert "retention.yaml" in message  # every refusal names the file (and the line)
+        return
+    for policy in config.policies:
+        assert policy.hot is None or policy.per_document or policy.hot <= policy.total

@@ -130,7 +130,6 @@ class Policy:
 @dataclass(frozen=True)
 class RetentionConfig:
     policies: tuple[Policy, ...]
-    schedule: str | None = None  # cron, for `serve`
 
     def ranked(self) -> list[Policy]:
         """The policies, the one that wins an entry first: longest total, then longest
@@ -285,9 +284,9 @@ def parse_config(text: str, source: str = "retention.yaml") -> RetentionConfig:
         return RetentionConfig(())
     if not isinstance(document, dict) or not isinstance(document.get("policies", []), list):
         raise ConfigError(f"{source}: expected a mapping with a list under 'policies'")
-    unknown = sorted(set(document) - {"policies", "schedule", "__line__"})
+    unknown = sorted(set(document) - {"policies", "__line__"})
     if unknown:
-        raise ConfigError(f"{source}: unknown key {unknown[0]!r}; use policies and schedule")
+        raise ConfigError(f"{source}: unknown key {unknown[0]!r}; the file holds policies")
     names: set[str] = set()
     policies = tuple(_policy(item, source, names) for item in document.get("policies") or [])
     matches: dict[str, Policy] = {}
@@ -299,8 +298,7 @@ def parse_config(text: str, source: str = "retention.yaml") -> RetentionConfig:
                 f"{earlier.name!r} (line {earlier.line}) matches; merge them, or make one narrower"
             )
         matches[policy.match_text.strip()] = policy
-    schedule = document.get("schedule")
-    return RetentionConfig(policies, None if schedule is None else str(schedule))
+    return RetentionConfig(policies)
 
 
 def load_config(path: Path) -> RetentionConfig:
