@@ -567,6 +567,27 @@ def test_alert_state_edited_in_the_database_is_found_and_put_back_from_the_log(
     assert integrity, "the repair raised no integrity alert"
 
 
+def test_an_alert_logged_but_not_marked_before_a_crash_is_not_written_again(
+    log: tuple,
+) -> None:
+    """The engine appends its alert entries, then marks them written in its database; a
+    kill between the two left an alert the log holds but the database calls unwritten,
+    and the next start wrote it again under the same id with another time (refused as a
+    conflicting resend). Seen once in a run of the SIGKILL test above."""
+    ledger, _, db = log
+    ledger.append([event_from_mapping(_export(1, "c-1"))])
+    data = ledger.settings.data_dir
+    ledger.close()
+    run_cli("watch", "--once", data=data, check=True)
+    _rows(db, "UPDATE alerts SET logged = 0")  # as if killed before mark_logged
+    run_cli("watch", "--once", data=data, check=True)
+    assert run_cli("alerts", "verify", data=data).returncode == 0
+    with Ledger.open(data) as reopened:
+        raised = reopened.search(SearchFilter(action="alert.raised", limit=100))
+    ids = [view.entry["event"]["id"] for view in raised]
+    assert len(ids) == len(set(ids)) > 0
+
+
 def test_a_detection_position_moved_forward_is_found_and_the_skipped_entries_evaluated(
     log: tuple,
 ) -> None:

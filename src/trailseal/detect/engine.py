@@ -498,29 +498,33 @@ class Engine:
         """Append the alerts changed since they were last written into the log (this
         batch's, and any a crash left behind), in one append: ``alert.raised`` for a new
         one, ``alert.updated`` after a merge, each with the whole alert as its detail.
-        Their ids name the version, so a repeat lands once."""
+        Their ids name the version; a version the log already holds (the engine died
+        after appending it and before marking it written) is only marked."""
         unlogged = self.store.unlogged()
         if not unlogged:
             return
-        self.ledger.append(
-            [
-                event_from_mapping(
-                    {
-                        "id": f"alert:{self.instance}:{alert.id}:"
-                        + ("raised" if alert.version == 1 else f"v{alert.version}"),
-                        "time": _now(),
-                        "actor": ENGINE_ACTOR,
-                        "action": "alert.raised" if alert.version == 1 else "alert.updated",
-                        "resource": {"type": "alert", "id": str(alert.id)},
-                        "outcome": {"result": "success"},
-                        "context": {"labels": {"rule": alert.rule, "severity": alert.severity}},
-                        "detail": alert.to_json(),
-                    }
-                )
-                for alert in unlogged
-            ],
-            LOG_SUBMITTER,
-        )
+        ids = {alert.id: _alert_event_id(self.instance, alert) for alert in unlogged}
+        written = self.ledger.stored_ids(list(ids.values()))
+        fresh = [alert for alert in unlogged if ids[alert.id] not in written]
+        if fresh:
+            self.ledger.append(
+                [
+                    event_from_mapping(
+                        {
+                            "id": ids[alert.id],
+                            "time": _now(),
+                            "actor": ENGINE_ACTOR,
+                            "action": "alert.raised" if alert.version == 1 else "alert.updated",
+                            "resource": {"type": "alert", "id": str(alert.id)},
+                            "outcome": {"result": "success"},
+                            "context": {"labels": {"rule": alert.rule, "severity": alert.severity}},
+                            "detail": alert.to_json(),
+                        }
+                    )
+                    for alert in fresh
+                ],
+                LOG_SUBMITTER,
+            )
         with self.store.transaction():
             for alert in unlogged:
                 self.store.mark_logged(alert.id, alert.version)
@@ -634,6 +638,13 @@ def _first_foreign(ledger: Ledger, start: int, end: int) -> int | None:
         if not own_record(action):
             return int(row.index)
     return None
+
+
+def _alert_event_id(instance: str, alert: Alert) -> str:
+    """The id of the entry that writes one version of an alert into the log."""
+    return f"alert:{instance}:{alert.id}:" + (
+        "raised" if alert.version == 1 else f"v{alert.version}"
+    )
 
 
 # What a change of an alert writes: acknowledged is "under review", resolved is "closed"

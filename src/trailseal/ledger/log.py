@@ -612,6 +612,10 @@ class Ledger:
         catch_up(self.store)
         return self.reader.action_counts()
 
+    def stored_ids(self, event_ids: Sequence[str]) -> dict[str, int]:
+        """The index of each of these event ids the log holds (the others are absent)."""
+        return self.reader.find_ids(list(event_ids))
+
     def first_received(self, moment: str) -> int:
         """The index of the first entry received at or after ``moment`` (fixed-width UTC);
         the log's size when there is none."""
