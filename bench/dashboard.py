@@ -15,7 +15,6 @@ page under 300 ms at p95.
 from __future__ import annotations
 
 import argparse
-import random
 import re
 import shutil
 import statistics
@@ -23,54 +22,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import orjson
 
-from trailseal.ledger import Ledger
-from trailseal.testing import ServiceProcess, sample_event
+from _logs import build, say
+from trailseal.testing import ServiceProcess
 
 MONTH = timedelta(days=30)
 START = datetime(2026, 10, 1, tzinfo=UTC)
-CHUNK = 200_000
 TARGET = 0.300
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def month_of_events(count: int, seed: int = 12) -> Iterator[list[bytes]]:
-    rng = random.Random(seed)
-    step = MONTH / count
-    moment = START
-    chunk: list[bytes] = []
-    for _ in range(count):
-        moment += step
-        chunk.append(orjson.dumps(sample_event(rng, moment)))
-        if len(chunk) == CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def build(data: Path, count: int) -> None:
-    started = time.perf_counter()
-    with Ledger.init(data, origin="bench.example/dashboard") as ledger:
-        done = 0
-        for lines in month_of_events(count):
-            for chunk in ledger.prepare_lines(lines):
-                if chunk.problems:
-                    raise RuntimeError(chunk.problems[0])
-                ledger.append_prepared(chunk.prepared)
-            done += len(lines)
-            say(f"  {done:,} entries appended")
-        ledger.catch_up()
-    say(f"built {count:,} entries in {time.perf_counter() - started:,.0f} s")
 
 
 def timed(client: httpx.Client, path: str, runs: int) -> tuple[float, float]:
@@ -173,7 +136,14 @@ def main() -> None:
     try:
         if not (data / "log.db").exists():
             say(f"building a month of {args.entries:,} entries in {data} ...")
-            build(data, args.entries)
+            build(
+                data,
+                args.entries,
+                start=START,
+                span=MONTH,
+                seed=12,
+                origin="bench.example/dashboard",
+            )
         rows = measure(data, args.runs)
     finally:
         if scratch is not None:

@@ -22,11 +22,9 @@ application layer, as the CLI does (so each is recorded in the log).
 from __future__ import annotations
 
 import argparse
-import random
 import shutil
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -35,55 +33,16 @@ from pathlib import Path
 
 import orjson
 
+from _logs import build, say
 from trailseal.app import App, Caller, search_filter
 from trailseal.events.canonical import canonical
-from trailseal.ledger import Ledger
 from trailseal.proofs import leaf_hash, verify_inclusion
 from trailseal.reports import verify_bundle
 from trailseal.reports.bundle import parse_tlog_proof
-from trailseal.testing import sample_event
 
 HOST = Caller.host("bench")
 YEAR = timedelta(days=365)
 START = datetime(2026, 1, 1, tzinfo=UTC)
-CHUNK = 200_000
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def year_of_events(count: int, seed: int = 11) -> Iterator[list[bytes]]:
-    """``count`` sample events spread evenly over 2026, in chunks of JSON lines."""
-    rng = random.Random(seed)
-    step = YEAR / count
-    moment = START
-    chunk: list[bytes] = []
-    for _ in range(count):
-        moment += step
-        chunk.append(orjson.dumps(sample_event(rng, moment)))
-        if len(chunk) == CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def build(data: Path, count: int) -> None:
-    started = time.perf_counter()
-    with Ledger.init(data, origin="bench.example/reports") as ledger:
-        done = 0
-        for lines in year_of_events(count):
-            for chunk in ledger.prepare_lines(lines):
-                if chunk.problems:
-                    raise RuntimeError(chunk.problems[0])
-                ledger.append_prepared(chunk.prepared)
-            done += len(lines)
-            rate = done / (time.perf_counter() - started)
-            say(f"  {done:,} entries appended ({rate:,.0f}/s)")
-        say("  indexing for search ...")
-        ledger.catch_up(lambda n: say(f"  {n:,} indexed") if n % 1_000_000 == 0 else None)
-    say(f"built {count:,} entries in {time.perf_counter() - started:,.0f} s")
 
 
 def timed(work: Callable[[], object], runs: int = 5) -> tuple[float, object]:
@@ -230,7 +189,14 @@ def main() -> None:
     try:
         if not (data / "log.db").exists():
             say(f"building a year of {args.entries:,} entries in {data} ...")
-            build(data, args.entries)
+            build(
+                data,
+                args.entries,
+                start=START,
+                span=YEAR,
+                seed=11,
+                origin="bench.example/reports",
+            )
         rows = measure(data)
     finally:
         if scratch is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -429,10 +430,10 @@ class SQLiteStore:
     def _analyze_if_grown(self, added: int, indexed: int) -> None:
         """Refresh the planner's statistics when there are none yet, or once the search
         index grew by _REANALYZE since; a sampled ANALYZE costs milliseconds."""
-        if self._unanalyzed is None:
-            self._unanalyzed = 0 if self._has_statistics() else indexed
+        if self._unanalyzed is None:  # first growth this connection sees
+            self._unanalyzed = 0 if self._has_statistics() else sys.maxsize  # none: now
         self._unanalyzed += added
-        if self._unanalyzed < max(1000, _REANALYZE * indexed) and self._has_statistics():
+        if self._unanalyzed < max(1000, _REANALYZE * indexed):
             return
         try:
             self.db.execute("PRAGMA analysis_limit = 1000")

@@ -17,6 +17,7 @@ from trailseal.web.door import (
     client_ip,
     dashboard,
     page,
+    pages_for,
     render,
     viewer,
 )
@@ -36,16 +37,19 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-@router.get("/signin")
-def signin_form(request: Request, next: str | None = None, expired: str | None = None) -> Response:  # noqa: A002 - the parameter's name in the URL
+def _signin_page(
+    request: Request, target: str | None, message: str | None, status_code: int = 200
+) -> Response:
+    """The sign-in form with a fresh CSRF token of its own, kept in a cookie for the post."""
     token = secrets.token_urlsafe(32)
     response = render(
         request,
         None,
         "signin.html.j2",
+        status_code=status_code,
         csrf=token,
-        next=_safe_next(next),
-        message="Your session expired; sign in again." if expired else None,
+        next=_safe_next(target),
+        message=message,
     )
     response.set_cookie(
         SIGNIN_COOKIE,
@@ -57,6 +61,11 @@ def signin_form(request: Request, next: str | None = None, expired: str | None =
         path="/signin",
     )
     return response
+
+
+@router.get("/signin")
+def signin_form(request: Request, next: str | None = None, expired: str | None = None) -> Response:  # noqa: A002 - the parameter's name in the URL
+    return _signin_page(request, next, "Your session expired; sign in again." if expired else None)
 
 
 @router.post("/signin")
@@ -80,24 +89,12 @@ def signin(
     try:
         principal = board.app.principals.sign_in(token or None, client_ip(request), SERVICE)
     except AuthenticationError:
-        retry = secrets.token_urlsafe(32)
-        refused = render(
-            request,
-            None,
-            "signin.html.j2",
-            status_code=401,
-            csrf=retry,
-            next=_safe_next(next),
-            message="That token is unknown, malformed or revoked.",
-        )
-        refused.set_cookie(
-            SIGNIN_COOKIE, retry, max_age=600, httponly=True, samesite="strict", path="/signin"
-        )
-        return refused
+        return _signin_page(request, next, "That token is unknown, malformed or revoked.", 401)
     session = board.sessions.start(principal.id, principal.token_hint)
     landing = _safe_next(next)
-    if landing == "/" and principal.role == "admin":
-        landing = "/principals"  # an administrator's page: it reads no event
+    if landing == "/":  # the first page the role may open (an administrator's reads no event)
+        pages = pages_for(principal.role)
+        landing = pages[0][0] if pages else "/"
     response = RedirectResponse(landing, status_code=303, headers=SECURITY_HEADERS)
     response.set_cookie(
         COOKIE,

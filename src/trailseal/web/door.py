@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from trailseal.access import Permission, Principal, decide
+from trailseal.access import Permission, Principal, Role, decide
 from trailseal.app import App, Caller
 from trailseal.errors import AuthenticationError, QueryError, TrailsealError
 from trailseal.reports.model import zone
@@ -68,6 +68,11 @@ SECURITY_HEADERS = {
 }
 
 
+def pages_for(role: Role) -> list[tuple[str, str]]:
+    """The pages (address, name) a role may open, in the navigation's order."""
+    return [(href, label) for href, label, need in NAVIGATION if decide(role, need).allowed]
+
+
 @dataclass(frozen=True)
 class Dashboard:
     """The dashboard's state in one serving process."""
@@ -89,7 +94,7 @@ class Viewer:
 
     @property
     def navigation(self) -> list[tuple[str, str]]:
-        return [(href, label) for href, label, need in NAVIGATION if self.may(need)]
+        return pages_for(self.principal.role)
 
 
 class SignInRequired(Exception):  # noqa: N818 - a redirect, not an error
