@@ -14,6 +14,7 @@ field, the value and what would be accepted.
     ├── StorageError             the store cannot do what was asked
     │   └── StoreUnavailableError  cannot append durably (disk full, read-only, locked)
     ├── NotFoundError            no entry at that index
+    │   ├── PurgedError          the entry was purged under its retention policy
     │   └── NothingToEraseError  the entry has no detail, or it was already erased
     ├── AccessError              the caller may not do this
     │   ├── AuthenticationError  no valid credentials
@@ -143,6 +144,10 @@ class CaptureError(TrailsealError):
 
 class NotFoundError(TrailsealError):
     """The log has no entry (or checkpoint) at the requested position."""
+
+
+class PurgedError(NotFoundError):
+    """The entry was purged under its retention policy: its hashes stay, its event is gone."""
 
 
 class NothingToEraseError(NotFoundError):

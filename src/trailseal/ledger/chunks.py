@@ -23,7 +23,7 @@ from trailseal.ledger.search import fields_of
 from trailseal.ledger.workers import worker_processes
 from trailseal.proofs import ZERO_CHAIN, chain_hash
 from trailseal.proofs.tree import CompactRange
-from trailseal.storage.base import Erasure, StoredEntry, StoreReader
+from trailseal.storage.base import Erasure, Purged, StoredEntry, StoreReader
 
 LEVEL = 16  # chunks of 65,536 entries
 PARALLEL_CHUNKS = 4  # below this many chunks, starting processes costs more than it saves
@@ -40,6 +40,7 @@ class ChunkResult:
     at_sizes: dict[int, list[bytes]] = field(default_factory=dict)
     upper_nodes: bytes = b""
     erased: list[int] = field(default_factory=list)
+    purged: list[int] = field(default_factory=list)
     error: tuple[str, str, int | None] | None = None
 
 
@@ -90,8 +91,15 @@ def _check(  # noqa: PLR0913 - a chunk, or a range continuing a known tree
     erasures: dict[int, Erasure] | None = None
     indexed_end = min(end, store.search_position())
     rows = store.search_rows(start, indexed_end) if indexed_end > start else {}
+    purged: dict[int, Purged] | None = None
     for stored in store.entries(start, end):
-        head, upper = _check_entry(replay, stored, last=stored.index + 1 == start + size)
+        last = stored.index + 1 == start + size
+        if not stored.entry:  # purged: only its kept hashes and the tree remain to check
+            purged = store.purged(start, end) if purged is None else purged
+            result.upper_nodes = _check_purged(replay, stored, purged, rows, last=last)
+            result.purged.append(stored.index)
+            continue
+        head, upper = _check_entry(replay, stored, last=last)
         if stored.index < indexed_end:
             _check_search_row(stored, head, rows.get(stored.index))
         result.upper_nodes = upper
@@ -141,6 +149,33 @@ def _check_entry(replay: Replayer, stored: StoredEntry, *, last: bool) -> tuple[
     return head, upper
 
 
+def _check_purged(
+    replay: Replayer,
+    stored: StoredEntry,
+    purged: dict[int, Purged],
+    rows: dict[int, tuple[object, ...]],
+    *,
+    last: bool,
+) -> bytes:
+    """A purged entry: recorded as purged, its kept chain hash and tree nodes still those
+    its kept leaf gives, and no search row left; returns its tree nodes above the chunk.
+    (That its leaf is the one its signed receipt lists is checked with the receipts.)"""
+    index = stored.index
+    if index not in purged:
+        raise TamperError(
+            "modified-entry", "the entry's bytes were removed without a recorded purge", index
+        )
+    if index in rows:
+        raise TamperError("modified-search-index", "a purged entry still has a search row", index)
+    nodes = replay.add_purged(index, stored.leaf_hash)
+    if replay.chain != stored.chain_hash:
+        raise TamperError("modified-hash", "the stored chain hash was changed", index)
+    upper = stored.tree_nodes[len(nodes) :]
+    if stored.tree_nodes[: len(nodes)] != nodes or (upper and not last):
+        raise TamperError("modified-hash", "the stored tree nodes were changed", index)
+    return upper
+
+
 def _check_search_row(stored: StoredEntry, head: EntryHead, row: tuple[object, ...] | None) -> None:
     """The search index is derived from the entries and covered by no hash: its row for
     an indexed entry must be what the entry gives."""
@@ -162,6 +197,8 @@ def _check_erasure(store: StoreReader, index: int, erasure: Erasure | None) -> N
             "missing-detail", "the detail was removed without a recorded erasure", index
         )
     record = next(store.entries(erasure.record_index, erasure.record_index + 1), None)
+    if record is not None and not record.entry:
+        return  # the erasure's record was purged since; its receipt vouches for it
     entry = orjson.loads(record.entry) if record else {}
     event = entry.get("event", {})
     resource = event.get("resource", {})

@@ -129,7 +129,11 @@ def received_tail(received_at: str, submitter: str | None = None) -> bytes:
 
 
 def matches_stored(event: Event, entry: bytes, salt: bytes | None) -> bool:
-    """Whether ``event`` is the one stored as ``entry`` (an idempotent resend)."""
+    """Whether ``event`` is the one stored as ``entry`` (an idempotent resend). A purged
+    entry (no bytes) can no longer be compared: its id stays taken, and a resend of it is
+    taken as the resend it most likely is, never appended again."""
+    if not entry:
+        return True
     stored = orjson.loads(entry)["event"]
     stored_commitment = stored.get("detail_commitment")
     detail = detail_bytes(event)

@@ -28,6 +28,7 @@ from trailseal.errors import (
     NotFoundError,
     NothingToEraseError,
     ProofError,
+    PurgedError,
     StorageError,
     TamperError,
 )
@@ -81,7 +82,10 @@ _PAGE = 5_000  # candidates read from the search index at a time
 
 
 def _export_line(stored: StoredEntry, detail: StoredDetail | None) -> bytes:
-    """One export line: the entry's bytes as stored, its detail and salt (null if none)."""
+    """One export line: the entry's bytes as stored, its detail and salt (null if none);
+    for a purged entry, its index and the leaf hash the log kept."""
+    if not stored.entry:
+        return b'{"purged":%d,"leaf_hash":"%s"}\n' % (stored.index, stored.leaf_hash.hex().encode())
     if detail is None or detail.detail is None or detail.salt is None:
         tail = b',"detail":null,"salt":null}\n'
     else:
@@ -185,6 +189,9 @@ class Ledger:
         self._sequencer: Sequencer | None = None
         self._writer_lock = threading.Lock()
         self._erase_lock = threading.Lock()
+        # When the log receives a batch: the wall clock, or a test's clock (retention's
+        # periods run from it, so tests of years of retention set it).
+        self.clock: Callable[[], str] = utc_now
 
     @classmethod
     def init(
@@ -275,8 +282,13 @@ class Ledger:
                         f"signing key {self.key.path} is {signer.verifier}, but this "
                         f"log is verified with {self.verifier}"
                     )
-                self._sequencer = Sequencer(self.store, signer, self.origin, self.key)
+                self._sequencer = Sequencer(
+                    self.store, signer, self.origin, self.key, clock=self._now
+                )
             return self._sequencer
+
+    def _now(self) -> str:
+        return self.clock()
 
     def append(self, events: Sequence[Event], submitter: str | None = None) -> AppendResult:
         """Append events durably, in order, idempotent by id; one checkpoint per commit.
@@ -422,7 +434,17 @@ class Ledger:
         stored = next(self.reader.entries(index, index + 1), None) if in_range else None
         if stored is None:
             raise NotFoundError(f"no entry {index}; the log has {self.size()} entries")
+        if not stored.entry:
+            raise self._purged(index)
         return self._view(stored)
+
+    def _purged(self, index: int) -> PurgedError:
+        found = self.reader.purged(index, index + 1).get(index)
+        receipt = f" (purge receipt {found.receipt})" if found else ""
+        return PurgedError(
+            f"entry {index} was purged under its retention policy{receipt}; its leaf hash "
+            "stays, so proofs over it still verify, but its event and detail are gone"
+        )
 
     def _view(self, stored: StoredEntry) -> EntryView:
         index = stored.index
@@ -452,7 +474,8 @@ class Ledger:
             stop = min(offset + chunk, end)
             details = self.reader.details(offset, stop)
             for row in self.reader.entries(offset, stop):
-                yield row, details.get(row.index)
+                if row.entry:  # a purged entry has nothing left to read
+                    yield row, details.get(row.index)
 
     def export(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """JSON Lines: ``{"entry": ..., "detail": ..., "salt": ...}`` per index."""
@@ -596,6 +619,24 @@ class Ledger:
                 page = replace(page, limit=limit, below_index=last)
             else:
                 page = replace(page, limit=limit, after_index=last)
+
+    def indexes(self, query: SearchFilter) -> list[int]:
+        """The indexes of every entry matching ``query`` (its limit ignored), in order:
+        from the search index alone when it decides the query exactly, else checked
+        against each candidate entry (the search index must have caught up)."""
+        node = filter_node(query)
+        where = exact(node)
+        if where is None:
+            every = replace(query, limit=2**62, newest_first=False)
+            return [view.index for view in self.find(every, details=False)]
+        found: list[int] = []
+        page = Page(_PAGE, query.after_index, query.below_index)
+        while True:
+            part = self.reader.select(where, page)
+            found += part
+            if len(part) < page.limit:
+                return found
+            page = replace(page, after_index=part[-1])
 
     def catch_up(self, progress: Callable[[int], object] | None = None) -> int:
         """Bring the search index up to the log's size; returns how many were indexed."""

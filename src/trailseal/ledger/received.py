@@ -21,6 +21,8 @@ from trailseal.storage import StoreReader
 
 def _received(store: StoreReader, index: int) -> str:
     stored = next(store.entries(index, index + 1))
+    if not stored.entry:  # purged: the purge kept when it was received
+        return fixed_width(store.purged(index, index + 1)[index].received_at)
     return fixed_width(orjson.loads(stored.entry)["received_at"])
 
 

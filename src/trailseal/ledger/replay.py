@@ -84,6 +84,22 @@ class Replayer:
             self.at_sizes[self.next_index] = self.compact.hashes()
         return head, leaf, nodes
 
+    def add_purged(self, index: int, leaf: bytes) -> bytes:
+        """Absorb a purged entry from its kept leaf hash (its bytes are gone, so only the
+        chain and the tree over it can be checked); returns the tree nodes it completed."""
+        if index != self.next_index:
+            raise TamperError(
+                "missing-entry",
+                f"entries jump from {self.next_index - 1} to {index}",
+                self.next_index,
+            )
+        self.chain = chain_hash(self.chain, leaf)
+        nodes = self.compact.append(leaf)
+        self.next_index = index + 1
+        if self.next_index in self._wanted:
+            self.at_sizes[self.next_index] = self.compact.hashes()
+        return nodes
+
 
 def check_detail(index: int, head: EntryHead, detail: bytes | None, salt: bytes | None) -> None:
     """A present detail must match the entry's commitment."""

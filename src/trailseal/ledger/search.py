@@ -158,8 +158,10 @@ def catch_up(store: Store, progress: Callable[[int], object] | None = None) -> i
     start = store.search_position()
     size = store.size()
     for offset in range(start, size, _CHUNK):
-        rows = [
-            search_row(e.index, e.entry) for e in store.entries(offset, min(offset + _CHUNK, size))
+        rows = [  # a purged entry (no bytes) has no row: it is found by no search
+            search_row(e.index, e.entry)
+            for e in store.entries(offset, min(offset + _CHUNK, size))
+            if e.entry
         ]
         store.index_for_search(rows)
         if progress is not None:

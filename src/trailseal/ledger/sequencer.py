@@ -11,7 +11,7 @@ events are durable.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from trailseal.checkpoints import Checkpoint, Signer
@@ -94,7 +94,16 @@ class _Sealer:
 class Sequencer:
     """Appends to one log through one durable transaction per group of batches."""
 
-    def __init__(self, store: StoreWriter, signer: Signer, origin: str, key: KeyFile) -> None:
+    def __init__(
+        self,
+        store: StoreWriter,
+        signer: Signer,
+        origin: str,
+        key: KeyFile,
+        *,
+        clock: Callable[[], str] = utc_now,
+    ) -> None:
+        self._clock = clock  # when a batch is received (RFC 3339 UTC, microseconds)
         self._store = store
         self._signer = signer
         self._origin = origin
@@ -187,7 +196,7 @@ class Sequencer:
         known = tx.find_ids(sorted(ids))
         unique = not known and len(ids) == sum(len(request.events) for request in group)
         batch: dict[str, tuple[int, Prepared]] = {}
-        seal = _Sealer(utc_now(), tree.compact.copy(), tree.chain)
+        seal = _Sealer(self._clock(), tree.compact.copy(), tree.chain)
         for request in group:
             if unique:  # the common case: every event is new, nothing to look up
                 start = seal.compact.size

@@ -23,8 +23,9 @@ from trailseal.checkpoints import Checkpoint, Verifier
 from trailseal.errors import NoteError, TamperError, TrailsealError, VerificationError
 from trailseal.events import canonical
 from trailseal.ledger.chunks import ERASE_ACTION, LEVEL, ChunkResult, check_range, run_chunks
-from trailseal.ledger.replay import Replayer, check_detail
+from trailseal.ledger.replay import EntryHead, Replayer, check_detail
 from trailseal.ledger.search import IndexedResource
+from trailseal.ledger.tiers import TierReport, check_tiers
 from trailseal.proofs import EMPTY_ROOT, CompactRange, fold
 from trailseal.storage.base import StoreReader
 
@@ -45,6 +46,7 @@ class VerificationReport:
     erased: list[int] = field(default_factory=list)
     against_size: int | None = None
     since_size: int | None = None  # checked only what was appended after this size
+    tiers: TierReport | None = None  # the cold tier's segments and the purge receipts
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,6 +59,11 @@ class VerificationReport:
             "since_size": self.since_size,
             "verifier": self.verifier,
             "detail_erased": self.erased,
+            "cold_segments": self.tiers.segments if self.tiers else 0,
+            "cold_entries": self.tiers.cold if self.tiers else 0,
+            "purge_receipts": self.tiers.receipts if self.tiers else 0,
+            "purged_ranges": [list(r) for r in self.tiers.purged_ranges] if self.tiers else [],
+            "unrecorded_segments": self.tiers.unrecorded if self.tiers else [],
         }
 
 
@@ -158,6 +165,7 @@ def verify_store(  # noqa: PLR0913 - each is a separate input to what is trusted
             f"the search index has rows up to {store.search_position() - 1}, beyond the log",
             size,
         )
+    tiers = check_tiers(store, verifier, origin)
     wanted = sorted({c.size for c in checkpoints} | ({outside.size} if outside else set()) | {0})
     tree = _Tree()
     chunks = run_chunks(
@@ -190,6 +198,7 @@ def verify_store(  # noqa: PLR0913 - each is a separate input to what is trusted
         verifier=str(verifier),
         erased=tree.erased,
         against_size=outside.size if outside else None,
+        tiers=tiers,
     )
 
 
@@ -306,6 +315,10 @@ def read_export(
             continue
         try:
             row = orjson.loads(line)
+            if "purged" in row:  # a purged entry: its index and kept leaf hash only
+                index, leaf = int(row["purged"]), bytes.fromhex(row["leaf_hash"])
+                yield number, {"purged": index, "leaf_hash": leaf}, None, None
+                continue
             entry = row["entry"]
             detail = row.get("detail")
             salt = row.get("salt")
@@ -321,24 +334,41 @@ def read_export(
             ) from None
 
 
+def _absorb_purged(replay: Replayer, entry: dict[str, Any], number: int) -> int:
+    """A purged entry's line: its kept leaf extends the chain and the tree."""
+    if entry["purged"] != replay.next_index:
+        raise VerificationError("malformed-export", f"line {number}: a purged entry out of order")
+    replay.add_purged(replay.next_index, entry["leaf_hash"])
+    return int(entry["purged"])
+
+
+def _absorb_entry(replay: Replayer, entry: dict[str, Any], number: int) -> EntryHead:
+    if replay.next_index == 0 and entry.get("index") != 0:
+        raise VerificationError(
+            "partial-export",
+            f"the export starts at entry {entry.get('index')}; checking it against a "
+            "checkpoint needs every entry from 0",
+        )
+    try:
+        data = canonical(entry)
+    except TrailsealError:
+        raise VerificationError("malformed-export", f"line {number}: bad entry") from None
+    head, _, _ = replay.add(replay.next_index, data)
+    return head
+
+
 def verify_export(lines: Iterable[bytes], note: str, verifier: Verifier) -> VerificationReport:
     """Verify an export against a signed checkpoint, with no database."""
     checkpoint = Checkpoint.open(note, verifier)
     replay = Replayer({checkpoint.size})
     erased: list[int] = []
     recorded: set[str | None] = set()  # entries whose erasure the log recorded
+    purged: list[int] = []
     for number, entry, detail, salt in read_export(lines):
-        if replay.next_index == 0 and entry.get("index") != 0:
-            raise VerificationError(
-                "partial-export",
-                f"the export starts at entry {entry.get('index')}; checking it against a "
-                "checkpoint needs every entry from 0",
-            )
-        try:
-            data = canonical(entry)
-        except TrailsealError:
-            raise VerificationError("malformed-export", f"line {number}: bad entry") from None
-        head, _, _ = replay.add(replay.next_index, data)
+        if "purged" in entry:
+            purged.append(_absorb_purged(replay, entry, number))
+            continue
+        head = _absorb_entry(replay, entry, number)
         check_detail(head.index, head, detail, salt)
         if detail is None and head.event.detail_commitment is not None:
             erased.append(head.index)

@@ -65,6 +65,36 @@ class Erasure:
     record_index: int
 
 
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A sealed cold-tier segment as the hot store records it: its name, its manifest
+    (JSON) and the log's signed note over the manifest."""
+
+    id: int
+    name: str
+    manifest: str
+    signature: str
+
+
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """An entry whose event and detail were purged: the receipt that lists it, and when
+    the log received it (periods and bisections still need that)."""
+
+    index: int
+    receipt: int
+    received_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A signed purge receipt: its body (JSON) and the log's signed note over it."""
+
+    id: int
+    body: str
+    signature: str
+
+
 @dataclass(frozen=True)
 class SearchFilter:
     """Conditions on event fields; all given ones must hold. ``where`` is a parsed query
@@ -171,16 +201,55 @@ class StoreReader(Protocol):
         ...
 
     def search_rows(self, start: int, end: int) -> dict[int, tuple[object, ...]]: ...
+
+    # -- the cold tier and purges (retention) --
+    def segments(self) -> list[Segment]:
+        """Every segment ever sealed, oldest first (a retired one has no cold entries)."""
+        ...
+
+    def cold_at(self, indexes: Sequence[int]) -> dict[int, int]:
+        """The segment id holding each of these indexes that is in the cold tier."""
+        ...
+
+    def cold_counts(self) -> dict[int, int]:
+        """How many cold entries each live segment holds, by segment id."""
+        ...
+
+    def cold_indexes(self, segment: int) -> list[int]:
+        """The indexes a segment holds, in order."""
+        ...
+
+    def purged(self, start: int, end: int) -> dict[int, Purged]:
+        """The purged entries in ``[start, end)``, by index."""
+        ...
+
+    def receipts(self) -> list[Receipt]: ...
     def close(self) -> None: ...
 
 
 class StoreWriter(Protocol):
     """Appending to one log: batches (one durable transaction each), erasures, the
-    derived search index. Nothing here updates or deletes an entry."""
+    derived search index, and retention's seals and purges. Nothing here changes an
+    entry's hashes; an entry's bytes leave only by a recorded seal or purge."""
 
     def append_transaction(self) -> AbstractContextManager[AppendTransaction]: ...
     def erase_detail(self, index: int, reason: str, erased_at: str, record_index: int) -> None: ...
     def index_for_search(self, rows: Sequence[SearchRow]) -> None: ...
+    def add_meta(self, key: str, value: str) -> None:
+        """Record a setting once (the cold tier's location); never changed after."""
+        ...
+
+    def seal(self, name: str, manifest: str, signature: str, indexes: Sequence[int]) -> int:
+        """Record a segment and move these entries to it, in one transaction: each entry's
+        bytes leave the hot store (its hashes and tree nodes stay). Entries already cold
+        move to this newer segment. Returns the segment's id."""
+        ...
+
+    def purge(self, body: str, signature: str, rows: Sequence[tuple[int, str]]) -> int:
+        """Record a purge receipt and purge the entries ``rows`` lists (index, received
+        at), in one transaction: their bytes, details and search rows go, their hashes
+        and tree nodes stay. Returns the receipt's id."""
+        ...
 
 
 class Store(StoreReader, StoreWriter, Protocol):

@@ -41,8 +41,11 @@ from trailseal.storage.base import (
     ACTIONS,
     Erasure,
     Page,
+    Purged,
+    Receipt,
     SealedEntry,
     SearchRow,
+    Segment,
     StoredDetail,
     StoredEntry,
     grouped,
@@ -50,6 +53,7 @@ from trailseal.storage.base import (
     node_rows,
     paged,
 )
+from trailseal.storage.cold import ColdReads
 from trailseal.storage.narrowing import Sql
 from trailseal.storage.state import DETECTION, PRINCIPALS, STATE_TABLES, StateDatabase
 from trailseal.storage.state import schema as schema_of
@@ -119,6 +123,93 @@ CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
 """
     for table in _PROTECTED
 )
+
+
+# Retention (issue 13), as in the SQLite backend: an entry's bytes leave its row only for
+# a recorded seal or purge, a cold entry moves only to a newer segment and leaves only by
+# a purge, a detail or a search row goes only by an erasure or a purge. Run as the owner
+# at create, and once at open for a log made before.
+_RETENTION_TABLES = """
+CREATE TABLE IF NOT EXISTS segments (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL UNIQUE,
+    manifest text NOT NULL, signature text NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cold (idx bigint PRIMARY KEY, segment bigint NOT NULL);
+CREATE INDEX IF NOT EXISTS cold_segment ON cold (segment);
+CREATE TABLE IF NOT EXISTS purged (
+    idx bigint PRIMARY KEY, receipt bigint NOT NULL, received_at text NOT NULL
+);
+CREATE TABLE IF NOT EXISTS receipts (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, body text NOT NULL,
+    signature text NOT NULL
+);
+CREATE OR REPLACE FUNCTION erase_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND (EXISTS (SELECT 1 FROM erasures WHERE idx = OLD.idx)
+                             OR EXISTS (SELECT 1 FROM purged WHERE idx = OLD.idx)) THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION 'trailseal: a detail is removed only by a recorded erasure';
+END $$;
+CREATE OR REPLACE FUNCTION vacate_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.idx = OLD.idx AND NEW.event_id = OLD.event_id AND NEW.entry = ''::bytea
+       AND NEW.leaf_hash = OLD.leaf_hash AND NEW.chain_hash = OLD.chain_hash
+       AND NEW.tree_nodes IS NOT DISTINCT FROM OLD.tree_nodes
+       AND (EXISTS (SELECT 1 FROM cold WHERE idx = OLD.idx)
+            OR EXISTS (SELECT 1 FROM purged WHERE idx = OLD.idx)) THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'trailseal: an entry is only vacated, by a recorded seal or purge';
+END $$;
+CREATE OR REPLACE FUNCTION purge_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM purged WHERE idx = OLD.idx) THEN RETURN OLD; END IF;
+    RAISE EXCEPTION 'trailseal: % keeps this row until it is purged', TG_TABLE_NAME;
+END $$;
+CREATE OR REPLACE FUNCTION forward_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.idx = OLD.idx AND NEW.segment > OLD.segment THEN RETURN NEW; END IF;
+    RAISE EXCEPTION 'trailseal: a cold entry only moves to a newer segment';
+END $$;
+DROP TRIGGER IF EXISTS entries_append_only ON entries;
+DROP TRIGGER IF EXISTS search_index_append_only ON search_index;
+CREATE TRIGGER entries_vacate_only BEFORE UPDATE ON entries
+    FOR EACH ROW EXECUTE FUNCTION vacate_only();
+CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries
+    FOR EACH ROW EXECUTE FUNCTION refuse();
+CREATE TRIGGER search_index_no_update BEFORE UPDATE ON search_index
+    FOR EACH ROW EXECUTE FUNCTION refuse();
+CREATE TRIGGER search_index_purge_only BEFORE DELETE ON search_index
+    FOR EACH ROW EXECUTE FUNCTION purge_only();
+CREATE TRIGGER cold_forward_only BEFORE UPDATE ON cold
+    FOR EACH ROW EXECUTE FUNCTION forward_only();
+CREATE TRIGGER cold_purge_only BEFORE DELETE ON cold
+    FOR EACH ROW EXECUTE FUNCTION purge_only();
+CREATE TRIGGER cold_no_truncate BEFORE TRUNCATE ON cold
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse();
+"""
+_RETENTION = _RETENTION_TABLES + "".join(
+    f"""
+CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
+    FOR EACH ROW EXECUTE FUNCTION refuse();
+CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse();
+"""
+    for table in ("segments", "purged", "receipts")
+)
+
+
+def grant_retention(db: psycopg.Connection[tuple[Any, ...]], service: str) -> None:
+    """What the service role may do for retention: record segments, receipts and purged
+    entries; move and purge cold entries; vacate an entry's bytes (the triggers decide
+    which); delete a purged entry's search row."""
+    ident = sql.Identifier
+    for table in ("segments", "purged", "receipts"):
+        db.execute(sql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(ident(table), ident(service)))
+    db.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON cold TO {}").format(ident(service)))
+    db.execute(sql.SQL("GRANT UPDATE (entry) ON entries TO {}").format(ident(service)))
+    db.execute(sql.SQL("GRANT DELETE ON search_index TO {}").format(ident(service)))
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -225,6 +316,7 @@ class PostgresStore:
         self._writing = threading.RLock()
         self._holder = secrets.token_hex(8)  # this process's name in the writer row
         self._lock_key = f"trailseal:{schema}"
+        self._cold = ColdReads(self)
 
     # -- opening -----------------------------------------------------------------
 
@@ -251,7 +343,7 @@ class PostgresStore:
                 )
                 db.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(owner)))
                 db.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
-                db.execute(_TABLES + _TRIGGERS)
+                db.execute(_TABLES + _TRIGGERS + _RETENTION)
                 db.execute(schema_of(PRINCIPALS, "postgresql") + schema_of(DETECTION, "postgresql"))
                 rows = [("schema_version", SCHEMA_VERSION), *sorted(meta.items())]
                 db.cursor().executemany("INSERT INTO meta VALUES (%s, %s)", rows)
@@ -283,6 +375,7 @@ class PostgresStore:
                 sql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(ident(table), ident(service))
             )
         db.execute(sql.SQL("GRANT DELETE ON details TO {}").format(ident(service)))
+        grant_retention(db, service)
         for table in MUTABLE:
             db.execute(
                 sql.SQL("GRANT SELECT, INSERT, UPDATE ON {} TO {}").format(
@@ -303,6 +396,8 @@ class PostgresStore:
         db = _connect(conninfo, shown)
         try:
             version = cls._prepare(db, schema, shown, readonly=readonly)
+            if not readonly and version == SCHEMA_VERSION:
+                cls._upgrade_retention(db, schema, shown)
         except BaseException:
             db.close()
             raise
@@ -415,6 +510,29 @@ class PostgresStore:
                 f" ({exc}); run trailseal once as a user that may act as its owner role"
             ) from None
 
+    @staticmethod
+    def _upgrade_retention(
+        db: psycopg.Connection[tuple[Any, ...]], schema: str, shown: str
+    ) -> None:
+        """The retention tables and triggers, added as the owner to a log made before."""
+        found = db.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s "
+            "AND table_name = 'receipts'",
+            (schema,),
+        ).fetchone()
+        if found is not None:
+            return
+        try:
+            with db.transaction():
+                db.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(f"{schema}_owner")))
+                db.execute(_RETENTION)
+                grant_retention(db, f"{schema}_service")
+        except psycopg.Error as exc:
+            raise ConfigError(
+                f"schema {schema!r} of {shown} needs the retention tables ({exc}); run "
+                "trailseal once as a user that may act as its owner role"
+            ) from None
+
     def reader(self) -> PostgresStore:
         return PostgresStore.open(self._raw_url, readonly=True)
 
@@ -456,13 +574,9 @@ class PostgresStore:
         return {str(event_id): int(index) for event_id, index in rows}
 
     def stored(self, index: int) -> tuple[bytes, bytes | None]:
-        rows = self._query(
-            "SELECT e.entry, d.salt FROM entries e LEFT JOIN details d ON d.idx = e.idx "
-            "WHERE e.idx = %s",
-            (index,),
-        )
-        entry, salt = rows[0]
-        return bytes(entry), None if salt is None else bytes(salt)
+        (stored,) = self.entries_at([index])
+        rows = self._query("SELECT salt FROM details WHERE idx = %s", (index,))
+        return stored.entry, bytes(rows[0][0]) if rows else None
 
     def entries(self, start: int, end: int) -> Iterator[StoredEntry]:
         rows = self._query(
@@ -471,7 +585,7 @@ class PostgresStore:
             (start, end),
             binary=True,
         )
-        return map(StoredEntry._make, rows)
+        return self._cold.fill(map(StoredEntry._make, rows))
 
     def nodes(self, ids: Sequence[NodeID]) -> list[bytes]:
         rows = self._query(
@@ -543,7 +657,7 @@ class PostgresStore:
             (sorted(set(indexes)),),
             binary=True,
         )
-        return list(map(StoredEntry._make, rows))
+        return list(self._cold.fill(map(StoredEntry._make, rows)))
 
     def details_at(self, indexes: Sequence[int]) -> dict[int, StoredDetail]:
         wanted = (sorted(set(indexes)),)
@@ -561,7 +675,81 @@ class PostgresStore:
             found[int(index)] = StoredDetail(int(index), detail, salt, str(reason))
         return found
 
+    def segments(self) -> list[Segment]:
+        rows = self._query("SELECT id, name, manifest, signature FROM segments ORDER BY id")
+        return [Segment(int(i), str(n), str(m), str(g)) for i, n, m, g in rows]
+
+    def cold_at(self, indexes: Sequence[int]) -> dict[int, int]:
+        rows = self._query(
+            "SELECT idx, segment FROM cold WHERE idx = ANY(%s)", (sorted(set(indexes)),)
+        )
+        return {int(index): int(segment) for index, segment in rows}
+
+    def cold_counts(self) -> dict[int, int]:
+        rows = self._query("SELECT segment, count(*) FROM cold GROUP BY segment")
+        return {int(segment): int(count) for segment, count in rows}
+
+    def cold_indexes(self, segment: int) -> list[int]:
+        rows = self._query("SELECT idx FROM cold WHERE segment = %s ORDER BY idx", (segment,))
+        return [int(row[0]) for row in rows]
+
+    def purged(self, start: int, end: int) -> dict[int, Purged]:
+        rows = self._query(
+            "SELECT idx, receipt, received_at FROM purged WHERE idx >= %s AND idx < %s",
+            (start, end),
+        )
+        return {int(i): Purged(int(i), int(r), str(at)) for i, r, at in rows}
+
+    def receipts(self) -> list[Receipt]:
+        rows = self._query("SELECT id, body, signature FROM receipts ORDER BY id")
+        return [Receipt(int(i), str(b), str(g)) for i, b, g in rows]
+
     # -- writing -------------------------------------------------------------------
+
+    def add_meta(self, key: str, value: str) -> None:
+        with self._transaction(f"record {key}"):
+            self.db.execute("INSERT INTO meta VALUES (%s, %s)", (key, value))
+
+    def seal(self, name: str, manifest: str, signature: str, indexes: Sequence[int]) -> int:
+        wanted = sorted(set(indexes))
+        with self._transaction(f"seal segment {name}"):
+            row = self.db.execute(
+                "INSERT INTO segments (name, manifest, signature) VALUES (%s, %s, %s) RETURNING id",
+                (name, manifest, signature),
+            ).fetchone()
+            segment = int(row[0]) if row else 0
+            self.db.execute(
+                "INSERT INTO cold SELECT idx, %s FROM entries WHERE idx = ANY(%s) "
+                "ON CONFLICT (idx) DO UPDATE SET segment = excluded.segment",
+                (segment, wanted),
+            )
+            self.db.execute(
+                "UPDATE entries SET entry = ''::bytea WHERE idx = ANY(%s) AND entry <> ''::bytea",
+                (wanted,),
+            )
+        return segment
+
+    def purge(self, body: str, signature: str, rows: Sequence[tuple[int, str]]) -> int:
+        wanted = sorted(index for index, _ in rows)
+        with self._transaction("purge entries"):
+            row = self.db.execute(
+                "INSERT INTO receipts (body, signature) VALUES (%s, %s) RETURNING id",
+                (body, signature),
+            ).fetchone()
+            receipt = int(row[0]) if row else 0
+            with self.db.cursor().copy(
+                "COPY purged (idx, receipt, received_at) FROM STDIN"
+            ) as copy:
+                for index, at in rows:
+                    copy.write_row((index, receipt, at))
+            for statement in (
+                "DELETE FROM cold WHERE idx = ANY(%s)",
+                "DELETE FROM details WHERE idx = ANY(%s)",
+                "DELETE FROM search_index WHERE idx = ANY(%s)",
+                "UPDATE entries SET entry = ''::bytea WHERE idx = ANY(%s) AND entry <> ''::bytea",
+            ):
+                self.db.execute(statement, (wanted,))
+        return receipt
 
     @contextmanager
     def _transaction(self, doing: str) -> Iterator[None]:

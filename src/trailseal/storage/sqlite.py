@@ -29,8 +29,11 @@ from trailseal.storage.base import (
     TIME_PARTS,
     Erasure,
     Page,
+    Purged,
+    Receipt,
     SealedEntry,
     SearchRow,
+    Segment,
     StoredDetail,
     StoredEntry,
     chunked,
@@ -41,6 +44,7 @@ from trailseal.storage.base import (
     paged,
     time_periods,
 )
+from trailseal.storage.cold import ColdReads
 from trailseal.storage.narrowing import Sql
 
 SCHEMA_VERSION = "1"
@@ -114,6 +118,58 @@ CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
 BEGIN SELECT RAISE(ABORT, 'trailseal: {table} is append-only'); END;
 """
     for table in _PROTECTED
+)
+
+# Retention (issue 13): the cold tier's segments, which entries each holds, purged entries
+# and the signed purge receipts. An entry's bytes may leave its row only for a recorded
+# seal (cold) or purge; a cold entry moves only to a newer segment, and leaves the cold
+# tier only by a purge; a detail or a search row goes only by an erasure or a purge.
+# Older logs get these at open, once.
+_RETENTION_TABLES = """
+DROP TRIGGER IF EXISTS entries_no_update;
+DROP TRIGGER IF EXISTS details_erase_only;
+DROP TRIGGER IF EXISTS search_index_no_delete;
+CREATE TABLE IF NOT EXISTS segments (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, manifest TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cold (idx INTEGER PRIMARY KEY, segment INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS cold_segment ON cold (segment);
+CREATE TABLE IF NOT EXISTS purged (
+    idx INTEGER PRIMARY KEY, receipt INTEGER NOT NULL, received_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS receipts (
+    id INTEGER PRIMARY KEY, body TEXT NOT NULL, signature TEXT NOT NULL
+);
+CREATE TRIGGER entries_vacate_only BEFORE UPDATE ON entries
+WHEN NOT (NEW.idx = OLD.idx AND NEW.event_id = OLD.event_id AND NEW.entry = x''
+    AND NEW.leaf_hash = OLD.leaf_hash AND NEW.chain_hash = OLD.chain_hash
+    AND NEW.tree_nodes IS OLD.tree_nodes
+    AND (EXISTS (SELECT 1 FROM cold WHERE idx = OLD.idx)
+         OR EXISTS (SELECT 1 FROM purged WHERE idx = OLD.idx)))
+BEGIN SELECT RAISE(ABORT, 'trailseal: an entry is only vacated, by a recorded seal or purge'); END;
+CREATE TRIGGER details_erase_only BEFORE DELETE ON details
+WHEN NOT EXISTS (SELECT 1 FROM erasures WHERE idx = OLD.idx)
+    AND NOT EXISTS (SELECT 1 FROM purged WHERE idx = OLD.idx)
+BEGIN SELECT RAISE(ABORT, 'trailseal: a detail is removed only by a recorded erasure'); END;
+CREATE TRIGGER search_index_purge_only BEFORE DELETE ON search_index
+WHEN NOT EXISTS (SELECT 1 FROM purged WHERE idx = OLD.idx)
+BEGIN SELECT RAISE(ABORT, 'trailseal: search_index is append-only'); END;
+CREATE TRIGGER cold_forward_only BEFORE UPDATE ON cold
+WHEN NEW.idx != OLD.idx OR NEW.segment <= OLD.segment
+BEGIN SELECT RAISE(ABORT, 'trailseal: a cold entry only moves to a newer segment'); END;
+CREATE TRIGGER cold_purge_only BEFORE DELETE ON cold
+WHEN NOT EXISTS (SELECT 1 FROM purged WHERE idx = OLD.idx)
+BEGIN SELECT RAISE(ABORT, 'trailseal: a cold entry leaves the cold tier only by a purge'); END;
+"""
+_RETENTION = _RETENTION_TABLES + "".join(
+    f"""
+CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
+BEGIN SELECT RAISE(ABORT, 'trailseal: {table} is append-only'); END;
+CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+BEGIN SELECT RAISE(ABORT, 'trailseal: {table} is append-only'); END;
+"""
+    for table in ("segments", "purged", "receipts")
 )
 
 _UNAVAILABLE = ("full", "readonly", "read-only", "locked", "disk i/o", "unable to open", "busy")
@@ -211,6 +267,7 @@ class SQLiteStore:
         # One write transaction at a time on this connection, whichever thread asks.
         self._writing = threading.RLock()
         self._unanalyzed: int | None = None  # search rows indexed since the last ANALYZE
+        self._cold = ColdReads(self)
 
     def reader(self) -> SQLiteStore:
         """A read-only connection of its own: it never sees a batch before it commits."""
@@ -250,7 +307,7 @@ class SQLiteStore:
                 f"INSERT INTO meta VALUES ({_quote(k)}, {_quote(v)});\n"  # noqa: S608
                 for k, v in rows
             )
-            db.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}{inserts}{_TRIGGERS}COMMIT;")
+            db.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}{inserts}{_TRIGGERS}{_RETENTION}COMMIT;")
         except sqlite3.Error as exc:
             raise _storage_error(exc, f"create the log at {path}") from None
         return cls(db, path)
@@ -279,10 +336,12 @@ class SQLiteStore:
         if not readonly:
             try:
                 db.executescript(_PAGING)  # a log made before issue 12: seconds, once
+                if not db.execute(
+                    "SELECT 1 FROM sqlite_master WHERE name = 'cold_purge_only'"
+                ).fetchone():  # a log made before issue 13
+                    db.executescript(f"BEGIN IMMEDIATE;\n{_RETENTION}COMMIT;")
             except sqlite3.Error as exc:
-                raise _storage_error(
-                    exc, f"add the search index's paging indexes to {path}"
-                ) from None
+                raise _storage_error(exc, f"bring {path}'s schema up to date") from None
         return cls(db, path)
 
     def meta(self, key: str) -> str | None:
@@ -329,9 +388,9 @@ class SQLiteStore:
 
     def stored(self, index: int) -> tuple[bytes, bytes | None]:
         """The entry bytes and detail salt (None if none or erased) at ``index``."""
-        (entry,) = self.db.execute("SELECT entry FROM entries WHERE idx = ?", (index,)).fetchone()
+        (stored,) = self.entries_at([index])
         row = self.db.execute("SELECT salt FROM details WHERE idx = ?", (index,)).fetchone()
-        return entry, row[0] if row else None
+        return stored.entry, row[0] if row else None
 
     def entries(self, start: int, end: int) -> Iterator[StoredEntry]:
         cursor = self.db.execute(
@@ -339,7 +398,7 @@ class SQLiteStore:
             "FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx",
             (start, end),
         )
-        return map(StoredEntry._make, cursor)
+        return self._cold.fill(map(StoredEntry._make, cursor))
 
     def nodes(self, ids: Sequence[NodeID]) -> list[bytes]:
         """Hashes of perfect nodes: a leaf hash, or a slice of the completing leaf's nodes."""
@@ -516,7 +575,7 @@ class SQLiteStore:
             columns = "idx, event_id, entry, leaf_hash, chain_hash, coalesce(tree_nodes, x'')"
             sql = f"SELECT {columns} FROM entries WHERE idx IN ({marks}) ORDER BY idx"  # noqa: S608
             found += map(StoredEntry._make, self.db.execute(sql, part))
-        return found
+        return list(self._cold.fill(found))
 
     def details_at(self, indexes: Sequence[int]) -> dict[int, StoredDetail]:
         found: dict[int, StoredDetail] = {}
@@ -535,6 +594,96 @@ class SQLiteStore:
                 detail, salt = (kept.detail, kept.salt) if kept else (None, None)
                 found[index] = StoredDetail(index, detail, salt, reason)
         return found
+
+    def segments(self) -> list[Segment]:
+        rows = self.db.execute("SELECT id, name, manifest, signature FROM segments ORDER BY id")
+        return [Segment(*row) for row in rows]
+
+    def cold_at(self, indexes: Sequence[int]) -> dict[int, int]:
+        found: dict[int, int] = {}
+        for part in chunked(sorted(set(indexes)), _IN_LIST):
+            marks = ",".join("?" * len(part))
+            sql = f"SELECT idx, segment FROM cold WHERE idx IN ({marks})"  # noqa: S608
+            found.update(self.db.execute(sql, part).fetchall())
+        return found
+
+    def cold_counts(self) -> dict[int, int]:
+        return dict(self.db.execute("SELECT segment, count(*) FROM cold GROUP BY segment"))
+
+    def cold_indexes(self, segment: int) -> list[int]:
+        rows = self.db.execute("SELECT idx FROM cold WHERE segment = ? ORDER BY idx", (segment,))
+        return [row[0] for row in rows]
+
+    def purged(self, start: int, end: int) -> dict[int, Purged]:
+        rows = self.db.execute(
+            "SELECT idx, receipt, received_at FROM purged WHERE idx >= ? AND idx < ?",
+            (start, end),
+        )
+        return {row[0]: Purged(*row) for row in rows}
+
+    def receipts(self) -> list[Receipt]:
+        rows = self.db.execute("SELECT id, body, signature FROM receipts ORDER BY id")
+        return [Receipt(*row) for row in rows]
+
+    def add_meta(self, key: str, value: str) -> None:
+        with self._writing:
+            try:
+                self.db.execute("INSERT INTO meta VALUES (?, ?)", (key, value))
+            except sqlite3.Error as exc:
+                raise _storage_error(exc, f"record {key}") from None
+
+    @contextmanager
+    def _retention_write(self, doing: str) -> Iterator[sqlite3.Connection]:
+        with self._writing:
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+                yield self.db
+                self.db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise _storage_error(exc, doing) from None
+            except BaseException:
+                self._rollback()
+                raise
+
+    def seal(self, name: str, manifest: str, signature: str, indexes: Sequence[int]) -> int:
+        with self._retention_write(f"seal segment {name}") as db:
+            cursor = db.execute(
+                "INSERT INTO segments (name, manifest, signature) VALUES (?, ?, ?)",
+                (name, manifest, signature),
+            )
+            segment = int(cursor.lastrowid or 0)
+            for part in chunked(sorted(set(indexes)), _IN_LIST):
+                marks = ",".join("?" * len(part))
+                db.execute(
+                    "INSERT INTO cold SELECT idx, ? FROM entries "  # noqa: S608
+                    f"WHERE idx IN ({marks}) AND true "
+                    "ON CONFLICT (idx) DO UPDATE SET segment = excluded.segment",
+                    [segment, *part],
+                )
+                db.execute(
+                    f"UPDATE entries SET entry = x'' WHERE idx IN ({marks}) AND entry != x''",  # noqa: S608
+                    part,
+                )
+            return segment
+
+    def purge(self, body: str, signature: str, rows: Sequence[tuple[int, str]]) -> int:
+        with self._retention_write("purge entries") as db:
+            cursor = db.execute(
+                "INSERT INTO receipts (body, signature) VALUES (?, ?)", (body, signature)
+            )
+            receipt = int(cursor.lastrowid or 0)
+            insert_rows(db, "purged", 3, [(index, receipt, at) for index, at in rows])
+            for part in chunked(sorted(index for index, _ in rows), _IN_LIST):
+                marks = ",".join("?" * len(part))
+                for statement in (
+                    f"DELETE FROM cold WHERE idx IN ({marks})",  # noqa: S608
+                    f"DELETE FROM details WHERE idx IN ({marks})",  # noqa: S608
+                    f"DELETE FROM search_index WHERE idx IN ({marks})",  # noqa: S608
+                    f"UPDATE entries SET entry = x'' WHERE idx IN ({marks}) AND entry != x''",  # noqa: S608
+                ):
+                    db.execute(statement, part)
+            return receipt
 
     def close(self) -> None:
         self.db.close()
