@@ -78,6 +78,11 @@ class DataLayout:
         return self.root / "retention.yaml"
 
     @property
+    def retention_state(self) -> Path:
+        """When retention last ran on its schedule (JSON), so a restart runs it once."""
+        return self.root / "retention.state.json"
+
+    @property
     def report_schedules(self) -> Path:
         return self.root / "reports.yaml"
 

@@ -34,6 +34,7 @@ class Permission(StrEnum):
     REPORT = "report"
     RETENTION = "retention"  # see what retention would do (counts, no event contents)
     HOLD = "hold"  # place and release legal holds
+    PURGE = "purge"  # run retention: seal into the cold tier and purge
 
 
 _GRANTED: dict[Permission, frozenset[Role]] = {
@@ -54,6 +55,9 @@ _GRANTED: dict[Permission, frozenset[Role]] = {
     # keeping records (privacy, auditors) and who configure the policies (admins).
     Permission.RETENTION: frozenset({Role.PRIVACY, Role.AUDITOR, Role.ADMIN}),
     Permission.HOLD: frozenset({Role.PRIVACY}),
+    # Running retention removes events for good (with a signed receipt): the privacy
+    # officer, who answers for deleting on time, and the host (`serve`'s schedule).
+    Permission.PURGE: frozenset({Role.PRIVACY}),
 }
 # The role table: the one place that says who may do what.
 GRANTS: dict[Permission, frozenset[Role]] = {

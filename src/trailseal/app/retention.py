@@ -5,8 +5,15 @@ entry in the log, and read back from the log)."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from croniter import croniter
 
 from trailseal.access import Permission
 from trailseal.app.caller import Caller
@@ -14,17 +21,31 @@ from trailseal.app.recorder import Recorder
 from trailseal.errors import ConfigError, NotFoundError, PermissionDeniedError
 from trailseal.ledger import Ledger, SearchFilter
 from trailseal.query import Exact, Match
+from trailseal.reports.render import write_whole
 from trailseal.retention.holds import HOLD, RELEASE, Hold, active, check_id, hold_query
 from trailseal.retention.plan import Plan, plan
 from trailseal.retention.policy import RetentionConfig, load_config
+from trailseal.retention.run import Fault, Runner, RunReport, cold_location
 
 _HOLD_ACTIONS = Match("action", (Exact(HOLD), Exact(RELEASE)))
+
+
+def _last_run(state: Path) -> datetime | None:
+    try:
+        return datetime.fromisoformat(orjson.loads(state.read_bytes())["last"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
+        raise ConfigError(
+            f"{state} is unreadable ({exc}); delete it to start the schedule anew"
+        ) from None
 
 
 @dataclass
 class Retention:
     ledger: Ledger
     recorder: Recorder
+    _running: threading.Lock = field(default_factory=threading.Lock)  # one run at a time
 
     def config(self) -> RetentionConfig:
         """The policies in ``DATA/retention.yaml`` (none: everything is kept)."""
@@ -44,6 +65,62 @@ class Retention:
             reason=f"retention plan at {found.at}",
         )
         return found
+
+    def run(
+        self,
+        caller: Caller,
+        at: datetime | None = None,
+        *,
+        fault: Fault | None = None,
+        progress: Callable[[str], object] | None = None,
+    ) -> RunReport:
+        """Seal what is past its hot period into the cold tier and purge what is past its
+        total period, at ``at`` (default now), honouring the holds in force. Every purge
+        is an entry with a signed receipt; the run itself is recorded too."""
+        self.recorder.authorize(caller, Permission.PURGE)
+        self._every_tenant(caller, "a retention run", "retention")
+        config = self.config()
+        location = cold_location(config, self.ledger.settings.data_dir)
+        moment = at or datetime.now(UTC)
+
+        def record(
+            action: str, resource: dict[str, Any], reason: str, labels: dict[str, str]
+        ) -> None:
+            self.recorder.record(
+                action, caller, resource=resource, reason=reason, labels={**labels}
+            )
+
+        runner = Runner(
+            self.ledger,
+            config,
+            location,
+            self._active(),
+            record,
+            runner=caller.id,
+            fault=fault or (lambda _step: None),
+            progress=progress,
+        )
+        with self._running:
+            return runner.run(moment)
+
+    def run_due(self, now: datetime | None = None) -> RunReport | None:
+        """Run retention if its schedule (``schedule:`` in retention.yaml) is due; as
+        ``host:retention``. A schedule seen for the first time starts now."""
+        config = self.config()
+        if config.schedule is None:
+            return None
+        moment = now or datetime.now(UTC)
+        state = self.ledger.settings.layout.retention_state
+        last = _last_run(state)
+        if last is None:
+            write_whole(state, orjson.dumps({"last": moment.isoformat()}))
+            return None
+        due = croniter(config.schedule, last).get_next(datetime)
+        if due > moment:
+            return None
+        report = self.run(Caller.host("retention"), moment)
+        write_whole(state, orjson.dumps({"last": moment.isoformat()}))
+        return report
 
     def _every_tenant(self, caller: Caller, what: str, kind: str) -> None:
         """Refuse (and record) a tenant-bound caller: retention spans every tenant."""

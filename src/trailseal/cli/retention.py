@@ -69,6 +69,44 @@ def plan(at: datetime | None, data: str | None, key: str | None, fmt: str | None
     )
 
 
+@retention.command("run")
+@click.option(
+    "--at",
+    callback=_moment,
+    help="Run as at this moment instead of now (RFC 3339, a date, or now+30d).",
+)
+@data_option
+@key_option
+@output_options
+def run(at: datetime | None, data: str | None, key: str | None, fmt: str | None) -> None:
+    """Seal entries past their hot period into the cold tier and purge entries past
+    their total period, honouring legal holds. Each purge leaves a signed receipt and an
+    entry; a run that is interrupted is finished by the next one."""
+    with App.open(data, key_path=key) as app:
+        found = app.retention.run(host(), at, progress=info)
+    if fmt == "json":
+        emit_json(found.to_json())
+        return
+    rows = [{"policy": name, **counts} for name, counts in found.policies.items()]
+    emit_rows(
+        rows,
+        fmt,
+        [
+            ("policy", lambda r: r["policy"]),
+            ("sealed", lambda r: r["to_cold"]),
+            ("purged", lambda r: r["to_purge"]),
+            ("held", lambda r: r["held"]),
+        ],
+    )
+    info(
+        f"at {found.at}: {found.sealed:,} entries sealed into {len(found.segments)} segments "
+        f"({found.resealed:,} moved ahead of a purge), {found.purged:,} purged "
+        f"(receipts {', '.join(map(str, found.receipts)) or 'none'}), {found.held:,} held, "
+        f"{len(found.deleted)} segments deleted"
+        + (f", {len(found.kept_locked)} retired but still locked" if found.kept_locked else "")
+    )
+
+
 @retention.command("hold")
 @click.argument("query")
 @click.option("--reason", required=True, help="Why: the matter or case it preserves.")

@@ -98,6 +98,10 @@ def serve(
     if scheduler is not None:
         info(f"producing {len(application.reports.schedules().schedules)} scheduled reports")
         scheduler.start()
+    keeper = _Keeper(application) if application.retention.config().schedule else None
+    if keeper is not None:
+        info(f"running retention on its schedule ({application.retention.config().schedule})")
+        keeper.start()
     try:
         uvicorn.run(app, host=address, port=port, log_level="warning", server_header=False)
     finally:
@@ -107,6 +111,9 @@ def serve(
         if scheduler is not None:
             scheduler.stop.set()
             scheduler.join(timeout=60)
+        if keeper is not None:
+            keeper.stop.set()
+            keeper.join(timeout=600)  # a run stopped midway is finished by the next
         application.close()
 
 
@@ -125,6 +132,28 @@ class _Scheduler(threading.Thread):
                     info(f"scheduled report {done.schedule}: {', '.join(done.files)}")
             except TrailsealError as exc:  # a bad schedule or a full disk: said, then retried
                 info(f"scheduled reports: {exc.diagnostics()}")
+            self.stop.wait(60)
+
+
+class _Keeper(threading.Thread):
+    """Runs retention inside `serve` when its schedule is due, looking once a minute."""
+
+    def __init__(self, application: App) -> None:
+        super().__init__(name="trailseal-retention", daemon=True)
+        self.application = application
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                done = self.application.retention.run_due()
+                if done is not None:
+                    info(
+                        f"retention at {done.at}: {done.sealed:,} sealed, {done.purged:,} "
+                        f"purged, {done.held:,} held"
+                    )
+            except TrailsealError as exc:  # storage unreachable, a bad file: said, retried
+                info(f"retention: {exc.diagnostics()}")
             self.stop.wait(60)
 
 

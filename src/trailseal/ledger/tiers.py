@@ -20,8 +20,7 @@ from trailseal.checkpoints import Verifier, open_note
 from trailseal.errors import NoteError, TamperError
 from trailseal.proofs import NodeID
 from trailseal.storage.base import Segment, StoreReader
-from trailseal.storage.cold import COLD_LOCATION
-from trailseal.storage.segments import ColdStorageError, open_segments, read_all, sha256_hex
+from trailseal.storage.segments import ColdStorageError, read_all, sha256_hex
 
 SEGMENT_STATEMENT = "trailseal cold segment v1"
 RECEIPT_STATEMENT = "trailseal purge receipt v1"
@@ -74,11 +73,10 @@ def check_tiers(store: StoreReader, verifier: Verifier, origin: str) -> TierRepo
     trust = Trust(verifier, origin)
     counts = store.cold_counts()
     segments = {segment.id: segment for segment in store.segments()}
-    location = store.meta(COLD_LOCATION)
-    if counts and location is None:
+    tier = store.cold.tier()
+    if counts and tier is None:
         raise TamperError("missing-segment", "entries are cold but no cold tier is recorded")
-    if location is not None:
-        tier = open_segments(location)
+    if tier is not None:
         for segment_id, count in sorted(counts.items()):
             segment = segments.get(segment_id)
             if segment is None:

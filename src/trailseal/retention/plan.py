@@ -82,7 +82,7 @@ def _parse(moment: str) -> datetime:
     return datetime.strptime(fixed_width(moment), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
-class _Counter:
+class Counter:
     """Counts over one log, pinned to its size when planning began."""
 
     def __init__(self, ledger: Ledger) -> None:
@@ -121,7 +121,7 @@ class _Holds:
         return _NOTHING if which is None else both(node, Not(which))
 
 
-def _governed(policy: Policy, outranking: list[Policy]) -> tuple[bool, Node | None]:
+def governed(policy: Policy, outranking: list[Policy]) -> tuple[bool, Node | None]:
     """(whether it governs anything, the query of what it governs): what it matches and
     no policy ranked above it matches."""
     if not outranking:
@@ -133,7 +133,7 @@ def _governed(policy: Policy, outranking: list[Policy]) -> tuple[bool, Node | No
 
 
 def _cold(
-    counter: _Counter, policy: Policy, kept: Node | None, at: datetime, purged_below: int = 0
+    counter: Counter, policy: Policy, kept: Node | None, at: datetime, purged_below: int = 0
 ) -> tuple[int, str | None, str | None]:
     """(entries past the hot period and not purged, the moment before which entries are
     past it, when the next hot one passes it) among ``kept``; ``purged_below`` entries
@@ -148,7 +148,7 @@ def _cold(
 
 
 def _standard(
-    counter: _Counter, policy: Policy, node: Node | None, at: datetime, holds: _Holds
+    counter: Counter, policy: Policy, node: Node | None, at: datetime, holds: _Holds
 ) -> PolicyPlan:
     governed = counter.count(node)
     purge_before = policy.total.before(at)
@@ -173,7 +173,9 @@ def _standard(
     )
 
 
-def _retired(counter: _Counter, node: Node | None, policy: Policy, at: datetime) -> list[Node]:
+def retired_documents(
+    counter: Counter, node: Node | None, policy: Policy, at: datetime
+) -> list[Node]:
     """The documents governed by ``policy`` whose retirement is at least its total ago."""
     retire = both(node, Match("action", (Exact(RETIRE),)))
     query = SearchFilter(where=retire, below_index=counter.size, limit=2**62)
@@ -189,10 +191,10 @@ def _retired(counter: _Counter, node: Node | None, policy: Policy, at: datetime)
 
 
 def _per_document(
-    counter: _Counter, policy: Policy, node: Node | None, at: datetime, holds: _Holds
+    counter: Counter, policy: Policy, node: Node | None, at: datetime, holds: _Holds
 ) -> PolicyPlan:
     governed = counter.count(node)
-    expired = _retired(counter, node, policy, at)
+    expired = retired_documents(counter, node, policy, at)
     gone = any_of(list(expired)) if expired else None
     past = counter.count(both(node, gone)) if expired else 0
     free = holds.keep(node, holds.held)
@@ -221,7 +223,7 @@ def plan(ledger: Ledger, config: RetentionConfig, at: datetime, holds: Sequence[
     """What a retention run at ``at`` would move to cold and purge, per policy. What a
     hold covers is never purged (it stays where it is, counted as held), and a hold that
     stops the move to cold keeps what it covers hot."""
-    counter = _Counter(ledger)
+    counter = Counter(ledger)
     ranked = config.ranked()
     frozen = [hold.node for hold in holds if hold.stops_cold]
     covered = _Holds(
@@ -230,7 +232,7 @@ def plan(ledger: Ledger, config: RetentionConfig, at: datetime, holds: Sequence[
     )
     found = []
     for n, policy in enumerate(ranked):
-        governs, node = _governed(policy, ranked[:n])
+        governs, node = governed(policy, ranked[:n])
         if not governs:
             found.append(PolicyPlan(policy, 0, 0, 0, 0, None, None, None))
             continue

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from croniter import croniter
 
 from trailseal.errors import ConfigError, QueryError
 from trailseal.query import And, Match, Node, Not, Or, parse
@@ -130,6 +131,8 @@ class Policy:
 @dataclass(frozen=True)
 class RetentionConfig:
     policies: tuple[Policy, ...]
+    cold: str | None = None  # where segments go: a folder (relative: to DATA) or s3://B/P
+    schedule: str | None = None  # when `serve` runs retention (cron); None: only by hand
 
     def ranked(self) -> list[Policy]:
         """The policies, the one that wins an entry first: longest total, then longest
@@ -284,9 +287,12 @@ def parse_config(text: str, source: str = "retention.yaml") -> RetentionConfig:
         return RetentionConfig(())
     if not isinstance(document, dict) or not isinstance(document.get("policies", []), list):
         raise ConfigError(f"{source}: expected a mapping with a list under 'policies'")
-    unknown = sorted(set(document) - {"policies", "__line__"})
+    unknown = sorted(set(document) - {"policies", "cold", "schedule", "__line__"})
     if unknown:
-        raise ConfigError(f"{source}: unknown key {unknown[0]!r}; the file holds policies")
+        raise ConfigError(
+            f"{source}: unknown key {unknown[0]!r}; the file holds policies, cold and schedule"
+        )
+    cold, schedule = _cold(document.get("cold"), source), _schedule(document, source)
     names: set[str] = set()
     policies = tuple(_policy(item, source, names) for item in document.get("policies") or [])
     matches: dict[str, Policy] = {}
@@ -298,7 +304,29 @@ def parse_config(text: str, source: str = "retention.yaml") -> RetentionConfig:
                 f"{earlier.name!r} (line {earlier.line}) matches; merge them, or make one narrower"
             )
         matches[policy.match_text.strip()] = policy
-    return RetentionConfig(policies)
+    return RetentionConfig(policies, cold, schedule)
+
+
+def _cold(value: object, source: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > 1024:
+        raise ConfigError(f"{source}: 'cold' is a folder or s3://BUCKET/PREFIX, not {value!r}")
+    if "://" in value and not value.startswith("s3://"):
+        raise ConfigError(f"{source}: 'cold' {value!r} is neither a folder nor s3://BUCKET/PREFIX")
+    return value.strip()
+
+
+def _schedule(document: dict[str, Any], source: str) -> str | None:
+    value = document.get("schedule")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not croniter.is_valid(value):
+        raise ConfigError(
+            f"{source}: 'schedule' is a cron expression such as '0 3 * * *' (03:00 UTC "
+            f"daily), not {value!r}"
+        )
+    return value
 
 
 def load_config(path: Path) -> RetentionConfig:

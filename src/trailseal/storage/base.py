@@ -17,12 +17,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from trailseal.errors import StorageError
 from trailseal.proofs import NodeID, completing_leaf
 from trailseal.query import Node
 from trailseal.storage.narrowing import Sql
+
+if TYPE_CHECKING:
+    from trailseal.storage.cold import ColdReads
 
 
 class SealedEntry(NamedTuple):
@@ -162,6 +165,8 @@ class AppendTransaction(Protocol):
 
 class StoreReader(Protocol):
     """Reading one log: entries, tree nodes, checkpoints, details, the search index."""
+
+    cold: ColdReads  # reads the cold tier's segments for it
 
     def meta(self, key: str) -> str | None: ...
     def size(self) -> int: ...

@@ -14,15 +14,28 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
+from pathlib import Path
 from typing import Protocol
 
-from trailseal.errors import TamperError
+from trailseal.errors import ConfigError, TamperError
 from trailseal.proofs import leaf_hash
 from trailseal.storage.base import Segment, StoredEntry
 from trailseal.storage.segments import SegmentStore, open_segments, read_rows
 
 COLD_LOCATION = "cold_location"  # the meta key naming where segments are
 _BATCH = 4096
+
+
+def resolve(location: str, base: Path | None) -> str:
+    """A recorded location as a usable one: a relative folder is inside ``base`` (the data
+    directory of a SQLite log, so a copied or moved data directory keeps its cold tier)."""
+    if location.startswith("s3://") or Path(location).is_absolute():
+        return location
+    if base is None:
+        raise ConfigError(
+            f"the cold tier's folder {location!r} is relative, but this store has no folder"
+        )
+    return str(base / location)
 
 
 class _ColdIndex(Protocol):
@@ -34,8 +47,9 @@ class _ColdIndex(Protocol):
 class ColdReads:
     """Fills in the bytes of cold entries read from one store."""
 
-    def __init__(self, store: _ColdIndex) -> None:
+    def __init__(self, store: _ColdIndex, base: Path | None = None) -> None:
         self._store = store
+        self._base = base  # what a relative location is relative to (a SQLite log's folder)
         self._segments: dict[int, Segment] = {}
         self._tier: SegmentStore | None = None
 
@@ -45,7 +59,7 @@ class ColdReads:
             location = self._store.meta(COLD_LOCATION)
             if location is None:
                 return None
-            self._tier = open_segments(location)
+            self._tier = open_segments(resolve(location, self._base))
         return self._tier
 
     def segment(self, segment_id: int) -> Segment:

@@ -316,7 +316,7 @@ class PostgresStore:
         self._writing = threading.RLock()
         self._holder = secrets.token_hex(8)  # this process's name in the writer row
         self._lock_key = f"trailseal:{schema}"
-        self._cold = ColdReads(self)
+        self.cold = ColdReads(self)
 
     # -- opening -----------------------------------------------------------------
 
@@ -585,7 +585,7 @@ class PostgresStore:
             (start, end),
             binary=True,
         )
-        return self._cold.fill(map(StoredEntry._make, rows))
+        return self.cold.fill(map(StoredEntry._make, rows))
 
     def nodes(self, ids: Sequence[NodeID]) -> list[bytes]:
         rows = self._query(
@@ -657,7 +657,7 @@ class PostgresStore:
             (sorted(set(indexes)),),
             binary=True,
         )
-        return list(self._cold.fill(map(StoredEntry._make, rows)))
+        return list(self.cold.fill(map(StoredEntry._make, rows)))
 
     def details_at(self, indexes: Sequence[int]) -> dict[int, StoredDetail]:
         wanted = (sorted(set(indexes)),)

@@ -144,6 +144,7 @@ class SegmentStore(Protocol):
 
     def put(self, name: str, data: bytes, manifest: bytes, retain_until: datetime) -> None: ...
     def get(self, name: str) -> bytes: ...
+    def manifest(self, name: str) -> bytes: ...
     def open(self, name: str, digest: str) -> pq.ParquetFile: ...
     def delete(self, name: str) -> None: ...
     def names(self) -> list[str]: ...
@@ -181,17 +182,18 @@ class FolderSegments:
         del retain_until  # kept in the signed manifest; delete() is refused before it
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            for path, content in (
-                (self._path(name), data),
-                (self._path(name, MANIFEST_SUFFIX), manifest),
-            ):
-                if path.exists():
-                    if path.read_bytes() != content:
-                        raise ColdStorageError(
-                            f"{path} exists with other content; a segment is never overwritten"
-                        )
-                    continue
-                _write_once(path, content)
+            path = self._path(name)
+            if not path.exists():
+                _write_once(path, data)
+            elif path.read_bytes() != data:
+                raise ColdStorageError(
+                    f"{path} exists with other content; a segment is never overwritten"
+                )
+            # The manifest beside it is a copy for readers; the hot store's is the one
+            # trusted. A run killed before recording the segment wrote an earlier copy.
+            shipped = self._path(name, MANIFEST_SUFFIX)
+            if not shipped.exists() or shipped.read_bytes() != manifest:
+                _write_once(shipped, manifest)
         except OSError as exc:
             raise ColdStorageError(f"cannot write segment {name} to {self.folder}: {exc}") from None
 
@@ -202,6 +204,12 @@ class FolderSegments:
             raise ColdStorageError(f"segment {name} is missing from {self.folder}") from None
         except OSError as exc:
             raise ColdStorageError(f"cannot read segment {name}: {exc}") from None
+
+    def manifest(self, name: str) -> bytes:
+        try:
+            return self._path(name, MANIFEST_SUFFIX).read_bytes()
+        except OSError as exc:
+            raise ColdStorageError(f"cannot read the manifest of segment {name}: {exc}") from None
 
     def open(self, name: str, digest: str) -> pq.ParquetFile:
         del digest  # a local file is read in place; each entry is checked against its leaf
@@ -307,7 +315,10 @@ class S3Segments:
         for key, content in ((self._key(name), data), (self._key(name, MANIFEST_SUFFIX), manifest)):
             digest = sha256_hex(content)
             existing = self._exists(key)
-            if existing is not None:
+            if existing is not None and key.endswith(MANIFEST_SUFFIX):
+                if existing.get("Metadata", {}).get("sha256") == digest:
+                    continue  # a copy for readers: a new version replaces an earlier one
+            elif existing is not None:
                 if existing.get("Metadata", {}).get("sha256") != digest:
                     raise ColdStorageError(
                         f"{self.location}/{key} exists with other content; a segment is "
@@ -336,6 +347,15 @@ class S3Segments:
     def get(self, name: str) -> bytes:
         found = self._call(
             f"read segment {name}", "get_object", Bucket=self.bucket, Key=self._key(name)
+        )
+        return bytes(found["Body"].read())
+
+    def manifest(self, name: str) -> bytes:
+        found = self._call(
+            f"read the manifest of {name}",
+            "get_object",
+            Bucket=self.bucket,
+            Key=self._key(name, MANIFEST_SUFFIX),
         )
         return bytes(found["Body"].read())
 

@@ -267,7 +267,7 @@ class SQLiteStore:
         # One write transaction at a time on this connection, whichever thread asks.
         self._writing = threading.RLock()
         self._unanalyzed: int | None = None  # search rows indexed since the last ANALYZE
-        self._cold = ColdReads(self)
+        self.cold = ColdReads(self, path.parent)
 
     def reader(self) -> SQLiteStore:
         """A read-only connection of its own: it never sees a batch before it commits."""
@@ -398,7 +398,7 @@ class SQLiteStore:
             "FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx",
             (start, end),
         )
-        return self._cold.fill(map(StoredEntry._make, cursor))
+        return self.cold.fill(map(StoredEntry._make, cursor))
 
     def nodes(self, ids: Sequence[NodeID]) -> list[bytes]:
         """Hashes of perfect nodes: a leaf hash, or a slice of the completing leaf's nodes."""
@@ -575,7 +575,7 @@ class SQLiteStore:
             columns = "idx, event_id, entry, leaf_hash, chain_hash, coalesce(tree_nodes, x'')"
             sql = f"SELECT {columns} FROM entries WHERE idx IN ({marks}) ORDER BY idx"  # noqa: S608
             found += map(StoredEntry._make, self.db.execute(sql, part))
-        return list(self._cold.fill(found))
+        return list(self.cold.fill(found))
 
     def details_at(self, indexes: Sequence[int]) -> dict[int, StoredDetail]:
         found: dict[int, StoredDetail] = {}
