@@ -520,7 +520,7 @@ def test_an_entry_rewritten_as_text_raises_the_integrity_alert(log: tuple) -> No
     ledger = log[0]
     ledger.append([event_from_mapping(read("n1", f"p-{i}", "3B", 8)) for i in range(5)])
     db = sqlite3.connect(ledger.settings.db_path)
-    db.execute("DROP TRIGGER entries_no_update")
+    db.execute("DROP TRIGGER entries_vacate_only")
     db.execute("UPDATE entries SET entry = CAST(entry AS TEXT) WHERE idx = 2")
     db.commit()
     db.close()

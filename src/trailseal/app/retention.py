@@ -8,7 +8,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,13 @@ class Retention:
         self._every_tenant(caller, "a retention run", "retention")
         config = self.config()
         location = cold_location(config, self.ledger.settings.data_dir)
-        moment = at or datetime.now(UTC)
+        now = datetime.fromisoformat(self.ledger.clock())
+        moment = at or now
+        if moment > now + timedelta(minutes=1):
+            raise ConfigError(
+                f"a retention run cannot be dated after now ({now.isoformat()}): at "
+                f"{moment.isoformat()} it would purge entries before their time"
+            )
 
         def record(
             action: str, resource: dict[str, Any], reason: str, labels: dict[str, str]

@@ -55,6 +55,8 @@ def plan(at: datetime | None, data: str | None, key: str | None, fmt: str | None
             ("hot", lambda r: r["hot"]),
             ("governed", lambda r: r["governed"]),
             ("hot entries", lambda r: r["hot_entries"]),
+            ("past hot", lambda r: r["past_hot"]),
+            ("in cold", lambda r: r["in_cold"]),
             ("to cold", lambda r: r["to_cold"]),
             ("to purge", lambda r: r["to_purge"]),
             ("held", lambda r: r["held"]),

@@ -10,8 +10,9 @@ found by bisecting the log: no entry is read one by one.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from trailseal.ledger import Ledger, SearchFilter
@@ -37,6 +38,7 @@ class PolicyPlan:
     next_cold: str | None  # when the next governed hot entry passes its hot period
     retired: int = 0  # per-document policies: documents retired long enough to purge
     held: int = 0  # past their total period but kept by a legal hold
+    in_cold: int = 0  # of ``cold``, those a run has sealed already
 
     def to_json(self) -> dict[str, object]:
         policy = self.policy
@@ -48,7 +50,9 @@ class PolicyPlan:
             "hot": str(policy.hot) if policy.hot else "until purged",
             "governed": self.governed,
             "hot_entries": self.hot,
-            "to_cold": self.cold,
+            "past_hot": self.cold,
+            "in_cold": self.in_cold,
+            "to_cold": max(0, self.cold - self.in_cold),
             "to_purge": self.purge,
             "cold_before": self.cold_before,
             "purge_before": self.purge_before,
@@ -219,6 +223,17 @@ def _per_document(
     )
 
 
+def _sealed(ledger: Ledger) -> dict[str, int]:
+    """Entries already in the cold tier, per the policy their segment was sealed under."""
+    live = ledger.reader.cold_counts()
+    found: dict[str, int] = {}
+    for segment in ledger.reader.segments():
+        if segment.id in live:
+            name = str(json.loads(segment.manifest)["policy"])
+            found[name] = found.get(name, 0) + live[segment.id]
+    return found
+
+
 def plan(ledger: Ledger, config: RetentionConfig, at: datetime, holds: Sequence[Hold] = ()) -> Plan:
     """What a retention run at ``at`` would move to cold and purge, per policy. What a
     hold covers is never purged (it stays where it is, counted as held), and a hold that
@@ -244,4 +259,6 @@ def plan(ledger: Ledger, config: RetentionConfig, at: datetime, holds: Sequence[
         unmatched = counter.count(Not(matched))
     order = {policy.name: n for n, policy in enumerate(config.policies)}
     found.sort(key=lambda item: order[item.policy.name])
+    sealed = _sealed(ledger)
+    found = [replace(item, in_cold=sealed.get(item.policy.name, 0)) for item in found]
     return Plan(_utc(at), counter.size, found, unmatched)

@@ -27,7 +27,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -311,7 +311,11 @@ class Runner:
         digest = sha256_hex(data)
         first, last = rows[0][0], rows[-1][0]
         name = segment_name(first, last, digest)
-        retain = min(policy.total.after(_moment(row[3])) for row in rows)
+        # The earliest moment any of these may be purged; a day ahead at least (held
+        # entries past their period stay until released, and a lock lies in the future).
+        retain = max(
+            min(policy.total.after(_moment(row[3])) for row in rows), at + timedelta(days=1)
+        )
         latest = self.store.latest_checkpoint()
         manifest = json.dumps(
             {
@@ -336,6 +340,10 @@ class Runner:
         shipped = json.dumps({"manifest": json.loads(manifest), "signature": signature}, indent=1)
         self.fault("seal:write")
         self.tier.put(name, data, shipped.encode(), retain)
+        if sha256_hex(self.tier.get(name)) != digest:  # read back before the bytes go
+            raise ColdStorageError(
+                f"segment {name} in {self.location} reads back other bytes than were written"
+            )
         self.fault("seal:stored")
         if self.store.meta(COLD_LOCATION) is None:
             self.store.add_meta(COLD_LOCATION, self.recorded_as)

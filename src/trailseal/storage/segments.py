@@ -290,14 +290,12 @@ class S3Segments:
             raise ColdStorageError(f"cannot reach {self.location} to {doing}: {exc}") from None
 
     def _retention(self, key: str) -> datetime | None:
-        from botocore.exceptions import ClientError  # noqa: PLC0415
-
-        try:
-            found = self._client.get_object_retention(Bucket=self.bucket, Key=key)
-        except ClientError:
+        """The object's compliance-mode retain-until date (None: none set)."""
+        found = self._exists(key) or {}
+        until = found.get("ObjectLockRetainUntilDate")
+        if found.get("ObjectLockMode") != "COMPLIANCE" or not isinstance(until, datetime):
             return None
-        until = found.get("Retention", {}).get("RetainUntilDate")
-        return until if isinstance(until, datetime) else None
+        return until
 
     def _exists(self, key: str) -> dict[str, Any] | None:
         from botocore.exceptions import ClientError  # noqa: PLC0415
@@ -326,7 +324,7 @@ class S3Segments:
                     )
                 until = self._retention(key)
                 if until is not None and until >= retain_until:
-                    continue  # never shorten a retention already set
+                    continue  # stored already, and never shortened
             self._call(
                 f"store {key}",
                 "put_object",
@@ -338,10 +336,11 @@ class S3Segments:
                 ObjectLockRetainUntilDate=retain_until.astimezone(UTC),
             )
             until = self._retention(key)
-            if until is not None and until < retain_until:
+            if until is None or until < retain_until.replace(microsecond=0):
                 raise ColdStorageError(
-                    f"{self.location}/{key} was stored with retain-until {until.isoformat()}, "
-                    f"earlier than the {retain_until.isoformat()} asked"
+                    f"{self.location}/{key} was stored without compliance-mode retention until "
+                    f"{retain_until.isoformat()} (it says {until}); is Object Lock enabled on "
+                    "the bucket?"
                 )
 
     def get(self, name: str) -> bytes:

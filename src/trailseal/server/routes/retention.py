@@ -33,6 +33,14 @@ def retention_plan(
     return service.app.retention.plan(caller, moment).to_json()
 
 
+@router.post("/v1/retention/run")
+def retention_run(service: ServiceDep, caller: CallerDep) -> dict[str, Any]:
+    """Run retention now (privacy role): seal what is past its hot period into the cold
+    tier and purge what is past its total period, honouring legal holds. Each purge
+    leaves a signed receipt and an entry. Runs one at a time; large runs take a while."""
+    return service.app.retention.run(caller).to_json()
+
+
 class HoldRequest(BaseModel):
     query: str = Field(min_length=1, max_length=256, description="what the hold covers")
     reason: str = Field(min_length=1, max_length=2000)
