@@ -22,9 +22,11 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def spread_events(count: int, start: datetime, span: timedelta, seed: int) -> Iterator[list[bytes]]:
+def spread_events(
+    count: int, start: datetime, span: timedelta, seed: int, size: int = CHUNK
+) -> Iterator[list[bytes]]:
     """``count`` sample events spread evenly over ``span`` from ``start``, in chunks of
-    JSON lines."""
+    ``size`` JSON lines."""
     rng = random.Random(seed)
     step = span / count
     moment = start
@@ -32,7 +34,7 @@ def spread_events(count: int, start: datetime, span: timedelta, seed: int) -> It
     for _ in range(count):
         moment += step
         chunk.append(orjson.dumps(sample_event(rng, moment)))
-        if len(chunk) == CHUNK:
+        if len(chunk) == size:
             yield chunk
             chunk = []
     if chunk:
@@ -40,13 +42,28 @@ def spread_events(count: int, start: datetime, span: timedelta, seed: int) -> It
 
 
 def build(
-    data: Path, count: int, *, start: datetime, span: timedelta, seed: int, origin: str
-) -> None:
-    """A new log in ``data`` of ``count`` events over ``span``, indexed for search."""
+    data: Path,
+    count: int,
+    *,
+    start: datetime,
+    span: timedelta,
+    seed: int,
+    origin: str,
+    received: bool = False,
+) -> float:
+    """A new log in ``data`` of ``count`` events over ``span``, indexed for search; with
+    ``received``, each chunk is also received at its events' time (a test clock), as if
+    the log had run through the span. Returns the append rate (entries/s)."""
     started = time.perf_counter()
+    rate = 0.0
     with Ledger.init(data, origin=origin) as ledger:
         done = 0
-        for lines in spread_events(count, start, span, seed):
+        # Received at its events' time, a chunk is stamped as one: a hundred stamps at least.
+        size = min(CHUNK, max(1000, count // 100)) if received else CHUNK
+        for lines in spread_events(count, start, span, seed, size):
+            if received:
+                stamp = (start + span * (done / count)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                ledger.clock = lambda stamp=stamp: stamp
             for chunk in ledger.prepare_lines(lines):
                 if chunk.problems:
                     raise RuntimeError(chunk.problems[0])
@@ -57,3 +74,4 @@ def build(
         say("  indexing for search ...")
         ledger.catch_up(lambda n: say(f"  {n:,} indexed") if n % 1_000_000 == 0 else None)
     say(f"built {count:,} entries in {time.perf_counter() - started:,.0f} s")
+    return rate

@@ -66,6 +66,9 @@ policies:
         ("policies:\n  - {name: a, total: 1 year}\n  - {name: a, total: 2 years}\n", "second"),
         ("policies:\n  - {name: a, total: 1 year, keep: yes}\n", "unknown key 'keep'"),
         ("policies: [\n", "not YAML"),
+        ("policies: []\ncold: ftp://archive/x\n", "line 2: 'cold' 'ftp://archive/x' is neither"),
+        ("cold: 42\npolicies: []\n", "line 1: 'cold' is a folder or s3://"),
+        ("policies: []\n\nschedule: every night\n", "line 3: 'schedule' is a cron expression"),
     ],
 )
 def test_a_bad_policy_file_names_the_line_and_the_problem(text: str, words: str) -> None:

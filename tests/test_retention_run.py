@@ -24,6 +24,7 @@ import pytest
 from dateutil.relativedelta import relativedelta
 from moto.server import ThreadedMotoServer
 
+from backends import Backend
 from conftest import run_cli
 from trailseal.app import App, Caller
 from trailseal.errors import PurgedError, TamperError
@@ -61,9 +62,9 @@ def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def build(data: Path) -> None:
+def build(data: Path, store: str | None = None) -> None:
     """Seven years of sample events, each batch received at its own (test) time."""
-    with Ledger.init(data, origin="test/retention-run") as led:
+    with Ledger.init(data, origin="test/retention-run", store=store) as led:
         events = sample_events(BATCHES * 8, seed=13)
         for batch in range(BATCHES):
             moment = START + timedelta(days=14 * batch)
@@ -248,6 +249,41 @@ def test_leaf_hashes_of_purged_entries_are_listed_in_a_signed_receipt(
         }
         assert purge.entry["event"]["actor"]["id"] == "host:privacy"
         assert "under" in purge.entry["event"]["outcome"]["reason"]  # which policies
+
+
+def test_both_backends_seal_purge_and_refuse_anything_else(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """The same run on the real PostgreSQL as on SQLite; and the store's own guards let
+    an entry's bytes go only for a recorded seal or purge."""
+    data = tmp_path / "data"
+    build(data, backend.store(data))
+    with App.open(data) as app:
+        app.ledger.clock = lambda: _stamp(AT - timedelta(days=1))
+        app.retention.hold(Caller.host("privacy"), "tenant:tenant-5", "matter")
+        app.retention.hold(Caller.host("privacy"), "actor:u-7*", "case", stops_cold=True)
+        size = app.ledger.size()
+        entries = [app.ledger.get(i).entry for i in range(size)]
+        purge, cold = expected(entries, AT)
+        _run(app, AT)
+        assert {i for (i,) in backend.query(data, "SELECT idx FROM purged")} == purge
+        assert {i for (i,) in backend.query(data, "SELECT idx FROM cold")} == cold
+        assert app.ledger.verify().tiers.purged_ranges == ranges(sorted(purge))  # type: ignore[union-attr]
+        some_cold = min(cold)
+        assert app.ledger.get(some_cold).entry == entries[some_cold]
+    hot = min(set(range(size)) - purge - cold)
+    empty = backend.blob("''")
+    for statement in (
+        f"UPDATE entries SET entry = {empty} WHERE idx = {hot}",
+        f"DELETE FROM search_index WHERE idx = {hot}",
+        f"UPDATE cold SET segment = 0 WHERE idx = {some_cold}",
+        f"DELETE FROM cold WHERE idx = {some_cold}",
+        "DELETE FROM purged",
+        "DELETE FROM receipts",
+        "UPDATE segments SET manifest = '{}'",
+    ):
+        with pytest.raises(Exception, match="trailseal"):
+            backend.guarded(data, statement)
 
 
 @pytest.mark.parametrize("damage", ["changed", "deleted", "replaced"])
@@ -525,4 +561,47 @@ def test_verify_detects_a_segment_damaged_in_the_bucket(
     else:  # a delete marker hides it
         s3.delete_object(Bucket=bucket, Key=key)
     with App.open(data) as app, pytest.raises(TamperError, match=name):
+        app.ledger.verify()
+
+
+OLD_SQLITE = """
+DROP TABLE segments; DROP TABLE cold; DROP TABLE purged; DROP TABLE receipts;
+DROP TRIGGER entries_vacate_only; DROP TRIGGER entries_vacated_only;
+DROP TRIGGER search_index_purge_only; DROP TRIGGER details_erase_only;
+CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries
+BEGIN SELECT RAISE(ABORT, 'trailseal: entries is append-only'); END;
+CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries
+BEGIN SELECT RAISE(ABORT, 'trailseal: entries is append-only'); END;
+CREATE TRIGGER search_index_no_delete BEFORE DELETE ON search_index
+BEGIN SELECT RAISE(ABORT, 'trailseal: search_index is append-only'); END;
+CREATE TRIGGER details_erase_only BEFORE DELETE ON details
+WHEN NOT EXISTS (SELECT 1 FROM erasures WHERE idx = OLD.idx)
+BEGIN SELECT RAISE(ABORT, 'trailseal: a detail is removed only by a recorded erasure'); END;
+"""
+OLD_POSTGRES = """
+DROP TABLE segments, cold, purged, receipts CASCADE;
+DROP TRIGGER entries_vacate_only ON entries; DROP TRIGGER entries_no_delete ON entries;
+DROP TRIGGER search_index_no_update ON search_index;
+DROP TRIGGER search_index_purge_only ON search_index;
+CREATE TRIGGER entries_append_only BEFORE UPDATE OR DELETE ON entries
+    FOR EACH ROW EXECUTE FUNCTION refuse();
+CREATE TRIGGER search_index_append_only BEFORE UPDATE OR DELETE ON search_index
+    FOR EACH ROW EXECUTE FUNCTION refuse();
+"""
+
+
+def test_a_log_made_before_retention_gains_it_at_open(backend: Backend, tmp_path: Path) -> None:
+    """A log whose schema predates the cold tier (made by an older trailseal) gets its
+    tables and guards the first time it is opened, and a run then works as on any."""
+    data = tmp_path / "data"
+    build(data, backend.store(data))
+    if backend.name == "sqlite":
+        db = sqlite3.connect(data / "log.db")
+        db.executescript(OLD_SQLITE)
+        db.close()
+    else:
+        backend.run(data, [(s, ()) for s in OLD_POSTGRES.split(";") if s.strip()])
+    with App.open(data) as app:
+        done = _run(app, AT)
+        assert done.purged > 0
         app.ledger.verify()

@@ -292,7 +292,8 @@ def parse_config(text: str, source: str = "retention.yaml") -> RetentionConfig:
         raise ConfigError(
             f"{source}: unknown key {unknown[0]!r}; the file holds policies, cold and schedule"
         )
-    cold, schedule = _cold(document.get("cold"), source), _schedule(document, source)
+    cold = _cold(document.get("cold"), f"{source} line {_line(text, 'cold')}")
+    schedule = _schedule(document, f"{source} line {_line(text, 'schedule')}")
     names: set[str] = set()
     policies = tuple(_policy(item, source, names) for item in document.get("policies") or [])
     matches: dict[str, Policy] = {}
@@ -305,6 +306,12 @@ def parse_config(text: str, source: str = "retention.yaml") -> RetentionConfig:
             )
         matches[policy.match_text.strip()] = policy
     return RetentionConfig(policies, cold, schedule)
+
+
+def _line(text: str, key: str) -> int:
+    """The line a top-level key is on (1-based; 1 when it cannot be found)."""
+    found = re.search(rf"^{key}\s*:", text, flags=re.MULTILINE)
+    return text.count("\n", 0, found.start()) + 1 if found else 1
 
 
 def _cold(value: object, source: str) -> str | None:

@@ -127,6 +127,7 @@ BEGIN SELECT RAISE(ABORT, 'trailseal: {table} is append-only'); END;
 # Older logs get these at open, once.
 _RETENTION_TABLES = """
 DROP TRIGGER IF EXISTS entries_no_update;
+DROP TRIGGER IF EXISTS entries_no_delete;
 DROP TRIGGER IF EXISTS details_erase_only;
 DROP TRIGGER IF EXISTS search_index_no_delete;
 CREATE TABLE IF NOT EXISTS segments (
@@ -148,6 +149,10 @@ WHEN NOT (NEW.idx = OLD.idx AND NEW.event_id = OLD.event_id AND NEW.entry = x''
     AND (EXISTS (SELECT 1 FROM cold WHERE idx = OLD.idx)
          OR EXISTS (SELECT 1 FROM purged WHERE idx = OLD.idx)))
 BEGIN SELECT RAISE(ABORT, 'trailseal: an entry is only vacated, by a recorded seal or purge'); END;
+CREATE TRIGGER entries_vacated_only BEFORE DELETE ON entries
+WHEN NOT EXISTS (SELECT 1 FROM cold WHERE idx = OLD.idx)
+    AND NOT EXISTS (SELECT 1 FROM purged WHERE idx = OLD.idx)
+BEGIN SELECT RAISE(ABORT, 'trailseal: entries is append-only'); END;
 CREATE TRIGGER details_erase_only BEFORE DELETE ON details
 WHEN NOT EXISTS (SELECT 1 FROM erasures WHERE idx = OLD.idx)
     AND NOT EXISTS (SELECT 1 FROM purged WHERE idx = OLD.idx)
@@ -210,6 +215,21 @@ def _storage_error(exc: sqlite3.Error, doing: str) -> StorageError:
     if any(word in text.lower() for word in _UNAVAILABLE):
         return StoreUnavailableError(f"cannot {doing}: {text}; nothing was changed")
     return StorageError(f"cannot {doing}: {text}; nothing was changed")
+
+
+def _vacate(db: sqlite3.Connection, indexes: Sequence[int]) -> None:
+    """Drop the bytes of the entries at ``indexes`` (a seal or purge is recorded for each):
+    each row is deleted and written again without them. Shrinking rows in place would
+    leave every page as large as before; rows deleted together free whole pages, which
+    later appends reuse, and the rows written again pack densely."""
+    marks = ",".join("?" * len(indexes))
+    rows = db.execute(
+        "SELECT idx, event_id, leaf_hash, chain_hash, tree_nodes FROM entries "  # noqa: S608
+        f"WHERE idx IN ({marks}) AND entry != x''",
+        list(indexes),
+    ).fetchall()
+    db.execute(f"DELETE FROM entries WHERE idx IN ({marks}) AND entry != x''", list(indexes))  # noqa: S608
+    insert_rows(db, "entries", "(?,?,x'',?,?,?)", rows)
 
 
 class _Append:
@@ -661,10 +681,7 @@ class SQLiteStore:
                     "ON CONFLICT (idx) DO UPDATE SET segment = excluded.segment",
                     [segment, *part],
                 )
-                db.execute(
-                    f"UPDATE entries SET entry = x'' WHERE idx IN ({marks}) AND entry != x''",  # noqa: S608
-                    part,
-                )
+                _vacate(db, part)
             return segment
 
     def purge(self, body: str, signature: str, rows: Sequence[tuple[int, str]]) -> int:
@@ -680,9 +697,9 @@ class SQLiteStore:
                     f"DELETE FROM cold WHERE idx IN ({marks})",  # noqa: S608
                     f"DELETE FROM details WHERE idx IN ({marks})",  # noqa: S608
                     f"DELETE FROM search_index WHERE idx IN ({marks})",  # noqa: S608
-                    f"UPDATE entries SET entry = x'' WHERE idx IN ({marks}) AND entry != x''",  # noqa: S608
                 ):
                     db.execute(statement, part)
+                _vacate(db, part)
             return receipt
 
     def close(self) -> None:
