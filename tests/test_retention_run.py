@@ -33,7 +33,7 @@ from trailseal.ledger import Ledger
 from trailseal.ledger.tiers import ranges
 from trailseal.proofs import verify_consistency, verify_inclusion
 from trailseal.storage.segments import ColdStorageError
-from trailseal.testing import sample_events
+from trailseal.testing import ServiceProcess, sample_events
 
 START = datetime(2019, 11, 20, 9, 0, tzinfo=UTC)
 BATCHES = 183  # one every 14 days: seven years
@@ -605,3 +605,33 @@ def test_a_log_made_before_retention_gains_it_at_open(backend: Backend, tmp_path
         done = _run(app, AT)
         assert done.purged > 0
         app.ledger.verify()
+
+
+def test_the_api_runs_retention_and_answers_gone_for_a_purged_entry(
+    seven_years: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(seven_years, data)
+    with App.open(data) as app:
+        _run(app, AT)
+        (receipt,) = app.ledger.store.receipts()
+        purged = json.loads(receipt.body)["ranges"][0][0]
+    created = run_cli("principals", "create", "root", "--role", "admin", "--data", str(data))
+    service = ServiceProcess(data, json.loads(created.stdout)["token"], ())
+    service.start()
+    try:
+        privacy = service.principal("po", "privacy")
+        auditor = service.principal("au", "auditor")
+        with service.client(auditor) as http:
+            gone = http.get(f"/v1/entries/{purged}")
+            assert gone.status_code == 410, gone.text
+            assert "purged" in gone.json()["detail"]
+            assert http.post("/v1/retention/run").status_code == 403
+            proof = http.get("/v1/proofs/inclusion", params={"index": purged})
+            assert proof.status_code == 200, proof.text  # its proof remains
+        with service.client(privacy) as http:
+            done = http.post("/v1/retention/run")
+            assert done.status_code == 200, done.text
+            assert set(done.json()) >= {"sealed", "purged", "receipts", "held"}
+    finally:
+        service.stop()
