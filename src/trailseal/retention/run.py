@@ -265,20 +265,34 @@ class Runner:
         return report
 
     def seal(self, policy: Policy, indexes: list[int], at: datetime, report: RunReport) -> None:
-        """Seal ``indexes`` (all governed by ``policy``) into segments, a month of purge
-        dates at a time."""
-        groups: dict[str, list[tuple[int, bytes, bytes, str]]] = defaultdict(list)
+        """Seal ``indexes`` (all governed by ``policy``) into segments, one per month in
+        which their total period ends (at most SEGMENT_ROWS each). The log receives in
+        index order, so those months rise with the index: each segment is written as
+        soon as the next entry falls in a later month, holding one segment in memory."""
+        part: list[tuple[int, bytes, bytes, str]] = []
+        month = ""
         for rows in self._read(indexes):
-            for index, entry, leaf, received in rows:
-                ends = policy.total.after(_moment(received))
-                groups[utc(ends)[:7]].append((index, entry, leaf, received))
-        for _month, rows in sorted(groups.items()):
-            for start in range(0, len(rows), SEGMENT_ROWS):
-                part = rows[start : start + SEGMENT_ROWS]
-                name = self._write(policy, part, at)
-                report.segments.append(name)
-                report.sealed += len(part)
-                self.say(f"sealed {len(part):,} entries into {name}")
+            for row in rows:
+                ends = utc(policy.total.after(_moment(row[3])))[:7]
+                if part and (ends != month or len(part) >= SEGMENT_ROWS):
+                    self._seal_part(policy, part, at, report)
+                    part = []
+                month = ends
+                part.append(row)
+        if part:
+            self._seal_part(policy, part, at, report)
+
+    def _seal_part(
+        self,
+        policy: Policy,
+        part: list[tuple[int, bytes, bytes, str]],
+        at: datetime,
+        report: RunReport,
+    ) -> None:
+        name = self._write(policy, part, at)
+        report.segments.append(name)
+        report.sealed += len(part)
+        self.say(f"sealed {len(part):,} entries into {name}")
 
     def _read(self, indexes: Sequence[int]) -> Iterator[list[tuple[int, bytes, bytes, str]]]:
         """(index, entry bytes, leaf hash, received at) of ``indexes``, a batch at a time."""
