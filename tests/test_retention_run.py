@@ -222,6 +222,10 @@ def test_a_run_over_seven_years_moves_and_purges_exactly_what_the_policies_say(
         assert _report(app) == (summary, sections, cited)
         again = _run(app, AT)
         assert (again.sealed, again.purged) == (0, 0)  # nothing is done twice
+        after = app.retention.plan(Caller.host("auditor"), AT)
+        assert sum(p.in_cold for p in after.policies) == len(cold)
+        assert all(p.cold - p.in_cold == 0 for p in after.policies)  # nothing left to seal
+        assert sum(p.purge for p in after.policies) == 0
 
 
 def test_leaf_hashes_of_purged_entries_are_listed_in_a_signed_receipt(
@@ -635,3 +639,20 @@ def test_the_api_runs_retention_and_answers_gone_for_a_purged_entry(
             assert set(done.json()) >= {"sealed", "purged", "receipts", "held"}
     finally:
         service.stop()
+
+
+def test_serve_runs_retention_on_its_schedule(seven_years: Path, tmp_path: Path) -> None:
+    """The schedule `serve` follows: a new schedule starts now, then runs when due."""
+    data = tmp_path / "data"
+    shutil.copytree(seven_years, data)
+    (data / "retention.yaml").write_text('schedule: "0 3 * * *"\n' + POLICIES)
+    first = AT.replace(hour=1, minute=0)
+    with App.open(data) as app:
+        app.ledger.clock = lambda: _stamp(first + timedelta(days=1))
+        assert app.retention.run_due(first) is None  # starts counting now
+        assert app.retention.run_due(first + timedelta(hours=1)) is None  # 02:00: not yet
+        done = app.retention.run_due(first + timedelta(hours=2, minutes=1))  # 03:01
+        assert done is not None
+        assert done.purged > 0
+        assert app.retention.run_due(first + timedelta(hours=3)) is None  # ran today
+    assert (data / "retention.state.json").exists()
