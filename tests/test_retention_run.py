@@ -656,3 +656,35 @@ def test_serve_runs_retention_on_its_schedule(seven_years: Path, tmp_path: Path)
         assert done.purged > 0
         assert app.retention.run_due(first + timedelta(hours=3)) is None  # ran today
     assert (data / "retention.state.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("tamper", "kind"),
+    [
+        ("UPDATE entries SET entry = x'' WHERE idx = {hot}", "modified-entry"),
+        ("UPDATE receipts SET body = replace(body, '\"count\"', '\"c0unt\"')", "forged-receipt"),
+        ("INSERT INTO purged VALUES ({hot}, 1, '2020-01-01T00:00:00.000000Z')", "forged-receipt"),
+        (
+            "UPDATE segments SET manifest = replace(manifest, '\"rows\"', '\"r0ws\"')",
+            "forged-manifest",
+        ),
+        ("DELETE FROM cold WHERE idx = {cold}", "modified-entry"),
+    ],
+)
+def test_verify_names_tampering_with_what_retention_recorded(
+    seven_years: Path, tmp_path: Path, tamper: str, kind: str
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(seven_years, data)
+    with App.open(data) as app:
+        _run(app, AT)
+    purged, cold, hot = _tiers(data)
+    db = sqlite3.connect(data / "log.db")
+    for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        db.execute(f"DROP TRIGGER {name}")
+    db.execute(tamper.format(hot=min(hot - purged - cold), cold=min(cold)))
+    db.commit()
+    db.close()
+    with App.open(data) as app, pytest.raises(TamperError) as caught:
+        app.ledger.verify()
+    assert caught.value.kind == kind

@@ -250,9 +250,11 @@ class Runner:
             }
         for decision in decisions:
             if decision.cold:
+                self.say(f"{decision.policy.name}: sealing {len(decision.cold):,} entries ...")
                 self.seal(decision.policy, decision.cold, at, report)
         purge = {i: d.policy for d in decisions for i in d.purge}
         if purge:
+            self.say(f"purging {len(purge):,} entries ...")
             self.purge(purge, at, report)
         if report.sealed:
             self.record(
