@@ -22,6 +22,8 @@ import duckdb
 import orjson
 import pytest
 from dateutil.relativedelta import relativedelta
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from moto.server import ThreadedMotoServer
 
 from backends import Backend
@@ -688,3 +690,47 @@ def test_verify_names_tampering_with_what_retention_recorded(
     with App.open(data) as app, pytest.raises(TamperError) as caught:
         app.ledger.verify()
     assert caught.value.kind == kind
+
+
+MATCHES = ["resource:patient", "tenant:tenant-3", "action:record.*", "-resource:patient", None]
+PERIODS = ["30 days", "6 months", "1 year", "2 years", "5 years"]
+
+
+@st.composite
+def policy_files(draw: st.DrawFn) -> str:
+    """Policy files of one to three policies over the sample log's fields."""
+    chosen = draw(st.lists(st.sampled_from(MATCHES), min_size=1, max_size=3, unique=True))
+    lines = ["policies:"]
+    for n, match in enumerate(chosen):
+        total = draw(st.sampled_from(range(1, len(PERIODS))))
+        hot = draw(st.one_of(st.none(), st.sampled_from(range(total))))
+        lines.append(f"  - name: p{n}\n    total: {PERIODS[total]}")
+        if hot is not None:
+            lines.append(f"    hot: {PERIODS[hot]}")
+        if match is not None:
+            lines.append(f'    match: "{match}"')
+    return "\n".join(lines) + "\n"
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=policy_files(), months=st.integers(0, 40))
+def test_any_policies_a_run_does_what_the_plan_said_and_the_log_verifies(
+    seven_years: Path, tmp_path_factory: pytest.TempPathFactory, text: str, months: int
+) -> None:
+    """For policies drawn at random and a moment drawn at random: the run seals and purges
+    exactly what the plan counted, the log verifies, and a second run does nothing."""
+    data = tmp_path_factory.mktemp("any") / "data"
+    shutil.copytree(seven_years, data)
+    (data / "retention.yaml").write_text(text)
+    at = START + relativedelta(months=months + 40)
+    with App.open(data) as app:
+        app.ledger.clock = lambda: _stamp(at)
+        planned = app.retention.plan(Caller.host("auditor"), at)
+        done = _run(app, at)
+        assert done.purged == sum(p.purge for p in planned.policies)
+        assert done.sealed == sum(p.cold for p in planned.policies)
+        app.ledger.verify()
+        again = _run(app, at)
+        assert (again.sealed, again.purged) == (0, 0)
