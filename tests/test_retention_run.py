@@ -312,6 +312,9 @@ def test_verify_detects_a_damaged_segment(seven_years: Path, tmp_path: Path, dam
         first.write_bytes(second.read_bytes())
     with App.open(data) as app, pytest.raises(TamperError, match="segment"):
         app.ledger.verify()
+    if damage != "changed":  # a run's look at size and presence sees these two
+        with App.open(data) as app, pytest.raises(ColdStorageError, match="nothing was changed"):
+            _run(app, LATER)
     result = run_cli("verify", "--data", str(data))
     assert result.returncode != 0
     assert b"segment" in result.stderr
@@ -568,6 +571,8 @@ def test_verify_detects_a_segment_damaged_in_the_bucket(
         s3.delete_object(Bucket=bucket, Key=key)
     with App.open(data) as app, pytest.raises(TamperError, match=name):
         app.ledger.verify()
+    with App.open(data) as app, pytest.raises(ColdStorageError, match=name):
+        _run(app, LATER)
 
 
 OLD_SQLITE = """

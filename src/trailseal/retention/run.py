@@ -239,6 +239,7 @@ class Runner:
 
     def run(self, at: datetime) -> RunReport:
         report = RunReport(utc(at))
+        self.check_segments()
         self.recover(at, report)
         decisions = self.decide(at)
         for decision in decisions:
@@ -439,6 +440,29 @@ class Runner:
         )
 
     # -- recovering and retiring ---------------------------------------------------
+
+    def check_segments(self) -> None:
+        """Stop before changing anything if a segment that holds entries is missing, or
+        differs in size (or in the SHA-256 object storage keeps) from its manifest. A
+        cheap look, not a proof: `trailseal verify` reads every byte."""
+        live = self.store.cold_counts()
+        for segment in self.store.segments():
+            if segment.id not in live:
+                continue
+            manifest = json.loads(segment.manifest)
+            found = self.tier.stat(segment.name)
+            if found is None:
+                raise ColdStorageError(
+                    f"segment {segment.name} is missing from {self.location}; nothing was "
+                    "changed (run `trailseal verify`, and restore it from a copy)"
+                )
+            size, digest = found
+            if size != manifest["bytes"] or digest not in (None, manifest["sha256"]):
+                raise ColdStorageError(
+                    f"segment {segment.name} in {self.location} differs from its signed "
+                    "manifest (changed or replaced); nothing was changed (run `trailseal "
+                    "verify`, and restore it from a copy)"
+                )
 
     def recover(self, at: datetime, report: RunReport) -> None:
         """Finish what an interrupted run left: receipts without their entry."""

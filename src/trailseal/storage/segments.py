@@ -144,6 +144,10 @@ class SegmentStore(Protocol):
 
     def put(self, name: str, data: bytes, manifest: bytes, retain_until: datetime) -> None: ...
     def get(self, name: str) -> bytes: ...
+    def stat(self, name: str) -> tuple[int, str | None] | None:
+        """(size in bytes, the SHA-256 the storage keeps beside it, if any); None: absent."""
+        ...
+
     def manifest(self, name: str) -> bytes: ...
     def open(self, name: str, digest: str) -> pq.ParquetFile: ...
     def delete(self, name: str) -> None: ...
@@ -204,6 +208,14 @@ class FolderSegments:
             raise ColdStorageError(f"segment {name} is missing from {self.folder}") from None
         except OSError as exc:
             raise ColdStorageError(f"cannot read segment {name}: {exc}") from None
+
+    def stat(self, name: str) -> tuple[int, str | None] | None:
+        try:
+            return self._path(name).stat().st_size, None
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ColdStorageError(f"cannot look up segment {name}: {exc}") from None
 
     def manifest(self, name: str) -> bytes:
         try:
@@ -348,6 +360,12 @@ class S3Segments:
             f"read segment {name}", "get_object", Bucket=self.bucket, Key=self._key(name)
         )
         return bytes(found["Body"].read())
+
+    def stat(self, name: str) -> tuple[int, str | None] | None:
+        found = self._exists(self._key(name))
+        if found is None:
+            return None
+        return int(found.get("ContentLength", -1)), found.get("Metadata", {}).get("sha256")
 
     def manifest(self, name: str) -> bytes:
         found = self._call(
