@@ -4,6 +4,7 @@ reports across hot and cold; damaged segments; and a run killed at every step.""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import re
 import shutil
@@ -29,7 +30,7 @@ from moto.server import ThreadedMotoServer
 from backends import Backend
 from conftest import run_cli
 from trailseal.app import App, Caller
-from trailseal.errors import PurgedError, TamperError
+from trailseal.errors import BusyError, PurgedError, TamperError
 from trailseal.events import parse_event
 from trailseal.ledger import Ledger
 from trailseal.ledger.tiers import ranges
@@ -739,3 +740,18 @@ def test_any_policies_a_run_does_what_the_plan_said_and_the_log_verifies(
         app.ledger.verify()
         again = _run(app, at)
         assert (again.sealed, again.purged) == (0, 0)
+
+
+def test_a_second_run_while_one_is_in_progress_is_refused(
+    seven_years: Path, tmp_path: Path
+) -> None:
+    """Another process holding the run (here: its lock) makes a run refuse, changing nothing."""
+    data = tmp_path / "data"
+    shutil.copytree(seven_years, data)
+    with (data / "retention.lock").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with App.open(data) as app, pytest.raises(BusyError, match="already in progress"):
+            _run(app, AT)
+    assert _tiers(data)[:2] == (set(), set())
+    with App.open(data) as app:
+        assert _run(app, AT).purged > 0  # released: the next run goes ahead

@@ -78,6 +78,11 @@ class DataLayout:
         return self.root / "retention.yaml"
 
     @property
+    def retention_lock(self) -> Path:
+        """Held (flock) by the retention run in progress; a second run is refused."""
+        return self.root / "retention.lock"
+
+    @property
     def retention_state(self) -> Path:
         """When retention last ran on its schedule (JSON), so a restart runs it once."""
         return self.root / "retention.state.json"

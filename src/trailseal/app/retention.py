@@ -4,9 +4,11 @@ entry in the log, and read back from the log)."""
 
 from __future__ import annotations
 
+import fcntl
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +20,7 @@ from croniter import croniter
 from trailseal.access import Permission
 from trailseal.app.caller import Caller
 from trailseal.app.recorder import Recorder
-from trailseal.errors import ConfigError, NotFoundError, PermissionDeniedError
+from trailseal.errors import BusyError, ConfigError, NotFoundError, PermissionDeniedError
 from trailseal.ledger import Ledger, SearchFilter
 from trailseal.query import Exact, Match
 from trailseal.reports.render import write_whole
@@ -28,6 +30,23 @@ from trailseal.retention.policy import RetentionConfig, load_config
 from trailseal.retention.run import Fault, Runner, RunReport, cold_location
 
 _HOLD_ACTIONS = Match("action", (Exact(HOLD), Exact(RELEASE)))
+
+
+@contextmanager
+def _one_run(path: Path) -> Iterator[None]:
+    """Hold the data directory's retention lock: one run at a time across processes (the
+    CLI beside `serve`'s schedule); a second is refused, never queued."""
+    with path.open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BusyError(
+                "a retention run is already in progress on this log; try again when it is done"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _last_run(state: Path) -> datetime | None:
@@ -106,7 +125,7 @@ class Retention:
             fault=fault or (lambda _step: None),
             progress=progress,
         )
-        with self._running:
+        with self._running, _one_run(self.ledger.settings.layout.retention_lock):
             return runner.run(moment)
 
     def run_due(self, now: datetime | None = None) -> RunReport | None:
