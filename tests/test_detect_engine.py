@@ -660,3 +660,15 @@ def test_a_position_no_progress_entry_vouches_for_is_evaluated_not_a_crash(log: 
         "entries 0 to 0 were never evaluated: the detection position moved past them"
     ]
     engine.store.close()
+
+
+def test_an_alert_merged_with_earlier_evidence_moves_its_first_seen_back(log: tuple) -> None:
+    """Evidence arriving out of order (09:30 logged before 09:00) merges into one alert
+    whose first_seen is the earliest evidence's, not the first logged."""
+    exports = [
+        event("c2", "export.create", h, resource={"type": "export", "count": 500}) for h in (9.5, 9)
+    ]
+    (alert,) = run(log, exports)["bulk_export"]
+    assert len(alert.evidence) == 2
+    assert alert.first_seen < alert.last_seen
+    assert "T09:00" in alert.first_seen

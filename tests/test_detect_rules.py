@@ -3,6 +3,7 @@ problems are all reported with file and line while the good rules still load."""
 
 from __future__ import annotations
 
+import base64
 import re
 import textwrap
 import time
@@ -249,3 +250,107 @@ def test_rules_test_shows_which_events_match_and_why(tmp_path: Path) -> None:
     assert "many=yes" in out[0]
     assert out[1].startswith("2: no match")
     assert "many=no" in out[1]
+
+
+# -- Sigma fidelity (issue 14): each as the Sigma specification and pySigma say ----------
+
+_EVIL = base64.b64encode(b"run evil now").decode()
+FIDELITY = [
+    # a number rule value matches the number, or text that is exactly it written plainly
+    ("sel: {x: 10}\ncondition: sel", {"x": 10}, True),
+    ("sel: {x: 10}\ncondition: sel", {"x": "10"}, True),
+    ("sel: {x: 10}\ncondition: sel", {"x": "010"}, False),
+    ("sel: {x: 10}\ncondition: sel", {"x": " 10"}, False),
+    ("sel: {x|gt: 9}\ncondition: sel", {"x": "1e1"}, False),
+    # a boolean matches the boolean or its text, as text "true" matches a boolean
+    ("sel: {x: true}\ncondition: sel", {"x": True}, True),
+    ("sel: {x: true}\ncondition: sel", {"x": "true"}, True),
+    ("sel: {x: true}\ncondition: sel", {"x": "TRUE"}, True),
+    ("sel: {x: true}\ncondition: sel", {"x": "false"}, False),
+    ("sel: {x: 'true'}\ncondition: sel", {"x": True}, True),
+    # an object equals no value, whatever its text would contain
+    ("sel: {x|contains: a}\ncondition: sel", {"x": {"a": 1}}, False),
+    ("sel: {x: '*'}\ncondition: sel", {"x": {"k": "v"}}, False),
+    ("sel: {x|re: '.*'}\ncondition: sel", {"x": {"k": 1}}, False),
+    ("sel: {x: v}\ncondition: sel", {"x": [{"k": "v"}, "v"]}, True),
+    # fieldref: case-insensitive, and with startswith, endswith and contains
+    ("sel: {a|fieldref: b}\ncondition: sel", {"a": "ICU", "b": "icu"}, True),
+    ("sel: {a|fieldref: b}\ncondition: sel", {"a": 3, "b": 3}, True),
+    ("sel: {a|fieldref|startswith: b}\ncondition: sel", {"a": "ADMIN-x", "b": "admin"}, True),
+    ("sel: {a|fieldref|startswith: b}\ncondition: sel", {"a": "x-admin", "b": "admin"}, False),
+    ("sel: {a|fieldref|endswith: b}\ncondition: sel", {"a": "x-admin", "b": "ADMIN"}, True),
+    ("sel: {a|fieldref|contains: b}\ncondition: sel", {"a": "xadminy", "b": "admin"}, True),
+    ("sel: {a|fieldref|contains: b}\ncondition: sel", {"a": "xadmy", "b": "admin"}, False),
+    # time modifiers take that part of a timestamp (UTC), never the raw value
+    ("sel: {time|hour: 3}\ncondition: sel", {"time": "2026-03-01T03:15:00Z"}, True),
+    ("sel: {time|hour: 3}\ncondition: sel", {"time": "2026-03-01T05:15:00+02:00"}, True),
+    ("sel: {time|hour: 3}\ncondition: sel", {"time": "2026-03-01T04:15:00Z"}, False),
+    ("sel: {time|hour: 3}\ncondition: sel", {"time": 3}, False),
+    ("sel: {time|minute: 15}\ncondition: sel", {"time": "2026-03-01T03:15:00Z"}, True),
+    ("sel: {time|day: 1}\ncondition: sel", {"time": "2026-03-01T03:15:00Z"}, True),
+    ("sel: {time|week: 9}\ncondition: sel", {"time": "2026-03-01T03:15:00Z"}, True),
+    ("sel: {time|month: 3}\ncondition: sel", {"time": "2026-03-01T03:15:00Z"}, True),
+    ("sel: {time|year: 2026}\ncondition: sel", {"time": "2026-03-01T03:15:00Z"}, True),
+    # windash and base64offset, expanded as pySigma expands them
+    ("sel: {cmd|windash|contains: ' -c '}\ncondition: sel", {"cmd": "x /c y"}, True),
+    ("sel: {cmd|windash|contains: ' -c '}\ncondition: sel", {"cmd": "x -c y"}, True),
+    ("sel: {cmd|windash|contains: ' -c '}\ncondition: sel", {"cmd": "x +c y"}, False),
+    ("sel: {x|base64offset|contains: evil}\ncondition: sel", {"x": _EVIL}, True),
+    ("sel: {x|base64offset|contains: evil}\ncondition: sel", {"x": "ZXZpbA"}, True),
+    ("sel: {x|base64offset|contains: evil}\ncondition: sel", {"x": "bm90aGluZw=="}, False),
+]
+
+
+@pytest.mark.parametrize(("detection", "fields", "expected"), FIDELITY)
+def test_sigma_fidelity(tmp_path: Path, detection: str, fields: dict, expected: bool) -> None:
+    assert _predicate(tmp_path, detection)(fields) is expected
+
+
+def test_an_expand_placeholder_is_refused_naming_it_never_dropped(tmp_path: Path) -> None:
+    """A placeholder trailseal has no list for would otherwise match nothing, silently
+    losing a filter such as `not 1 of filter_main_*`: the rule is refused instead."""
+    (tmp_path / "r.yml").write_text(
+        _rule(
+            "sel: {action: iam.role.assign}\n"
+            "filter_main_admins: {actor.id|expand: '%admins%'}\n"
+            "condition: sel and not 1 of filter_main_*"
+        )
+    )
+    pack = load([tmp_path])
+    assert "r" not in pack.rules
+    (problem,) = pack.problems
+    assert "%admins%" in str(problem)
+    assert "r.yml" in str(problem)
+
+
+def test_the_action_gate_keeps_a_rule_that_compares_action_by_fieldref(tmp_path: Path) -> None:
+    (tmp_path / "r.yml").write_text(_rule("sel: {action|fieldref: expected}\ncondition: sel"))
+    rule = load([tmp_path]).rules["r"]
+    assert rule.gate is None or rule.gate({"action": "record.read"})
+    assert rule.predicate({"action": "record.read", "expected": "RECORD.READ"})
+
+
+def test_rules_test_and_the_engine_read_the_same_fields_at_any_depth() -> None:
+    """`rules test` flattens an event whole; the engine reads only the fields rules name.
+    Both reach any depth, and both give an object as an object (which equals no value)."""
+    from trailseal.detect.fields import FieldPlan, entry_fields  # noqa: PLC0415
+
+    deep = {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": "x"}}}}}}}}
+    entry = {"event": {"action": "record.read", "detail_commitment": None}}
+    names = {"detail.a.b.c.d.e.f.g.h", "detail.a.b"}
+    flat = entry_fields(0, entry, deep)
+    planned = FieldPlan(names).fields(0, entry, deep)
+    for name in names:
+        assert flat[name] == planned[name]
+    assert flat["detail.a.b.c.d.e.f.g.h"] == "x"
+
+
+def test_watch_with_a_rules_folder_that_does_not_exist_refuses_and_moves_nothing(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    assert run_cli("init", "--data", str(data)).returncode == 0
+    result = run_cli("watch", "--once", "--rules", str(tmp_path / "nope"), "--data", str(data))
+    assert result.returncode != 0
+    assert b"no such folder or file of rules" in result.stderr
+    assert not (data / "detection.db").exists()  # no cursor was moved (none was made)

@@ -94,7 +94,7 @@ def load_config(
     config = DetectionConfig()
     listed = rules or settings.get("rules")
     if listed is not None:
-        config.rules = _rule_paths(data_dir, listed, file)
+        config.rules = _rule_paths(data_dir, listed, "--rules" if rules else str(file))
     if context_file:
         _context(config, Path(context_file).parent, _read(Path(context_file)))
     else:
@@ -112,10 +112,14 @@ def load_config(
     return config
 
 
-def _rule_paths(data_dir: Path, listed: Any, file: Path) -> list[Path]:
+def _rule_paths(data_dir: Path, listed: Any, file: str) -> list[Path]:
     if not isinstance(listed, list) or not all(isinstance(r, str) for r in listed):
         raise ConfigError(f"{file}: rules is a list of folders (or 'builtin')")
-    return [BUILTIN if r == "builtin" else _path(data_dir, r, "rules") for r in listed]
+    paths = [BUILTIN if r == "builtin" else _path(data_dir, r, "rules") for r in listed]
+    missing = [str(path) for path in paths if not path.exists()]
+    if missing:  # watching with no rules would move past every entry having checked none
+        raise ConfigError(f"{file}: no such folder or file of rules: {', '.join(missing)}")
+    return paths
 
 
 def _context(config: DetectionConfig, base: Path, context: dict[str, Any]) -> None:

@@ -13,16 +13,16 @@ from typing import Any
 
 Fields = dict[str, Any]
 
-_MAX_DEPTH = 6
 
-
-def _flatten(prefix: str, value: dict[str, Any], into: Fields, depth: int) -> None:
+def _flatten(prefix: str, value: dict[str, Any], into: Fields) -> None:
+    """Every field at any depth, as the engine's :class:`FieldPlan` reads them (events are
+    validated to a bounded depth, so the recursion is bounded too); an object is also a
+    field of its own, which equals no rule value."""
     for key, item in value.items():
         name = f"{prefix}.{key}"
-        if isinstance(item, dict) and depth < _MAX_DEPTH:
-            _flatten(name, item, into, depth + 1)
-        else:
-            into[name] = item
+        into[name] = item
+        if isinstance(item, dict):
+            _flatten(name, item, into)
 
 
 def entry_fields(index: int, entry: dict[str, Any], detail: Any) -> Fields:
@@ -30,11 +30,11 @@ def entry_fields(index: int, entry: dict[str, Any], detail: Any) -> Fields:
     fields: Fields = {"index": index, "received_at": entry.get("received_at")}
     for key, value in entry.get("event", {}).items():
         if isinstance(value, dict):
-            _flatten(key, value, fields, 2)
+            _flatten(key, value, fields)
         else:
             fields[key] = value
     if isinstance(detail, dict):
-        _flatten("detail", detail, fields, 2)
+        _flatten("detail", detail, fields)
     return fields
 
 

@@ -22,6 +22,7 @@ import ipaddress
 import re
 import re._parser as sre_parse  # type: ignore[import-not-found]  # Python's own regex parser
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import re2
@@ -32,18 +33,22 @@ from sigma.conditions import (
     ConditionOR,
 )
 from sigma.types import (
+    Placeholder,
     SigmaBool,
     SigmaCasedString,
     SigmaCIDRExpression,
     SigmaCompareExpression,
     SigmaExists,
+    SigmaExpansion,
     SigmaFieldReference,
     SigmaNull,
     SigmaNumber,
     SigmaRegularExpression,
     SigmaRegularExpressionFlag,
     SigmaString,
+    SigmaTimestampPart,
     SpecialChars,
+    TimestampPart,
 )
 
 from trailseal.detect.fields import Fields
@@ -91,7 +96,9 @@ def action_gate(node: Any) -> Predicate | None:
     or None. The engine uses it to skip, once per distinct action, every rule that
     cannot match: most entries then meet two or three rules instead of all of them."""
     if isinstance(node, ConditionFieldEqualsValueExpression):
-        return _field_predicate(node.field, node.value) if node.field == "action" else None
+        if node.field != "action" or isinstance(node.value, SigmaFieldReference):
+            return None  # a fieldref needs the other field, which the gate does not have
+        return _field_predicate(node.field, node.value)
     if isinstance(node, ConditionAND):
         gates = [g for g in (action_gate(arg) for arg in node.args) if g is not None]
         return _all(gates) if gates else None
@@ -131,53 +138,121 @@ def _field_predicate(field: str, value: Any) -> Predicate:
     if isinstance(value, SigmaNull):
         return lambda fields: fields.get(field) is None
     if isinstance(value, SigmaFieldReference):
-        other = value.field
-        return lambda fields: (
-            fields.get(field) is not None and fields.get(field) == fields.get(other)
-        )
+        return _field_reference(field, value)
     test = _value_test(value)
 
     def predicate(fields: Fields) -> bool:
         found = fields.get(field)
-        if found is None:
+        if found is None or isinstance(found, dict):  # an object equals no value
             return False
         if isinstance(found, list):
-            return any(test(item) for item in found if item is not None)
+            return any(test(item) for item in found if _scalar(item))
         return test(found)
 
     return predicate
 
 
+def _scalar(found: Any) -> bool:
+    return found is not None and not isinstance(found, dict | list)
+
+
+def _field_reference(field: str, value: SigmaFieldReference) -> Predicate:
+    """``field|fieldref: other``: the two fields' values compared as Sigma compares a
+    value, case-insensitively for text; with ``startswith``/``endswith`` (both for
+    ``contains``) the other field's value is a prefix, suffix or part of this one's."""
+    other, start, end = value.field, value.starts_with, value.ends_with
+
+    def predicate(fields: Fields) -> bool:
+        found, wanted = fields.get(field), fields.get(other)
+        if not _scalar(found) or not _scalar(wanted):
+            return False
+        if isinstance(found, str) or isinstance(wanted, str) or start or end:
+            text, part = _text(found).casefold(), _text(wanted).casefold()
+            if start and end:
+                return part in text
+            if start:
+                return text.startswith(part)
+            if end:
+                return text.endswith(part)
+            return text == part
+        return bool(found == wanted and type(found) is type(wanted))
+
+    return predicate
+
+
 def _value_test(value: Any) -> Test:
-    if isinstance(value, SigmaBool):
-        wanted_bool = value.boolean
-        return lambda found: found is wanted_bool
-    if isinstance(value, SigmaNumber):
-        number = value.number
-        return lambda found: _number(found) == number
-    if isinstance(value, SigmaCompareExpression):
-        return _comparison(value)
-    if isinstance(value, SigmaRegularExpression):
-        return _regex(value)
-    if isinstance(value, SigmaCIDRExpression):
-        network = ipaddress.ip_network(value.cidr, strict=False)
-        return lambda found: _in_network(found, network)
-    if isinstance(value, SigmaString):
-        return _string(value)
+    """The test one rule value makes of one field value (never None, never an object)."""
+    for kind, build in _BUILDERS:
+        if isinstance(value, kind):
+            return build(value)
     raise UnsupportedRule(f"a {type(value).__name__} value is not supported")
 
 
+def _boolean(value: SigmaBool) -> Test:
+    """true matches a boolean true or the text "true", as the text rule value "true"
+    matches a boolean true: Sigma compares the value, not its JSON type."""
+    wanted, word = value.boolean, "true" if value.boolean else "false"
+    return lambda found: found is wanted or (isinstance(found, str) and found.casefold() == word)
+
+
+def _expansion(value: SigmaExpansion) -> Test:
+    """``windash``, ``base64offset``: any of the variants pysigma expanded the value to."""
+    tests = [_value_test(variant) for variant in value.values]
+    return lambda found: any(test(found) for test in tests)
+
+
+def _number_equal(value: SigmaNumber) -> Test:
+    number = value.number
+    return lambda found: _number(found) == number
+
+
+def _cidr(value: SigmaCIDRExpression) -> Test:
+    network = ipaddress.ip_network(value.cidr, strict=False)
+    return lambda found: _in_network(found, network)
+
+
+_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?\Z")
+
+
 def _number(found: Any) -> float | None:
+    """A number, or text that is exactly one written plainly (``"10"``, ``"-2.5"``; not
+    ``"010"``, ``" 10"`` or ``"1e1"``, which a number rule value does not match)."""
     if isinstance(found, bool):
         return None
     if isinstance(found, int | float):
         return found
-    if isinstance(found, str):
-        try:
-            return float(found) if "." in found else int(found)
-        except ValueError:
-            return None
+    if isinstance(found, str) and _NUMBER.match(found):
+        return float(found) if "." in found else int(found)
     return None
+
+
+_PARTS: dict[TimestampPart, Callable[[datetime], int]] = {
+    TimestampPart.MINUTE: lambda moment: moment.minute,
+    TimestampPart.HOUR: lambda moment: moment.hour,
+    TimestampPart.DAY: lambda moment: moment.day,
+    TimestampPart.WEEK: lambda moment: moment.isocalendar().week,
+    TimestampPart.MONTH: lambda moment: moment.month,
+    TimestampPart.YEAR: lambda moment: moment.year,
+}
+
+
+def _timestamp_part(value: SigmaTimestampPart) -> Test:
+    """``|hour``, ``|minute``, ``|day``, ``|week``, ``|month``, ``|year``: that part of a
+    timestamp (RFC 3339 text, in UTC when it names no zone) equals the number."""
+    part, wanted = _PARTS[value.timestamp_part], value.number
+
+    def test(found: Any) -> bool:
+        if not isinstance(found, str):
+            return False
+        try:
+            moment = datetime.fromisoformat(found)
+        except ValueError:
+            return False
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC)
+        return part(moment) == wanted
+
+    return test
 
 
 def _comparison(value: SigmaCompareExpression) -> Test:
@@ -226,6 +301,12 @@ def _regex(value: SigmaRegularExpression) -> Test:
 
 
 def _string(value: SigmaString) -> Test:
+    if value.contains_placeholder():
+        names = ", ".join(sorted({f"%{p.name}%" for p in value.s if isinstance(p, Placeholder)}))
+        raise UnsupportedRule(
+            f"the |expand placeholder {names} has no list to expand to; trailseal does not "
+            "resolve placeholders, and refuses the rule rather than evaluate it without them"
+        )
     cased = isinstance(value, SigmaCasedString)
     parts = list(value.s)
     plain = [p for p in parts if isinstance(p, str)]
@@ -308,3 +389,16 @@ def _nested_unbounded(items: Any, *, inside_repeat: bool) -> bool:
         if found:
             return True
     return False
+
+
+# Each kind of rule value pysigma makes, and how it is tested (the first that applies).
+_BUILDERS: list[tuple[type, Callable[[Any], Test]]] = [
+    (SigmaBool, _boolean),
+    (SigmaExpansion, _expansion),
+    (SigmaTimestampPart, _timestamp_part),
+    (SigmaNumber, _number_equal),
+    (SigmaCompareExpression, _comparison),
+    (SigmaRegularExpression, _regex),
+    (SigmaCIDRExpression, _cidr),
+    (SigmaString, _string),
+]

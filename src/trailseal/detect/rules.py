@@ -120,8 +120,15 @@ def duration(text: object, where: str) -> int:
 def load(paths: Iterable[Path]) -> RulePack:
     """Every rule in the YAML files under ``paths`` (files or folders)."""
     pack = RulePack()
+    paths = list(paths)
+    for path in paths:  # a folder named wrong must not load no rules without a word
+        if not path.exists():
+            pack.problems.append(Problem(str(path), 0, "no such file or folder of rules"))
     files = sorted(
-        f for p in paths for f in ([p] if p.is_file() else [*p.rglob("*.yml"), *p.rglob("*.yaml")])
+        f
+        for p in paths
+        if p.exists()
+        for f in ([p] if p.is_file() else [*p.rglob("*.yml"), *p.rglob("*.yaml")])
     )
     documents: list[tuple[str, int, dict[str, Any], list[str]]] = []
     for file in files:

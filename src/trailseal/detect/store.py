@@ -169,16 +169,19 @@ class DetectionStore:
         key = (rule, tenant or "", group)
         if key not in self._latest:
             row = self.db.one(
-                "SELECT id, evidence, last_seen FROM alerts WHERE rule = ? "
+                "SELECT id, evidence, last_seen, first_seen FROM alerts WHERE rule = ? "
                 "AND coalesce(tenant, '') = ? AND group_key = ? "
                 "AND status != 'resolved' ORDER BY id DESC LIMIT 1",
                 key,
             )
-            self._latest[key] = None if row is None else [row[0], orjson.loads(row[1]), row[2]]
+            self._latest[key] = (
+                None if row is None else [row[0], orjson.loads(row[1]), row[2], row[3]]
+            )
         latest = self._latest[key]
         if latest is not None and _seconds_between(latest[2], first) <= dedup_seconds:
             latest[1] = _merged(latest[1], evidence)
             latest[2] = max(latest[2], last)
+            latest[3] = min(latest[3], first)  # evidence may arrive out of order
             self._dirty[int(latest[0])] = latest
             return int(latest[0]), False
         # Ids are never reused, even when the newest row was deleted: the log names
@@ -202,7 +205,7 @@ class DetectionStore:
                 tenant,
             ),
         )
-        self._latest[key] = [alert_id, evidence[:EVIDENCE_LIMIT], last]
+        self._latest[key] = [alert_id, evidence[:EVIDENCE_LIMIT], last, first]
         self.db.executemany(
             "INSERT INTO deliveries (alert_id, sink, due) VALUES (?, ?, 0)",
             [(alert_id, sink) for sink in sinks],
@@ -213,8 +216,12 @@ class DetectionStore:
         """Write the evidence merged since the batch began, and forget the cache (another
         process may resolve an alert between batches)."""
         self.db.executemany(
-            "UPDATE alerts SET evidence = ?, last_seen = ?, version = version + 1 WHERE id = ?",
-            [(orjson.dumps(kept[1]).decode(), kept[2], kept[0]) for kept in self._dirty.values()],
+            "UPDATE alerts SET evidence = ?, last_seen = ?, first_seen = ?, "
+            "version = version + 1 WHERE id = ?",
+            [
+                (orjson.dumps(kept[1]).decode(), kept[2], kept[3], kept[0])
+                for kept in self._dirty.values()
+            ],
         )
         self._dirty.clear()
         self._latest.clear()
