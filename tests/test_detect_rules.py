@@ -298,6 +298,12 @@ FIDELITY = [
     ("sel: {x|base64offset|contains: evil}\ncondition: sel", {"x": _EVIL}, True),
     ("sel: {x|base64offset|contains: evil}\ncondition: sel", {"x": "ZXZpbA"}, True),
     ("sel: {x|base64offset|contains: evil}\ncondition: sel", {"x": "bm90aGluZw=="}, False),
+    # a selection may be named with a dot or a pipe, as Sigma allows
+    ("sel.one: {x: 1}\ncondition: sel.one", {"x": 1}, True),
+    ("sel|one: {x: 1}\ncondition: sel|one", {"x": 1}, True),
+    ("sel.a: {x: 1}\nsel.b: {y: 2}\ncondition: all of sel.*", {"x": 1, "y": 2}, True),
+    ("sel.a: {x: 1}\nsel.b: {y: 2}\ncondition: all of sel.*", {"x": 1}, False),
+    ("a.b: {x: 1}\nf.c: {y: 2}\ncondition: a.b and not f.c", {"x": 1, "y": 2}, False),
 ]
 
 

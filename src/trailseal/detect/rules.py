@@ -144,6 +144,49 @@ def load(paths: Iterable[Path]) -> RulePack:
     return pack
 
 
+# Sigma allows a dot or a pipe in a selection's name; pySigma's condition grammar does
+# not. Such names are spelled with these stand-ins in both the detection and the
+# condition (wildcards in `1 of sel.*` included), and shown as written.
+_STAND_INS = ((".", "__dot__"), ("|", "__pipe__"))
+_TOKEN = re.compile(r"[^\s()]+")
+
+
+def _plain(name: str) -> str:
+    for char, stand_in in _STAND_INS:
+        name = name.replace(char, stand_in)
+    return name
+
+
+def _own_name(name: str) -> str:
+    for char, stand_in in _STAND_INS:
+        name = name.replace(stand_in, char)
+    return name
+
+
+def _plain_names(data: dict[str, Any]) -> dict[str, Any]:
+    """The rule with its selections' dots and pipes spelled as pySigma can parse."""
+    detection = data.get("detection")
+    if not isinstance(detection, dict) or not any(
+        isinstance(key, str) and key != "condition" and _plain(key) != key for key in detection
+    ):
+        return data
+
+    def condition(text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+        return _TOKEN.sub(lambda m: m[0] if m[0] == "|" else _plain(m[0]), text)
+
+    renamed: dict[str, Any] = {}
+    for key, value in detection.items():
+        if key == "condition":
+            conditions = value if isinstance(value, list) else [value]
+            found = [condition(c) for c in conditions]
+            renamed[key] = found if isinstance(value, list) else found[0]
+        else:
+            renamed[_plain(key) if isinstance(key, str) else key] = value
+    return {**data, "detection": renamed}
+
+
 def _documents(
     path: Path, problems: list[Problem]
 ) -> list[tuple[str, int, dict[str, Any], list[str]]]:
@@ -224,7 +267,7 @@ class _Document:
         rule is loaded."""
         kind = SigmaCorrelationRule if "correlation" in self.data else SigmaRule
         try:
-            parsed = kind.from_dict(self.data, collect_errors=True)
+            parsed = kind.from_dict(_plain_names(self.data), collect_errors=True)
         except (SigmaError, ValueError, TypeError, AttributeError) as exc:
             self.problem(str(exc))
             return None
@@ -246,7 +289,7 @@ class _Document:
             conditions = [compile_condition(tree) for tree in parsed]
             gates = [action_gate(tree) for tree in parsed]
             parts = tuple(
-                (part, compile_condition(SigmaCondition(part, rule.detection).parsed))
+                (_own_name(part), compile_condition(SigmaCondition(part, rule.detection).parsed))
                 for part in rule.detection.detections
             )
             group_by, dedup = _trailseal_options(self.data, name)
