@@ -360,3 +360,17 @@ def test_watch_with_a_rules_folder_that_does_not_exist_refuses_and_moves_nothing
     assert result.returncode != 0
     assert b"no such folder or file of rules" in result.stderr
     assert not (data / "detection.db").exists()  # no cursor was moved (none was made)
+
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "sigma-aws-cloudtrail"
+
+
+def test_sigmahq_cloudtrail_rules_load_unmodified() -> None:
+    """SigmaHQ's published CloudTrail rules (read where the shared corpus is, never copied
+    here) all load as published: docs/detection.md states the count."""
+    if not CORPUS.is_dir():
+        pytest.skip(f"SigmaHQ's CloudTrail rules are not at {CORPUS} on this machine")
+    files = sorted(CORPUS.glob("*.yml"))
+    pack = load([CORPUS])
+    assert pack.problems == []
+    assert len(pack.rules) == len(files) == 57
