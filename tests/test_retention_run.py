@@ -5,6 +5,7 @@ reports across hot and cold; damaged segments; and a run killed at every step.""
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import re
 import shutil
@@ -30,6 +31,7 @@ from moto.server import ThreadedMotoServer
 from backends import Backend
 from conftest import run_cli
 from trailseal.app import App, Caller
+from trailseal.checkpoints import Verifier, open_note
 from trailseal.errors import BusyError, PurgedError, TamperError
 from trailseal.events import parse_event
 from trailseal.ledger import Ledger
@@ -325,6 +327,7 @@ KILL = """
 import os, signal, sys
 from datetime import datetime
 from trailseal.app import App, Caller
+from trailseal.checkpoints import Verifier, open_note
 
 data, step = sys.argv[1], sys.argv[2]
 at = datetime.fromisoformat(sys.argv[3].replace("Z", "+00:00"))
@@ -641,6 +644,8 @@ def test_the_api_runs_retention_and_answers_gone_for_a_purged_entry(
             assert http.post("/v1/retention/run").status_code == 403
             proof = http.get("/v1/proofs/inclusion", params={"index": purged})
             assert proof.status_code == 200, proof.text  # its proof remains
+            (given,) = http.get("/v1/retention/receipts").json()["receipts"]
+            assert json.loads(given["body"])["ranges"][0][0] == purged
         with service.client(privacy) as http:
             done = http.post("/v1/retention/run")
             assert done.status_code == 200, done.text
@@ -755,3 +760,28 @@ def test_a_second_run_while_one_is_in_progress_is_refused(
     assert _tiers(data)[:2] == (set(), set())
     with App.open(data) as app:
         assert _run(app, AT).purged > 0  # released: the next run goes ahead
+
+
+def test_a_purge_receipt_is_handed_out_and_checks_with_the_verifier_key_alone(
+    seven_years: Path, tmp_path: Path
+) -> None:
+    """`retention receipts --receipt N --json` gives the body exactly as signed and the
+    signed note; with only the verifier key, its signature and SHA-256 check out."""
+    data = tmp_path / "data"
+    shutil.copytree(seven_years, data)
+    with App.open(data) as app:
+        _run(app, AT)
+    listed = run_cli("retention", "receipts", "--data", str(data), "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [r["receipt"] for r in json.loads(listed.stdout)] == [1]
+    given = run_cli("retention", "receipts", "--receipt", "1", "--data", str(data), "--json")
+    assert given.returncode == 0, given.stderr
+    receipt = json.loads(given.stdout)
+    verifier = Verifier.from_string((data / "verifier.key").read_text().strip())
+    kind, origin, name, digest = open_note(receipt["signature"], verifier).splitlines()
+    assert (kind, origin, name) == ("trailseal purge receipt v1", "test/retention-run", "receipt 1")
+    assert hashlib.sha256(receipt["body"].encode()).hexdigest() == digest
+    assert json.loads(receipt["body"])["count"] > 0
+    missing = run_cli("retention", "receipts", "--receipt", "9", "--data", str(data))
+    assert missing.returncode != 0
+    assert b"no receipt 9" in missing.stderr

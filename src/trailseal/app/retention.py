@@ -147,6 +147,25 @@ class Retention:
         write_whole(state, orjson.dumps({"last": moment.isoformat()}))
         return report
 
+    def receipts(self, caller: Caller) -> list[dict[str, Any]]:
+        """Every signed purge receipt, oldest first: its body (JSON text, exactly as signed:
+        the purged index ranges and their leaf hashes, the policies, when and by whom) and
+        the log's signed note over its SHA-256, which anyone holding the verifier key can
+        check. Recorded as ``audit.read``."""
+        self.recorder.authorize(caller, Permission.RETENTION)
+        self._every_tenant(caller, "purge receipts", "receipt")
+        found = [
+            {"receipt": r.id, "body": r.body, "signature": r.signature}
+            for r in self.ledger.reader.receipts()
+        ]
+        self.recorder.record(
+            "audit.read",
+            caller,
+            resource={"type": "receipt", "count": len(found)},
+            reason="purge receipts listed",
+        )
+        return found
+
     def _every_tenant(self, caller: Caller, what: str, kind: str) -> None:
         """Refuse (and record) a tenant-bound caller: retention spans every tenant."""
         if not caller.sees_all:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import click
 
 from trailseal.app import App
 from trailseal.cli._common import data_option, host, key_option
-from trailseal.cli._output import emit_json, emit_rows, info, output_options
+from trailseal.cli._output import emit_json, emit_rows, info, output_options, resolve
 from trailseal.query.times import span
 
 
@@ -140,6 +141,43 @@ def release(hold_id: str, reason: str, data: str | None, key: str | None) -> Non
     with App.open(data, key_path=key) as app:
         released = app.retention.release(host(), hold_id, reason)
     info(f"hold {released.id} released")
+
+
+@retention.command("receipts")
+@click.option("--receipt", type=int, help="Only this receipt, whole (as JSON).")
+@data_option
+@key_option
+@output_options
+def receipts(receipt: int | None, data: str | None, key: str | None, fmt: str | None) -> None:
+    """The signed purge receipts: what each purge removed (index ranges and their leaf
+    hashes), under which policies, when and by whom, with the log's signature. Give one
+    to an auditor with --receipt N --json; docs/retention.md says how to check it."""
+    with App.open(data, key_path=key) as app:
+        found = app.retention.receipts(host())
+    if receipt is not None:
+        chosen = [r for r in found if r["receipt"] == receipt]
+        if not chosen:
+            raise click.ClickException(f"no receipt {receipt}; there are {len(found)}")
+        emit_json(chosen[0])
+        return
+    if resolve(fmt) in ("json", "jsonl"):  # each body exactly as signed, as with --receipt
+        emit_rows(found, fmt, [])
+        return
+    rows = [{"receipt": r["receipt"], **json.loads(r["body"])} for r in found]
+    if not rows:
+        info("no purge receipts: nothing has been purged")
+    emit_rows(
+        rows,
+        fmt,
+        [
+            ("receipt", lambda r: r["receipt"]),
+            ("purged at", lambda r: r["purged_at"]),
+            ("run by", lambda r: r["run_by"]),
+            ("entries", lambda r: r["count"]),
+            ("ranges", lambda r: len(r["ranges"])),
+            ("policies", lambda r: ", ".join(f"{k} ({v})" for k, v in r["policies"].items())),
+        ],
+    )
 
 
 @retention.command("holds")

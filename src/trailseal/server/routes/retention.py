@@ -33,6 +33,13 @@ def retention_plan(
     return service.app.retention.plan(caller, moment).to_json()
 
 
+@router.get("/v1/retention/receipts")
+def purge_receipts(service: ServiceDep, caller: CallerDep) -> dict[str, Any]:
+    """The signed purge receipts (privacy, auditor, admin): each body as signed, and the
+    log's signed note over its SHA-256. Recorded."""
+    return {"receipts": service.app.retention.receipts(caller)}
+
+
 @router.post("/v1/retention/run")
 def retention_run(service: ServiceDep, caller: CallerDep) -> dict[str, Any]:
     """Run retention now (privacy role): seal what is past its hot period into the cold
