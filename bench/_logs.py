@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -63,7 +64,7 @@ def build(
         for lines in spread_events(count, start, span, seed, size):
             if received:
                 stamp = (start + span * (done / count)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-                ledger.clock = lambda stamp=stamp: stamp
+                ledger.clock = partial(str, stamp)
             for chunk in ledger.prepare_lines(lines):
                 if chunk.problems:
                     raise RuntimeError(chunk.problems[0])

@@ -408,11 +408,8 @@ def test_a_run_killed_at_any_step_verifies_and_the_next_run_finishes(
         assert receipts <= recorded  # every purge is an entry, even one a kill interrupted
     files = {p.name for p in (data / "cold").glob("*.parquet")}
     with App.open(data) as app:
-        live = {
-            s.name + ".parquet"
-            for s in app.ledger.store.segments()
-            if s.id in app.ledger.store.cold_counts()
-        }
+        counts = app.ledger.store.cold_counts()
+        live = {s.name + ".parquet" for s in app.ledger.store.segments() if s.id in counts}
     assert live <= files  # nothing half-sealed: every live segment is whole and present
 
 

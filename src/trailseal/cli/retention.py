@@ -1,9 +1,11 @@
-"""`trailseal retention`: what the retention policies (DATA/retention.yaml) would do."""
+"""`trailseal retention`: the plan, runs, purge receipts and legal holds (DATA/retention.yaml)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import click
 
@@ -11,6 +13,8 @@ from trailseal.app import App
 from trailseal.cli._common import data_option, host, key_option
 from trailseal.cli._output import emit_json, emit_rows, info, output_options, resolve
 from trailseal.query.times import span
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group()
@@ -27,12 +31,16 @@ def _moment(_: click.Context, __: click.Parameter, value: str | None) -> datetim
         raise click.BadParameter(str(exc)) from None
 
 
+def _at_option(what: str) -> Callable[[F], F]:
+    return click.option(
+        "--at",
+        callback=_moment,
+        help=f"{what} this moment instead of now (RFC 3339, a date, or now+30d).",
+    )
+
+
 @retention.command("plan")
-@click.option(
-    "--at",
-    callback=_moment,
-    help="Plan for this moment instead of now (RFC 3339, a date, or now+30d).",
-)
+@_at_option("Plan for")
 @data_option
 @key_option
 @output_options
@@ -73,11 +81,7 @@ def plan(at: datetime | None, data: str | None, key: str | None, fmt: str | None
 
 
 @retention.command("run")
-@click.option(
-    "--at",
-    callback=_moment,
-    help="Run as at this moment instead of now (RFC 3339, a date, or now+30d).",
-)
+@_at_option("Run as at")
 @data_option
 @key_option
 @output_options

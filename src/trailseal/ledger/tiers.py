@@ -20,7 +20,7 @@ from trailseal.checkpoints import Verifier, open_note
 from trailseal.errors import NoteError, TamperError
 from trailseal.proofs import NodeID
 from trailseal.storage.base import Segment, StoreReader
-from trailseal.storage.segments import ColdStorageError, read_all, sha256_hex
+from trailseal.storage.segments import ColdStorageError, read_indexes, sha256_hex
 
 SEGMENT_STATEMENT = "trailseal cold segment v1"
 RECEIPT_STATEMENT = "trailseal purge receipt v1"
@@ -111,7 +111,7 @@ def _check_segment(
             "it was changed or replaced",
             int(manifest["first"]),
         )
-    held = [index for index, _entry, _row in read_all(data)]
+    held = read_indexes(data)
     if len(held) != manifest["rows"] or (
         held and (held[0], held[-1]) != (manifest["first"], manifest["last"])
     ):

@@ -78,11 +78,13 @@ class Plan:
         }
 
 
-def _utc(moment: datetime) -> str:
+def utc(moment: datetime) -> str:
+    """A moment as the log writes times: fixed-width RFC 3339 UTC with microseconds."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _parse(moment: str) -> datetime:
+def parse_moment(moment: str) -> datetime:
+    """A time the log wrote (``received_at``), as an aware UTC datetime."""
     return datetime.strptime(fixed_width(moment), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
@@ -100,7 +102,7 @@ class Counter:
         return self.ledger.count_by(query, "action").total
 
     def below(self, moment: datetime) -> int:
-        return min(self.ledger.first_received(_utc(moment)), self.size)
+        return min(self.ledger.first_received(utc(moment)), self.size)
 
     def first_received(self, node: Node | None, after: int) -> str | None:
         query = SearchFilter(where=node, after_index=after - 1, below_index=self.size, limit=1)
@@ -147,8 +149,8 @@ def _cold(
     moment = policy.hot.before(at)
     edge = counter.below(moment)
     oldest_hot = counter.first_received(kept, edge)
-    following = None if oldest_hot is None else _utc(policy.hot.after(_parse(oldest_hot)))
-    return counter.count(kept, edge) - purged_below, _utc(moment), following
+    following = None if oldest_hot is None else utc(policy.hot.after(parse_moment(oldest_hot)))
+    return counter.count(kept, edge) - purged_below, utc(moment), following
 
 
 def _standard(
@@ -171,7 +173,7 @@ def _standard(
         cold,
         purge,
         cold_before,
-        _utc(purge_before),
+        utc(purge_before),
         next_cold,
         held=past - purge,
     )
@@ -188,7 +190,7 @@ def retired_documents(
         resource = view.entry["event"].get("resource") or {}
         if not resource.get("id"):
             continue
-        if policy.total.after(_parse(str(view.entry["received_at"]))) <= at:
+        if policy.total.after(parse_moment(str(view.entry["received_at"]))) <= at:
             key = (str(resource.get("type")), str(resource["id"]))
             expired[key] = Match("resource", (ResourceValue(Exact(key[0]), Exact(key[1])),))
     return list(expired.values())
@@ -261,4 +263,4 @@ def plan(ledger: Ledger, config: RetentionConfig, at: datetime, holds: Sequence[
     found.sort(key=lambda item: order[item.policy.name])
     sealed = _sealed(ledger)
     found = [replace(item, in_cold=sealed.get(item.policy.name, 0)) for item in found]
-    return Plan(_utc(at), counter.size, found, unmatched)
+    return Plan(utc(at), counter.size, found, unmatched)

@@ -29,18 +29,26 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from trailseal.errors import ConfigError
 from trailseal.ledger import Ledger, SearchFilter
-from trailseal.ledger.search import fixed_width, search_row
+from trailseal.ledger.search import search_row
 from trailseal.ledger.tiers import RECEIPT_STATEMENT, SEGMENT_STATEMENT, ranges, statement
 from trailseal.query import Exact, Match, Node, Not, both
 from trailseal.retention.holds import Hold
-from trailseal.retention.plan import RETIRE, Counter, governed, retired_documents
+from trailseal.retention.plan import (
+    RETIRE,
+    Counter,
+    governed,
+    parse_moment,
+    retired_documents,
+    utc,
+)
 from trailseal.retention.policy import Policy, RetentionConfig, any_of
+from trailseal.storage import is_postgres
 from trailseal.storage.cold import COLD_LOCATION
 from trailseal.storage.segments import (
     ColdStorageError,
@@ -54,7 +62,6 @@ from trailseal.storage.segments import (
 PURGE, SEAL = "retention.purge", "retention.seal"
 SEGMENT_ROWS = 100_000  # at most this many entries in one segment
 _READ = 20_000  # entries read at a time
-_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 Record = Callable[[str, dict[str, Any], str, dict[str, str]], None]
 """Writes one of the run's own entries: (action, resource, reason, labels)."""
@@ -99,6 +106,16 @@ class RunReport:
         }
 
 
+class _Row(NamedTuple):
+    """One entry as a run reads it from the log (a tuple: millions are read)."""
+
+    index: int  # type: ignore[assignment]  # the glossary's word; shadows tuple.index
+    event_id: str
+    entry: bytes
+    leaf: bytes
+    received: str  # when the log received it (periods run from here)
+
+
 @dataclass(frozen=True)
 class _Decision:
     """What one policy does to the entries it governs at this run."""
@@ -107,14 +124,6 @@ class _Decision:
     cold: list[int]  # to seal (hot now, past the hot period)
     purge: list[int]  # to purge (past the total period, not held)
     held: int
-
-
-def utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(_FORMAT)
-
-
-def _moment(text: str) -> datetime:
-    return datetime.strptime(fixed_width(text), _FORMAT).replace(tzinfo=UTC)
 
 
 def cold_location(config: RetentionConfig, data_dir: Path) -> str:
@@ -156,9 +165,8 @@ class Runner:
         folder = Path(location)
         data_dir = ledger.settings.data_dir.resolve()
         local = not location.startswith("s3://") and folder.is_relative_to(data_dir)
-        self.recorded_as = (
-            str(folder.relative_to(data_dir)) if local and self._sqlite() else location
-        )
+        sqlite = not is_postgres(self.store.url)  # a file in its data directory
+        self.recorded_as = str(folder.relative_to(data_dir)) if local and sqlite else location
         recorded = self.store.meta(COLD_LOCATION)
         if recorded is not None and recorded != self.recorded_as:
             raise ConfigError(
@@ -167,10 +175,6 @@ class Runner:
             )
         self.location = location
         self.tier: SegmentStore = open_segments(location)
-
-    def _sqlite(self) -> bool:
-        """Whether the log is a SQLite file in its data directory."""
-        return self.store.url.startswith("sqlite:")
 
     # -- deciding ------------------------------------------------------------------
 
@@ -272,11 +276,11 @@ class Runner:
         which their total period ends (at most SEGMENT_ROWS each). The log receives in
         index order, so those months rise with the index: each segment is written as
         soon as the next entry falls in a later month, holding one segment in memory."""
-        part: list[tuple[int, bytes, bytes, str]] = []
+        part: list[_Row] = []
         month = ""
         for rows in self._read(indexes):
             for row in rows:
-                ends = utc(policy.total.after(_moment(row[3])))[:7]
+                ends = utc(policy.total.after(parse_moment(row.received)))[:7]
                 if part and (ends != month or len(part) >= SEGMENT_ROWS):
                     self._seal_part(policy, part, at, report)
                     part = []
@@ -288,7 +292,7 @@ class Runner:
     def _seal_part(
         self,
         policy: Policy,
-        part: list[tuple[int, bytes, bytes, str]],
+        part: list[_Row],
         at: datetime,
         report: RunReport,
     ) -> None:
@@ -297,41 +301,46 @@ class Runner:
         report.sealed += len(part)
         self.say(f"sealed {len(part):,} entries into {name}")
 
-    def _read(self, indexes: Sequence[int]) -> Iterator[list[tuple[int, bytes, bytes, str]]]:
-        """(index, entry bytes, leaf hash, received at) of ``indexes``, a batch at a time."""
+    def _read(self, indexes: Sequence[int]) -> Iterator[list[_Row]]:
+        """The entries at ``indexes`` (purged ones left out), a batch at a time."""
         ordered = sorted(indexes)
         for start in range(0, len(ordered), _READ):
             stored = self.ledger.reader.entries_at(ordered[start : start + _READ])
             yield [
-                (s.index, s.entry, s.leaf_hash, str(orjson.loads(s.entry)["received_at"]))
+                _Row(
+                    s.index,
+                    s.event_id,
+                    s.entry,
+                    s.leaf_hash,
+                    str(orjson.loads(s.entry)["received_at"]),
+                )
                 for s in stored
                 if s.entry
             ]
 
-    def _write(
-        self, policy: Policy, rows: list[tuple[int, bytes, bytes, str]], at: datetime
-    ) -> str:
+    def _write(self, policy: Policy, rows: list[_Row], at: datetime) -> str:
         """Write, store and record one segment of ``rows`` (in index order)."""
-        rows.sort(key=lambda row: row[0])
+        rows.sort(key=lambda row: row.index)
         columns: dict[str, list[object]] = defaultdict(list)
-        for index, entry, leaf, received in rows:
-            fields = search_row(index, entry)
+        for row in rows:
+            fields = search_row(row.index, row.entry)
             for name in ("actor", "action", "resource_type", "resource_id", "outcome", "tenant"):
                 columns[name].append(getattr(fields, name))
-            columns["idx"].append(index)
+            columns["idx"].append(row.index)
             columns["time"].append(fields.time)
-            columns["event_id"].append(orjson.loads(entry)["event"]["id"])
-            columns["received_at"].append(received)
-            columns["leaf_hash"].append(leaf)
-            columns["entry"].append(entry)
+            columns["event_id"].append(row.event_id)
+            columns["received_at"].append(row.received)
+            columns["leaf_hash"].append(row.leaf)
+            columns["entry"].append(row.entry)
         data = write_segment(columns)
         digest = sha256_hex(data)
-        first, last = rows[0][0], rows[-1][0]
+        first, last = rows[0].index, rows[-1].index
         name = segment_name(first, last, digest)
         # The earliest moment any of these may be purged; a day ahead at least (held
         # entries past their period stay until released, and a lock lies in the future).
         retain = max(
-            min(policy.total.after(_moment(row[3])) for row in rows), at + timedelta(days=1)
+            min(policy.total.after(parse_moment(row.received)) for row in rows),
+            at + timedelta(days=1),
         )
         latest = self.store.latest_checkpoint()
         manifest = json.dumps(
@@ -364,7 +373,7 @@ class Runner:
         self.fault("seal:stored")
         if self.store.meta(COLD_LOCATION) is None:
             self.store.add_meta(COLD_LOCATION, self.recorded_as)
-        self.store.seal(name, manifest, signature, [row[0] for row in rows])
+        self.store.seal(name, manifest, signature, [row.index for row in rows])
         self.fault("seal:recorded")
         return name
 
@@ -374,9 +383,9 @@ class Runner:
         rows: list[tuple[int, str]] = []
         leaves: dict[int, bytes] = {}
         for batch in self._read(list(purge)):
-            for index, _entry, leaf, received in batch:
-                rows.append((index, received))
-                leaves[index] = leaf
+            for row in batch:
+                rows.append((row.index, row.received))
+                leaves[row.index] = row.leaf
         if not rows:
             return
         rows.sort()
@@ -398,12 +407,14 @@ class Runner:
             },
             sort_keys=True,
         )
-        name = f"receipt {len(self.store.receipts()) + 1}"
+        # The id is chosen here and signed (a database sequence can skip a number on a
+        # rolled-back purge, and the note must name the id the receipt is kept under).
+        receipt = max((kept.id for kept in self.store.receipts()), default=0) + 1
         signature = self.ledger.sign_statement(
-            statement(RECEIPT_STATEMENT, self.ledger.origin, name, body)
+            statement(RECEIPT_STATEMENT, self.ledger.origin, f"receipt {receipt}", body)
         )
         self.fault("purge:receipt")
-        receipt = self.store.purge(body, signature, rows)
+        self.store.purge(receipt, body, signature, rows)
         self.fault("purge:done")
         report.purged += len(indexes)
         report.receipts.append(receipt)
@@ -421,7 +432,7 @@ class Runner:
             if not staying:
                 continue
             manifest = json.loads(segments[segment_id].manifest)
-            policy = policies.get(manifest["policy"]) or _keep_until_now(manifest["policy"])
+            policy = policies.get(manifest["policy"]) or _policy_gone(manifest["policy"])
             rows = [row for batch in self._read(staying) for row in batch]
             self.fault("reseal:write")
             name = self._write(policy, rows, at)
@@ -484,8 +495,9 @@ class Runner:
     def retire(self, at: datetime, report: RunReport) -> None:
         """Delete every stored segment no cold entry names whose retain-until date has
         passed; one still under retention stays (and is reported) until it has."""
-        live = {s.name for s in self.store.segments() if s.id in self.store.cold_counts()}
+        counts = self.store.cold_counts()
         recorded = {s.name: s for s in self.store.segments()}
+        live = {name for name, s in recorded.items() if s.id in counts}
         for name in self.tier.names():
             if name in live:
                 continue
@@ -505,7 +517,7 @@ class Runner:
             if manifest is None:
                 shipped = json.loads(self._manifest_object(name))
                 manifest = json.dumps(shipped["manifest"])
-            return _moment(str(json.loads(manifest)["retain_until"]))
+            return parse_moment(str(json.loads(manifest)["retain_until"]))
         except (ColdStorageError, ValueError, KeyError, TypeError):
             return datetime.max.replace(tzinfo=UTC)
 
@@ -513,7 +525,7 @@ class Runner:
         return self.tier.manifest(name)
 
 
-def _keep_until_now(name: str) -> Policy:
+def _policy_gone(name: str) -> Policy:
     raise ConfigError(
         f"a segment sealed under policy {name!r} must be sealed again, but retention.yaml "
         "no longer has that policy; restore it, or purge under the policies that replaced it"

@@ -250,10 +250,12 @@ class StoreWriter(Protocol):
         move to this newer segment. Returns the segment's id."""
         ...
 
-    def purge(self, body: str, signature: str, rows: Sequence[tuple[int, str]]) -> int:
-        """Record a purge receipt and purge the entries ``rows`` lists (index, received
-        at), in one transaction: their bytes, details and search rows go, their hashes
-        and tree nodes stay. Returns the receipt's id."""
+    def purge(
+        self, receipt: int, body: str, signature: str, rows: Sequence[tuple[int, str]]
+    ) -> None:
+        """Record purge receipt ``receipt`` (its id, which its signature names) and purge
+        the entries ``rows`` lists (index, received at), in one transaction: their bytes,
+        details and search rows go, their hashes and tree nodes stay."""
         ...
 
 

@@ -51,6 +51,7 @@ class ColdReads:
         self._store = store
         self._base = base  # what a relative location is relative to (a SQLite log's folder)
         self._segments: dict[int, Segment] = {}
+        self._digests: dict[int, str] = {}  # each segment's SHA-256, from its manifest
         self._tier: SegmentStore | None = None
 
     def tier(self) -> SegmentStore | None:
@@ -105,7 +106,9 @@ class ColdReads:
         found: dict[int, bytes] = {}
         for segment_id, indexes in by_segment.items():
             segment = self.segment(segment_id)
-            digest = str(json.loads(segment.manifest)["sha256"])
+            digest = self._digests.get(segment_id)
+            if digest is None:
+                digest = self._digests[segment_id] = str(json.loads(segment.manifest)["sha256"])
             held = read_rows(tier.open(segment.name, digest), indexes)
             for index in indexes:
                 entry = held.get(index, (None, None))[0]

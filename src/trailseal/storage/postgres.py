@@ -729,14 +729,16 @@ class PostgresStore:
             )
         return segment
 
-    def purge(self, body: str, signature: str, rows: Sequence[tuple[int, str]]) -> int:
+    def purge(
+        self, receipt: int, body: str, signature: str, rows: Sequence[tuple[int, str]]
+    ) -> None:
         wanted = sorted(index for index, _ in rows)
         with self._transaction("purge entries"):
-            row = self.db.execute(
-                "INSERT INTO receipts (body, signature) VALUES (%s, %s) RETURNING id",
-                (body, signature),
-            ).fetchone()
-            receipt = int(row[0]) if row else 0
+            self.db.execute(
+                "INSERT INTO receipts (id, body, signature) OVERRIDING SYSTEM VALUE "
+                "VALUES (%s, %s, %s)",
+                (receipt, body, signature),
+            )
             with self.db.cursor().copy(
                 "COPY purged (idx, receipt, received_at) FROM STDIN"
             ) as copy:
@@ -749,7 +751,6 @@ class PostgresStore:
                 "UPDATE entries SET entry = ''::bytea WHERE idx = ANY(%s) AND entry <> ''::bytea",
             ):
                 self.db.execute(statement, (wanted,))
-        return receipt
 
     @contextmanager
     def _transaction(self, doing: str) -> Iterator[None]:

@@ -23,7 +23,7 @@ import io
 import os
 import tempfile
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -113,7 +113,10 @@ def read_rows(source: pq.ParquetFile, wanted: Sequence[int]) -> dict[int, tuple[
             groups.append(group)
     if not groups:
         return {}
-    table = source.read_row_groups(groups, columns=["idx", "leaf_hash", "entry"])
+    try:
+        table = source.read_row_groups(groups, columns=["idx", "leaf_hash", "entry"])
+    except pa.ArrowException as exc:
+        raise ColdStorageError(f"a segment cannot be read: {exc}") from None
     wanted_set = set(want)
     found: dict[int, tuple[bytes, bytes]] = {}
     for index, leaf, entry in zip(
@@ -127,13 +130,17 @@ def read_rows(source: pq.ParquetFile, wanted: Sequence[int]) -> dict[int, tuple[
     return found
 
 
-def read_all(data: bytes) -> Iterator[tuple[int, bytes, dict[str, Any]]]:
-    """Every row of a segment: (index, entry bytes, the other columns)."""
-    table = pq.read_table(io.BytesIO(data))
-    if table.schema.names != list(COLUMNS):
-        raise ColdStorageError(f"a segment has columns {table.schema.names}, not a trailseal one")
-    for row in table.to_pylist():
-        yield int(row["idx"]), bytes(row["entry"]), row
+def read_indexes(data: bytes) -> list[int]:
+    """The indexes a segment holds, in its order (only that column is decoded)."""
+    try:
+        source = pq.ParquetFile(io.BytesIO(data))
+        if source.schema_arrow.names != list(COLUMNS):
+            raise ColdStorageError(
+                f"a segment has columns {source.schema_arrow.names}, not a trailseal one"
+            )
+        return [int(i) for i in source.read(columns=["idx"]).column(0).to_pylist()]
+    except pa.ArrowException as exc:
+        raise ColdStorageError(f"a segment is not readable Parquet: {exc}") from None
 
 
 class SegmentStore(Protocol):

@@ -684,12 +684,11 @@ class SQLiteStore:
                 _vacate(db, part)
             return segment
 
-    def purge(self, body: str, signature: str, rows: Sequence[tuple[int, str]]) -> int:
+    def purge(
+        self, receipt: int, body: str, signature: str, rows: Sequence[tuple[int, str]]
+    ) -> None:
         with self._retention_write("purge entries") as db:
-            cursor = db.execute(
-                "INSERT INTO receipts (body, signature) VALUES (?, ?)", (body, signature)
-            )
-            receipt = int(cursor.lastrowid or 0)
+            db.execute("INSERT INTO receipts VALUES (?, ?, ?)", (receipt, body, signature))
             insert_rows(db, "purged", 3, [(index, receipt, at) for index, at in rows])
             for part in chunked(sorted(index for index, _ in rows), _IN_LIST):
                 marks = ",".join("?" * len(part))
@@ -700,7 +699,6 @@ class SQLiteStore:
                 ):
                     db.execute(statement, part)
                 _vacate(db, part)
-            return receipt
 
     def close(self) -> None:
         self.db.close()
