@@ -30,6 +30,7 @@ from trailseal.errors import (
     TrailsealError,
     VerificationError,
 )
+from trailseal.events import Event
 from trailseal.ledger import (
     ConsistencyProof,
     EntryView,
@@ -182,6 +183,28 @@ class Entries:
         prepared, numbers, problems = self.ledger.check_lines(
             lines, pool=pool, chunk_lines=chunk_lines, progress=progress
         )
+        return self._batch(caller, prepared, numbers, problems, len(lines))
+
+    def check_events(
+        self, caller: Caller, events: Sequence[Event], numbers: Sequence[int]
+    ) -> CheckedBatch:
+        """:meth:`check` for events an importer built (numbered by record), which no line
+        limit bounds: a source's record is kept whole, however large."""
+        self.recorder.authorize(caller, Permission.APPEND)
+        prepared, kept, problems = self.ledger.check_prepared(
+            [Prepared.of(event) for event in events], numbers
+        )
+        return self._batch(caller, prepared, kept, problems, len(events))
+
+    @staticmethod
+    def _batch(
+        caller: Caller,
+        prepared: list[Prepared],
+        numbers: list[int],
+        problems: list[LineProblem],
+        lines: int,
+    ) -> CheckedBatch:
+        """The checked batch, less the events this caller may not append."""
         refused = {
             number: problem
             for item, number in zip(prepared, numbers, strict=True)
@@ -193,7 +216,7 @@ class Entries:
                 (item, n) for item, n in zip(prepared, numbers, strict=True) if n not in refused
             ]
             prepared, numbers = [item for item, _ in kept], [n for _, n in kept]
-        return CheckedBatch(caller, prepared, numbers, problems, len(lines))
+        return CheckedBatch(caller, prepared, numbers, problems, lines)
 
     def commit(
         self, batch: CheckedBatch, *, partial: bool = False, progress: Progress | None = None

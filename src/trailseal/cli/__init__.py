@@ -45,6 +45,7 @@ _COMMANDS = {
     "document": "reports",
     "verify-bundle": "reports:verify_bundle_command",
     "retention": "retention",
+    "import": "imports:import_",
 }
 
 

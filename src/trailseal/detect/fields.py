@@ -9,9 +9,40 @@ rule value matches a list when it matches any element.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
+import orjson
+
 Fields = dict[str, Any]
+
+# Details that hold another system's record whole, as the text it delivered (see
+# trailseal.ingest): rules read the record's own fields, ``detail.cloudtrail.eventName``.
+RECORDS = frozenset({"cloudtrail", "terraform"})
+
+
+_BIG_INTEGER = re.compile(r"[-\[:,]\s*-?\d{20}")  # maybe past 64 bits: orjson reads a float
+
+
+def _record(text: str) -> Any:
+    try:
+        return json.loads(text) if _BIG_INTEGER.search(text) else orjson.loads(text)
+    except ValueError:
+        try:
+            return json.loads(text)  # lone surrogates
+        except ValueError:
+            return None
+
+
+def readable(detail: Any) -> Any:
+    """The detail as rules read it: a record kept as text is read as the record."""
+    if not isinstance(detail, dict) or not any(isinstance(detail.get(key), str) for key in RECORDS):
+        return detail
+    return {
+        key: _record(value) if key in RECORDS and isinstance(value, str) else value
+        for key, value in detail.items()
+    }
 
 
 def _flatten(prefix: str, value: dict[str, Any], into: Fields) -> None:
@@ -34,7 +65,7 @@ def entry_fields(index: int, entry: dict[str, Any], detail: Any) -> Fields:
         else:
             fields[key] = value
     if isinstance(detail, dict):
-        _flatten("detail", detail, fields)
+        _flatten("detail", readable(detail), fields)
     return fields
 
 
@@ -85,7 +116,7 @@ class FieldPlan:
         found: Fields = {"index": index, "received_at": entry.get("received_at")}
         _walk(entry.get("event", {}), self.event, found)
         if self.detail and isinstance(detail, dict):
-            _walk(detail, self.detail, found)
+            _walk(readable(detail), self.detail, found)
         return found
 
 

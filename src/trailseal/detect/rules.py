@@ -26,6 +26,7 @@ from sigma.correlations import SigmaCorrelationCondition, SigmaCorrelationRule
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
+from trailseal.detect import logsources
 from trailseal.detect.matcher import (
     Predicate,
     UnsupportedRule,
@@ -277,6 +278,11 @@ class _Document:
             return None
         if isinstance(parsed, SigmaCorrelationRule):
             return parsed
+        try:
+            logsources.apply(parsed)
+        except SigmaError as exc:
+            self.problem(str(exc))
+            return None
         self.add_rule(parsed)
         return None
 

@@ -68,7 +68,7 @@ def _is_ipv6(text: str) -> bool:
     return True
 
 
-def _is_ip(text: str) -> bool:
+def is_ip(text: str) -> bool:
     """Whether ``text`` is an IPv4 (dotted quad) or IPv6 address; a regex is 10x cheaper."""
     return _IPV4.match(text) is not None or (":" in text and _is_ipv6(text))
 
@@ -116,7 +116,7 @@ class Source(_Part, frozen=True, gc=False):
     service: Name | None = None
 
     def __post_init__(self) -> None:
-        if self.ip is not None and not _is_ip(self.ip):
+        if self.ip is not None and not is_ip(self.ip):
             raise EventError("$.source.ip", f"{self.ip!r} is not an IPv4 or IPv6 address")
 
 

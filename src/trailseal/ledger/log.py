@@ -348,11 +348,19 @@ class Ledger:
             problems += chunk.problems
             if progress is not None:
                 progress(min(chunk.first_line - 1 + (chunk_lines or CHUNK_LINES), len(lines)))
+        kept, numbers, found = self.check_prepared(prepared, numbers)
+        return kept, numbers, sorted([*problems, *found], key=lambda problem: problem.line)
+
+    def check_prepared(
+        self, prepared: Sequence[Prepared], numbers: Sequence[int]
+    ) -> tuple[list[Prepared], list[int], list[LineProblem]]:
+        """The events (numbered by line or record) that may be appended: not one id used
+        for two different events, nor an id already stored with different content; and
+        the problems of the others."""
         bad = _repeated_ids(prepared, numbers)
         bad.update((p, LineProblem(numbers[p], e)) for p, e in self.conflicts(prepared).items())
-        problems += bad.values()
-        problems.sort(key=lambda problem: problem.line)
         kept = [p for p in range(len(prepared)) if p not in bad]
+        problems = sorted(bad.values(), key=lambda problem: problem.line)
         return [prepared[p] for p in kept], [numbers[p] for p in kept], problems
 
     def conflicts(self, prepared: Sequence[Prepared]) -> dict[int, IdConflictError]:
