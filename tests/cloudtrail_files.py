@@ -97,7 +97,7 @@ class Signer:
 
     @property
     def fingerprint(self) -> str:
-        return hashlib.md5(self.der).hexdigest()  # noqa: S324 - a name, as AWS's are
+        return hashlib.md5(self.der).hexdigest()
 
     @property
     def der(self) -> bytes:

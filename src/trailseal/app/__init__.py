@@ -9,8 +9,18 @@ adapters over it.
 from trailseal.app.caller import Caller
 from trailseal.app.core import App
 from trailseal.app.entries import AppendOutcome, CheckedBatch, search_filter
+from trailseal.app.imports import ImportSummary, Tenancy
 from trailseal.reports import REPORTS
 
 REPORT_NAMES = tuple(REPORTS)  # for the doors' schemas
 
-__all__ = ["REPORT_NAMES", "App", "AppendOutcome", "Caller", "CheckedBatch", "search_filter"]
+__all__ = [
+    "REPORT_NAMES",
+    "App",
+    "AppendOutcome",
+    "Caller",
+    "CheckedBatch",
+    "ImportSummary",
+    "Tenancy",
+    "search_filter",
+]

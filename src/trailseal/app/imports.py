@@ -154,9 +154,7 @@ class Imports:
             yield found
 
     @staticmethod
-    def _build(
-        record: Record, tenancy: Tenancy, pending: _Pending, summary: ImportSummary
-    ) -> None:
+    def _build(record: Record, tenancy: Tenancy, pending: _Pending, summary: ImportSummary) -> None:
         try:
             raw = to_event(record.value, record.text, tenancy)
             event = event_from_mapping(raw)

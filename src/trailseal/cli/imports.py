@@ -8,10 +8,9 @@ from typing import Any
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from trailseal.app import App
+from trailseal.app import App, Tenancy
 from trailseal.cli._common import data_option, host, key_option
 from trailseal.cli._output import console, emit_json, info
-from trailseal.ingest.cloudtrail import Tenancy
 
 
 @click.group("import")
@@ -127,5 +126,3 @@ def cloudtrail(
     emit_json(found)
     if summary.refused or (summary.digests is not None and not summary.digests.ok):
         raise SystemExit(1)
-
-

@@ -281,6 +281,7 @@ def _chain(
     reasons = []
     if hashlib.sha256(previous_content).hexdigest() != body.get("previousDigestHashValue"):
         reasons.append(f"the hash of {previous.name} is not the one this digest names")
-    if (previous.signature or "").strip() != str(body.get("previousDigestSignature") or ""):
+    named = str(body.get("previousDigestSignature") or "")
+    if previous.signature and previous.signature.strip() != named:  # none: found unsigned
         reasons.append(f"the signature of {previous.name} is not the one this digest names")
     return [Finding("digest", digest.name, "broken-chain", "; ".join(reasons))] if reasons else []
