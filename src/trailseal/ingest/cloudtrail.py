@@ -123,7 +123,8 @@ def action(record: dict[str, Any]) -> str:
     source = str(record.get("eventSource") or "unknown").removesuffix(".amazonaws.com")
     parts = [_UNSAFE.sub("_", part) for part in source.split(".")]
     parts.append(_UNSAFE.sub("_", str(record.get("eventName") or "unknown")))
-    return (ACTION_PREFIX + ".".join(p.strip("_") or "_" for p in parts))[:128]
+    named = ".".join((p.strip("_") or "_")[:40] for p in parts[-3:])  # at most 128 in all
+    return ACTION_PREFIX + named
 
 
 def _actor(record: dict[str, Any], tenant: str | None) -> dict[str, Any]:

@@ -134,15 +134,15 @@ def _array(values: list[Any], text: bytes, start: int, name: str) -> Iterator[Re
         position += len(piece) + 1  # and the comma
 
 
-def records(data: bytes, name: str) -> Iterator[Record]:
+def records(data: bytes, name: str, key: str = "Records") -> Iterator[Record]:
     """Every record of one delivery file's bytes (gzip or plain)."""
-    return records_of(decompress(data, name), name)
+    return records_of(decompress(data, name), name, key)
 
 
-def records_of(content: bytes, name: str) -> Iterator[Record]:
-    """Every record of one delivery file's uncompressed content: the ``Records`` of a
-    CloudTrail envelope, the elements of a bare array, one record per JSON line, or a
-    single object."""
+def records_of(content: bytes, name: str, key: str = "Records") -> Iterator[Record]:
+    """Every record of one delivery file's uncompressed content: the array under ``key``
+    of an envelope (CloudTrail's ``Records``, an API page's ``data``), the elements of a
+    bare array, one record per JSON line, or a single object."""
     text = content.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not text:
         return
@@ -152,10 +152,10 @@ def records_of(content: bytes, name: str) -> Iterator[Record]:
         whole = None  # JSON Lines, or not JSON at all
     else:
         compact = minify(text)
-        if isinstance(whole, dict) and isinstance(whole.get("Records"), list):
-            opening = re.search(rb'"Records":\[', compact)
-            if opening is not None and _top_level(compact, opening.start()):
-                yield from _array(whole["Records"], compact, opening.end(), name)
+        if isinstance(whole, dict) and isinstance(whole.get(key), list):
+            opening = _opening(compact, key)
+            if opening is not None:
+                yield from _array(whole[key], compact, opening, name)
                 return
         if isinstance(whole, list):
             yield from _array(whole, compact, 1, name)
@@ -163,6 +163,18 @@ def records_of(content: bytes, name: str) -> Iterator[Record]:
         yield Record(whole, compact, f"{name}#1")
         return
     yield from _lines(text, name)
+
+
+def _opening(compact: bytes, key: str) -> int | None:
+    """Where the envelope's own ``key`` array starts (its first element), not a key of
+    that name deeper in."""
+    quoted = orjson.dumps(key) + b":["
+    at = compact.find(quoted)
+    while at != -1:
+        if _top_level(compact, at):
+            return at + len(quoted)
+        at = compact.find(quoted, at + 1)
+    return None
 
 
 def _top_level(compact: bytes, at: int) -> bool:
