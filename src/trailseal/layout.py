@@ -12,6 +12,8 @@
       detection.db       the detection engine's state and alerts (SQLite store only)
       detection.yaml     detection settings: rules, context, sinks
       retention.yaml     retention policies (how long entries stay hot, and in all)
+      imports.yaml       sources `serve` imports on an interval (Terraform Cloud)
+      imports/           each source's cursor (where the last import ended)
 """
 
 from __future__ import annotations
@@ -86,6 +88,16 @@ class DataLayout:
     def retention_state(self) -> Path:
         """When retention last ran on its schedule (JSON), so a restart runs it once."""
         return self.root / "retention.state.json"
+
+    @property
+    def imports_config(self) -> Path:
+        return self.root / "imports.yaml"
+
+    def import_cursor(self, source: str, name: str) -> Path:
+        """Where an import from ``source`` (``terraform``) for ``name`` (an organisation)
+        ended, so the next run asks only for what came after."""
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        return self.root / "imports" / f"{source}-{safe}.json"
 
     @property
     def report_schedules(self) -> Path:

@@ -50,7 +50,7 @@ class App:
         )
         self.overviews = Overviews(self.ledger, self.recorder, self.entries, self.alerts)
         self.retention = Retention(self.ledger, self.recorder)
-        self.imports = Imports(self.entries, self.recorder)
+        self.imports = Imports(self.entries, self.recorder, self.ledger.settings.layout)
 
     @classmethod
     def open(

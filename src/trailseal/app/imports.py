@@ -10,9 +10,16 @@ file, position and reason; nothing good in the same file is lost for it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+import httpx
+import orjson
+import yaml
 
 from trailseal.access import Permission
 from trailseal.app.caller import Caller
@@ -20,7 +27,7 @@ from trailseal.app.entries import Entries
 from trailseal.app.recorder import Recorder
 from trailseal.errors import ConfigError, EventError, TrailsealError
 from trailseal.events import Event, event_from_mapping
-from trailseal.ingest.cloudtrail import Tenancy, to_event
+from trailseal.ingest.cloudtrail import Tenancy, event_time, to_event
 from trailseal.ingest.digest import (
     Digest,
     DigestReport,
@@ -31,6 +38,19 @@ from trailseal.ingest.digest import (
 )
 from trailseal.ingest.records import Record, decompress, records_of
 from trailseal.ingest.sources import Delivery, deliveries
+from trailseal.ingest.terraform import DEFAULT_URL, RETAINED_DAYS, pages
+from trailseal.ingest.terraform import to_event as terraform_event
+from trailseal.layout import DataLayout
+
+__all__ = [
+    "DEFAULT_URL",
+    "ImportSummary",
+    "Imports",
+    "Refused",
+    "Tenancy",
+    "TerraformSource",
+    "load_sources",
+]
 
 BATCH = 2_000  # events a check-and-commit
 DIGEST_CHECKED = "trailseal.cloudtrail.validated"  # one per run that checked digests
@@ -93,6 +113,8 @@ class Imports:
 
     entries: Entries
     recorder: Recorder
+    layout: DataLayout
+    _last_runs: dict[str, float] = field(default_factory=dict)  # serve's, by organisation
 
     def cloudtrail(  # noqa: PLR0913 - what to read, whose it is, how to check it, and who hears
         self,
@@ -115,12 +137,17 @@ class Imports:
         digests = [d for d in found if d.is_digest]
         logs = [d for d in found if not d.is_digest]
         summary = ImportSummary(files=len(logs))
+        chosen = tenancy or Tenancy()
+
+        def make(record: Record) -> dict[str, Any]:
+            return to_event(record.value, record.text, chosen)
+
         hashes: dict[str, str] = {}
         pending = _Pending()
         for done, records in enumerate(self._read(logs, summary, hashes), start=1):
             for record in records:
                 summary.records += 1
-                self._build(record, tenancy or Tenancy(), pending, summary)
+                self._build(record, make, pending, summary)
                 if len(pending.events) >= BATCH:
                     self._commit(caller, pending, summary)
             if progress is not None:
@@ -138,6 +165,28 @@ class Imports:
             summary.notes.append("public keys given, but no digest files among the sources")
         return summary
 
+    def sources(self) -> list[TerraformSource]:
+        """The organisations DATA/imports.yaml names for `serve` to import."""
+        return load_sources(self.layout.imports_config)
+
+    def run_due(
+        self, caller: Caller
+    ) -> list[tuple[TerraformSource, ImportSummary | TrailsealError]]:
+        """Import each configured organisation whose interval has passed (for `serve`);
+        one that fails (an unreachable API, a refused token) is given with its error and
+        tried again at its next interval, and the others go on."""
+        done: list[tuple[TerraformSource, ImportSummary | TrailsealError]] = []
+        for source in self.sources():
+            last = self._last_runs.get(source.org)
+            if last is not None and time.monotonic() - last < source.every:
+                continue
+            self._last_runs[source.org] = time.monotonic()
+            try:
+                done.append((source, self.terraform(caller, source)))
+            except TrailsealError as exc:
+                done.append((source, exc))
+        return done
+
     def _read(
         self, logs: Sequence[Delivery], summary: ImportSummary, hashes: dict[str, str]
     ) -> Iterator[list[Record]]:
@@ -154,10 +203,15 @@ class Imports:
             yield found
 
     @staticmethod
-    def _build(record: Record, tenancy: Tenancy, pending: _Pending, summary: ImportSummary) -> None:
+    def _build(
+        record: Record,
+        make: Callable[[Record], dict[str, Any]],
+        pending: _Pending,
+        summary: ImportSummary,
+    ) -> None:
+        """Add the record's event to those pending, or say why it cannot be one."""
         try:
-            raw = to_event(record.value, record.text, tenancy)
-            event = event_from_mapping(raw)
+            event = event_from_mapping(make(record))
         except EventError as exc:
             summary.refused.append(Refused(record.where, str(exc)))
             return
@@ -169,7 +223,7 @@ class Imports:
                 summary.refused.append(
                     Refused(
                         record.where,
-                        f"eventID {event.id!r} is also {earlier[0]}, with other content",
+                        f"id {event.id!r} is also {earlier[0]}, with other content",
                     )
                 )
             return
@@ -230,3 +284,172 @@ class Imports:
             labels={"sources": " ".join(sources)[:256], "findings": len(report.findings)},
         )
         return report
+
+    def terraform(  # noqa: PLR0913 - the source, where its cursor is, and what stands in for the network
+        self,
+        caller: Caller,
+        source: TerraformSource,
+        *,
+        now: datetime | None = None,
+        client: httpx.Client | None = None,
+        sleep: Callable[[float], object] = time.sleep,
+        progress: ImportProgress | None = None,
+    ) -> ImportSummary:
+        """Import an organisation's audit trail from where the last import ended (the
+        cursor), page by page; the cursor moves only once every page is in the log."""
+        self.recorder.authorize(caller, Permission.APPEND)
+        token = source.token()
+        cursor = self.layout.import_cursor("terraform", source.org)
+        now = now or datetime.now(UTC)
+        last = _read_cursor(cursor)
+        summary = ImportSummary()
+        if last is not None and now - last > timedelta(days=RETAINED_DAYS):
+            summary.notes.append(
+                f"behind the API's {RETAINED_DAYS}-day window: the last import ended at "
+                f"{last.isoformat()}; events from then until "
+                f"{(now - timedelta(days=RETAINED_DAYS)).isoformat()} may no longer be available"
+            )
+        # A second back, so events of the same moment as the last are asked for again (and
+        # found already in the log) rather than missed.
+        since = _since(last - timedelta(seconds=1)) if last is not None else None
+        newest = last
+        pending = _Pending()
+
+        def make(record: Record) -> dict[str, Any]:
+            return terraform_event(record.value, record.text, source.org)
+
+        own = client is None
+        http = client or httpx.Client(
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/vnd.api+json",
+            },
+            timeout=30,
+        )
+        try:
+            for page in pages(http, source.url, since, sleep):
+                summary.files += 1
+                for record in page.records:
+                    summary.records += 1
+                    self._build(record, make, pending, summary)
+                    moment = _record_time(record)
+                    if moment is not None and (newest is None or moment > newest):
+                        newest = moment
+                self._commit(caller, pending, summary)
+                if progress is not None:
+                    progress(page.number, page.total_pages or page.number, summary.records)
+        finally:
+            if own:
+                http.close()
+        summary.size = self.entries.size()
+        if newest is not None and newest != last:
+            _write_cursor(cursor, newest, source.org)
+        return summary
+
+
+# -- Terraform Cloud ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TerraformSource:
+    """One organisation's audit trail, as DATA/imports.yaml names it for `serve`."""
+
+    org: str
+    token_file: Path
+    url: str = DEFAULT_URL
+    every: int = 300  # seconds between imports
+
+    def token(self) -> str:
+        try:
+            token = self.token_file.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"{self.token_file}: cannot read the token: {exc}") from None
+        if not token or any(c.isspace() for c in token):
+            raise ConfigError(f"{self.token_file}: holds no token (one line, no spaces)")
+        return token
+
+
+def load_sources(path: Path) -> list[TerraformSource]:
+    """The Terraform Cloud organisations DATA/imports.yaml names (none without the file)::
+
+    terraform:
+      - org: acme
+        token_file: /etc/trailseal/acme.token
+        url: https://app.terraform.io   # the default
+        every: 5m                        # the default
+    """
+    try:
+        found = yaml.safe_load(path.read_text()) if path.exists() else None
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: {str(exc).splitlines()[0]}") from None
+    if found is None:
+        return []
+    if not isinstance(found, dict) or set(found) - {"terraform"}:
+        raise ConfigError(f"{path}: the only key is terraform, a list of organisations")
+    listed = found.get("terraform") or []
+    if not isinstance(listed, list):
+        raise ConfigError(f"{path}: terraform is a list of organisations")
+    sources = []
+    for number, item in enumerate(listed, start=1):
+        where = f"{path}: terraform[{number}]"
+        if not isinstance(item, dict) or set(item) - {"org", "token_file", "url", "every"}:
+            raise ConfigError(f"{where}: has only org, token_file, url and every")
+        if not isinstance(item.get("org"), str) or not isinstance(item.get("token_file"), str):
+            raise ConfigError(f"{where}: org and token_file are required")
+        try:
+            every = _seconds(str(item.get("every", "5m")))
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        token_file = Path(item["token_file"])
+        if not token_file.is_absolute():
+            token_file = path.parent / token_file
+        sources.append(
+            TerraformSource(item["org"], token_file, str(item.get("url", DEFAULT_URL)), every)
+        )
+    return sources
+
+
+def _seconds(text: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600}
+    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit() or int(text[:-1]) < 1:
+        raise ValueError(f"every: {text!r} is not an interval like 30s, 5m or 1h")
+    return int(text[:-1]) * units[text[-1]]
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _since(moment: datetime) -> str:
+    """As the API asks: UTC, ISO 8601 with milliseconds."""
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def _read_cursor(path: Path) -> datetime | None:
+    try:
+        return _moment(orjson.loads(path.read_bytes())["since"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
+        raise ConfigError(
+            f"{path}: unreadable cursor ({exc}); delete it to import the last 14 days again "
+            "(nothing is imported twice)"
+        ) from None
+
+
+def _write_cursor(path: Path, since: datetime, org: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {"source": "terraform", "org": org, "since": since.isoformat()}
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
+    temporary.replace(path)
+
+
+def _record_time(record: Record) -> datetime | None:
+    stamp = record.value.get("timestamp") if isinstance(record.value, dict) else None
+    try:
+        return _moment(event_time(stamp))
+    except EventError:
+        return None

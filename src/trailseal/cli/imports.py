@@ -9,6 +9,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from trailseal.app import App, Tenancy
+from trailseal.app.imports import DEFAULT_URL, TerraformSource
 from trailseal.cli._common import data_option, host, key_option
 from trailseal.cli._output import console, emit_json, info
 
@@ -125,4 +126,49 @@ def cloudtrail(
     _summarize(found)
     emit_json(found)
     if summary.refused or (summary.digests is not None and not summary.digests.ok):
+        raise SystemExit(1)
+
+
+@import_.command("terraform")
+@click.option(
+    "--org", required=True, help="The organisation (its name; the cursor is kept per name)."
+)
+@click.option(
+    "--token-file",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A file holding an organization token (the audit trail refuses user and team tokens).",
+)
+@click.option("--url", default=DEFAULT_URL, show_default=True, help="The API's address.")
+@data_option
+@key_option
+def terraform(org: str, token_file: Path, url: str, data: str | None, key: str | None) -> None:
+    """Import a Terraform Cloud (HCP Terraform) organisation's audit trail.
+
+    Asks the audit-trail API for what came after the last import (a cursor kept in
+    DATA/imports/), page by page; the API keeps 14 days, and a cursor older than that is
+    warned about. Each event becomes one event (action terraform.TYPE.ACTION), kept
+    whole in detail.terraform; one already in the log is counted, not imported twice.
+    Prints a JSON summary. `serve` imports the organisations DATA/imports.yaml names,
+    each on its interval.
+    """
+    progress = _Files()
+    try:
+        with App.open(data, key_path=key) as app:
+            summary = app.imports.terraform(
+                host(), TerraformSource(org, token_file, url), progress=progress
+            )
+    finally:
+        progress.stop()
+    found = summary.to_json()
+    info(
+        f"{found['files']} pages, {found['records']} events: {found['imported']} imported, "
+        f"{found['duplicates']} already in the log, {found['refused']} refused"
+    )
+    for refusal in found["refusals"][:20]:
+        info(f"  refused {refusal['where']}: {refusal['reason']}")
+    for note in found.get("notes", []):
+        info(f"warning: {note}")
+    emit_json(found)
+    if summary.refused:
         raise SystemExit(1)

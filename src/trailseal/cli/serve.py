@@ -7,7 +7,7 @@ import threading
 import click
 
 from trailseal.access import ALL_TENANTS, TOKEN_ROLES
-from trailseal.app import App
+from trailseal.app import App, Caller
 from trailseal.cli._common import data_option, host, key_option
 from trailseal.cli._output import emit_json, emit_rows, info, output_options
 from trailseal.errors import TrailsealError
@@ -94,27 +94,36 @@ def serve(
     if watcher is not None:
         info(f"watching with {len(watcher.pack.rules)} rules (alerts under /v1/alerts)")
         watcher.start()
-    scheduler = _Scheduler(application) if application.reports.schedules().schedules else None
-    if scheduler is not None:
-        info(f"producing {len(application.reports.schedules().schedules)} scheduled reports")
-        scheduler.start()
-    keeper = _Keeper(application) if application.retention.config().schedule else None
-    if keeper is not None:
-        info(f"running retention on its schedule ({application.retention.config().schedule})")
-        keeper.start()
+    loops = _loops(application)
     try:
         uvicorn.run(app, host=address, port=port, log_level="warning", server_header=False)
     finally:
         if watcher is not None:
             watcher.stop()
             watcher.join(timeout=30)
-        if scheduler is not None:
-            scheduler.stop.set()
-            scheduler.join(timeout=60)
-        if keeper is not None:
-            keeper.stop.set()
-            keeper.join(timeout=600)  # a run stopped midway is finished by the next
+        for loop, wait in loops:
+            loop.stop.set()
+            loop.join(timeout=wait)  # a retention run stopped midway is finished by the next
         application.close()
+
+
+def _loops(application: App) -> list[tuple[_Scheduler | _Importer | _Keeper, float]]:
+    """Start the work `serve` does on its own as configured (scheduled reports, imports,
+    retention); each with how long to wait for it at shutdown."""
+    loops: list[tuple[_Scheduler | _Importer | _Keeper, float]] = []
+    if application.reports.schedules().schedules:
+        info(f"producing {len(application.reports.schedules().schedules)} scheduled reports")
+        loops.append((_Scheduler(application), 60))
+    if application.imports.sources():
+        names = ", ".join(source.org for source in application.imports.sources())
+        info(f"importing Terraform Cloud audit trails on their intervals: {names}")
+        loops.append((_Importer(application), 60))
+    if application.retention.config().schedule:
+        info(f"running retention on its schedule ({application.retention.config().schedule})")
+        loops.append((_Keeper(application), 600))
+    for loop, _ in loops:
+        loop.start()
+    return loops
 
 
 class _Scheduler(threading.Thread):
@@ -133,6 +142,34 @@ class _Scheduler(threading.Thread):
             except TrailsealError as exc:  # a bad schedule or a full disk: said, then retried
                 info(f"scheduled reports: {exc.diagnostics()}")
             self.stop.wait(60)
+
+
+class _Importer(threading.Thread):
+    """Imports the audit trails DATA/imports.yaml names inside `serve`, each on its
+    interval (looking every few seconds)."""
+
+    def __init__(self, application: App) -> None:
+        super().__init__(name="trailseal-imports", daemon=True)
+        self.application = application
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        caller = Caller(Caller.host().principal, None, "trailseal-imports")
+        while not self.stop.is_set():
+            try:
+                for source, done in self.application.imports.run_due(caller):
+                    if isinstance(done, TrailsealError):
+                        info(f"terraform {source.org}: {done.diagnostics()}")
+                        continue
+                    info(
+                        f"terraform {source.org}: {done.imported:,} imported, "
+                        f"{done.duplicates:,} already in the log, {len(done.refused):,} refused"
+                    )
+                    for note in done.notes:
+                        info(f"terraform {source.org}: warning: {note}")
+            except TrailsealError as exc:  # an unreachable API, a refused token: said, retried
+                info(f"terraform import: {exc.diagnostics()}")
+            self.stop.wait(5)
 
 
 class _Keeper(threading.Thread):
