@@ -25,8 +25,9 @@ from trailseal.errors import ConfigError
 MAX_FILE_BYTES = 1 << 30  # a delivery file decompressed; CloudTrail's are megabytes
 GZIP_MAGIC = b"\x1f\x8b"
 
-# A JSON string (kept whole) or the whitespace between tokens (taken out).
-_MINIFY = re.compile(rb'("(?:[^"\\]|\\.)*")|[ \t\n\r]+', re.DOTALL)
+# A JSON string, or a run of anything else but whitespace: the tokens, joined, are the
+# text without the whitespace between them (valid JSON has none elsewhere).
+_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[^\s"]+', re.DOTALL)
 # What the splitter steps over: a string whole, or a bracket or comma.
 _TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},]', re.DOTALL)
 
@@ -46,7 +47,18 @@ class Record:
 
 def minify(text: bytes) -> bytes:
     """``text`` (valid JSON) without the whitespace between its tokens."""
-    return _MINIFY.sub(rb"\1", text)
+    return b"".join(_TOKENS.findall(text))
+
+
+def _compact(value: Any, text: bytes) -> bytes:
+    """``text`` without whitespace between tokens: itself when orjson writes the value
+    back to exactly these bytes (a compact delivery file, most often), else minified."""
+    try:
+        if orjson.dumps(value) == text:
+            return text
+    except orjson.JSONEncodeError:
+        pass
+    return minify(text)
 
 
 # An integer of 20 digits or more may be past 64 bits, which orjson reads as a float
@@ -143,7 +155,7 @@ def records_of(content: bytes, name: str, key: str = "Records") -> Iterator[Reco
     """Every record of one delivery file's uncompressed content: the array under ``key``
     of an envelope (CloudTrail's ``Records``, an API page's ``data``), the elements of a
     bare array, one record per JSON line, or a single object."""
-    text = content.lstrip(b"\xef\xbb\xbf \t\r\n")
+    text = content.lstrip(b"\xef\xbb\xbf \t\r\n").rstrip(b" \t\r\n")
     if not text:
         return
     try:
@@ -151,7 +163,7 @@ def records_of(content: bytes, name: str, key: str = "Records") -> Iterator[Reco
     except ValueError:
         whole = None  # JSON Lines, or not JSON at all
     else:
-        compact = minify(text)
+        compact = _compact(whole, text)
         if isinstance(whole, dict) and isinstance(whole.get(key), list):
             opening = _opening(compact, key)
             if opening is not None:
