@@ -189,6 +189,9 @@ def test_rules_test_reads_cloudtrail_fields_as_the_engine_does(tmp_path: Path) -
         tmp_path / "events.jsonl",
         check=True,
     )
+    # The Detection Rule License asks for the author and a reference beside the matches.
+    assert "author: " in tested.stderr.decode()
+    assert "reference: https://" in tested.stderr.decode()
     lines = tested.stdout.decode().splitlines()
     assert lines[0].startswith("1: MATCH")
     assert "imported_from_cloudtrail=yes" in lines[0]

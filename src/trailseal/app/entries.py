@@ -30,7 +30,6 @@ from trailseal.errors import (
     TrailsealError,
     VerificationError,
 )
-from trailseal.events import Event
 from trailseal.ledger import (
     ConsistencyProof,
     EntryView,
@@ -185,16 +184,14 @@ class Entries:
         )
         return self._batch(caller, prepared, numbers, problems, len(lines))
 
-    def check_events(
-        self, caller: Caller, events: Sequence[Event], numbers: Sequence[int]
+    def check_prepared(
+        self, caller: Caller, prepared: Sequence[Prepared], numbers: Sequence[int]
     ) -> CheckedBatch:
-        """:meth:`check` for events an importer built (numbered by record), which no line
-        limit bounds: a source's record is kept whole, however large."""
+        """:meth:`check` for events an importer prepared (numbered by record), which no
+        line limit bounds: a source's record is kept whole, however large."""
         self.recorder.authorize(caller, Permission.APPEND)
-        prepared, kept, problems = self.ledger.check_prepared(
-            [Prepared.of(event) for event in events], numbers
-        )
-        return self._batch(caller, prepared, kept, problems, len(events))
+        kept, kept_numbers, problems = self.ledger.check_prepared(prepared, numbers)
+        return self._batch(caller, kept, kept_numbers, problems, len(prepared))
 
     @staticmethod
     def _batch(

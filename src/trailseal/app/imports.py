@@ -10,8 +10,11 @@ file, position and reason; nothing good in the same file is lost for it.
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +29,7 @@ from trailseal.app.caller import Caller
 from trailseal.app.entries import Entries
 from trailseal.app.recorder import Recorder
 from trailseal.errors import ConfigError, EventError, TrailsealError
-from trailseal.events import Event, event_from_mapping
+from trailseal.events import event_from_mapping
 from trailseal.ingest.cloudtrail import Tenancy, event_time, to_event
 from trailseal.ingest.digest import (
     Digest,
@@ -41,6 +44,8 @@ from trailseal.ingest.sources import Delivery, deliveries
 from trailseal.ingest.terraform import DEFAULT_URL, RETAINED_DAYS, pages
 from trailseal.ingest.terraform import to_event as terraform_event
 from trailseal.layout import DataLayout
+from trailseal.ledger.bulk import worker_pool
+from trailseal.ledger.entry import Prepared
 
 __all__ = [
     "DEFAULT_URL",
@@ -98,11 +103,54 @@ class ImportSummary:
         return found
 
 
+@dataclass(frozen=True)
+class _Made:
+    """What one record became: a prepared event and its text's SHA-256, or a refusal."""
+
+    where: str
+    text_hash: bytes
+    prepared: Prepared | None
+    refused: str | None
+
+
+@dataclass(frozen=True)
+class _File:
+    """One delivery file read: its content's SHA-256 (what a digest names) and what each
+    of its records became, or why the file could not be read at all."""
+
+    name: str
+    content_hash: str | None
+    made: list[_Made]
+    refused: str | None
+
+
+def _made(record: Record, make: Callable[[Record], dict[str, Any]]) -> _Made:
+    try:
+        event = event_from_mapping(make(record))
+    except EventError as exc:
+        return _Made(record.where, b"", None, str(exc))
+    return _Made(record.where, hashlib.sha256(record.text).digest(), Prepared.of(event), None)
+
+
+def _cloudtrail_file(name: str, data: bytes, tenancy: Tenancy) -> _File:
+    """One CloudTrail delivery file, read and prepared (in a worker process for many)."""
+    try:
+        content = decompress(data, name)
+        found = list(records_of(content, name))
+    except ConfigError as exc:
+        return _File(name, None, [], exc.diagnostics())
+
+    def make(record: Record) -> dict[str, Any]:
+        return to_event(record.value, record.text, tenancy)
+
+    return _File(name, content_hash(content), [_made(r, make) for r in found], None)
+
+
 @dataclass
 class _Pending:
-    """Events built and not yet appended, each with where its record was."""
+    """Events prepared and not yet appended, each with where its record was."""
 
-    events: list[Event] = field(default_factory=list)
+    prepared: list[Prepared] = field(default_factory=list)
     where: list[str] = field(default_factory=list)
     seen: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # this run's ids
 
@@ -137,18 +185,16 @@ class Imports:
         digests = [d for d in found if d.is_digest]
         logs = [d for d in found if not d.is_digest]
         summary = ImportSummary(files=len(logs))
-        chosen = tenancy or Tenancy()
-
-        def make(record: Record) -> dict[str, Any]:
-            return to_event(record.value, record.text, chosen)
-
         hashes: dict[str, str] = {}
         pending = _Pending()
-        for done, records in enumerate(self._read(logs, summary, hashes), start=1):
-            for record in records:
+        files = _files(logs, tenancy or Tenancy(), summary)
+        for done, read in enumerate(files, start=1):
+            if read.content_hash is not None:
+                hashes[read.name] = read.content_hash
+            for made in read.made:
                 summary.records += 1
-                self._build(record, make, pending, summary)
-                if len(pending.events) >= BATCH:
+                self._add(made, pending, summary)
+                if len(pending.prepared) >= BATCH:
                     self._commit(caller, pending, summary)
             if progress is not None:
                 progress(done, len(logs), summary.records)
@@ -187,55 +233,32 @@ class Imports:
                 done.append((source, exc))
         return done
 
-    def _read(
-        self, logs: Sequence[Delivery], summary: ImportSummary, hashes: dict[str, str]
-    ) -> Iterator[list[Record]]:
-        """Each log file's records; a file that cannot be read is refused whole, named."""
-        for delivery in logs:
-            try:
-                content = decompress(delivery.read(), delivery.name)
-                hashes[delivery.name] = content_hash(content)
-                found = list(records_of(content, delivery.name))
-            except (OSError, ConfigError) as exc:
-                reason = exc.diagnostics() if isinstance(exc, TrailsealError) else str(exc)
-                summary.refused.append(Refused(delivery.name, reason))
-                found = []
-            yield found
-
     @staticmethod
-    def _build(
-        record: Record,
-        make: Callable[[Record], dict[str, Any]],
-        pending: _Pending,
-        summary: ImportSummary,
-    ) -> None:
-        """Add the record's event to those pending, or say why it cannot be one."""
-        try:
-            event = event_from_mapping(make(record))
-        except EventError as exc:
-            summary.refused.append(Refused(record.where, str(exc)))
+    def _add(made: _Made, pending: _Pending, summary: ImportSummary) -> None:
+        """Add a record's prepared event to those pending, unless it was refused or this
+        run already has it (the same text: a duplicate; other text: refused)."""
+        if made.prepared is None:
+            summary.refused.append(Refused(made.where, made.refused or "refused"))
             return
-        earlier = pending.seen.get(event.id)
+        event_id = made.prepared.event_id
+        earlier = pending.seen.get(event_id)
         if earlier is not None:
-            if earlier[1] == record.text:
+            if earlier[1] == made.text_hash:
                 summary.duplicates += 1
             else:
                 summary.refused.append(
-                    Refused(
-                        record.where,
-                        f"id {event.id!r} is also {earlier[0]}, with other content",
-                    )
+                    Refused(made.where, f"id {event_id!r} is also {earlier[0]}, with other content")
                 )
             return
-        pending.seen[event.id] = (record.where, record.text)
-        pending.events.append(event)
-        pending.where.append(record.where)
+        pending.seen[event_id] = (made.where, made.text_hash)
+        pending.prepared.append(made.prepared)
+        pending.where.append(made.where)
 
     def _commit(self, caller: Caller, pending: _Pending, summary: ImportSummary) -> None:
-        if not pending.events:
+        if not pending.prepared:
             return
-        numbers = list(range(1, len(pending.events) + 1))
-        batch = self.entries.check_events(caller, pending.events, numbers)
+        numbers = list(range(1, len(pending.prepared) + 1))
+        batch = self.entries.check_prepared(caller, pending.prepared, numbers)
         outcome = self.entries.commit(batch, partial=True)
         summary.imported += outcome.appended
         summary.duplicates += outcome.duplicates
@@ -245,7 +268,7 @@ class Imports:
             error = problem.error
             reason = error.message if isinstance(error, EventError) else str(error)
             summary.refused.append(Refused(pending.where[problem.line - 1], reason))
-        pending.events.clear()
+        pending.prepared.clear()
         pending.where.clear()
 
     def _validate(
@@ -331,7 +354,7 @@ class Imports:
                 summary.files += 1
                 for record in page.records:
                     summary.records += 1
-                    self._build(record, make, pending, summary)
+                    self._add(_made(record, make), pending, summary)
                     moment = _record_time(record)
                     if moment is not None and (newest is None or moment > newest):
                         newest = moment
@@ -345,6 +368,46 @@ class Imports:
         if newest is not None and newest != last:
             _write_cursor(cursor, newest, source.org)
         return summary
+
+
+def _files(logs: Sequence[Delivery], tenancy: Tenancy, summary: ImportSummary) -> Iterator[_File]:
+    """Each delivery file read and prepared, in order: in worker processes (a few files
+    ahead) when there are several and more than one core, so mapping overlaps appending.
+    A file that cannot be read is refused whole, named."""
+    pool = worker_pool() if len(logs) > 1 else None
+    ahead: deque[Future[_File]] = deque()
+    try:
+        for delivery in logs:
+            try:
+                data = delivery.read()
+            except (OSError, ConfigError) as exc:
+                reason = exc.diagnostics() if isinstance(exc, TrailsealError) else str(exc)
+                ahead.append(_done(_File(delivery.name, None, [], reason)))
+            else:
+                if pool is None:
+                    ahead.append(_done(_cloudtrail_file(delivery.name, data, tenancy)))
+                else:
+                    ahead.append(pool.submit(_cloudtrail_file, delivery.name, data, tenancy))
+            while len(ahead) > 4 or (ahead and pool is None):
+                yield _result(ahead.popleft(), summary)
+        while ahead:
+            yield _result(ahead.popleft(), summary)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
+def _done(found: _File) -> Future[_File]:
+    future: Future[_File] = Future()
+    future.set_result(found)
+    return future
+
+
+def _result(future: Future[_File], summary: ImportSummary) -> _File:
+    found = future.result()
+    if found.refused is not None:
+        summary.refused.append(Refused(found.name, found.refused))
+    return found
 
 
 # -- Terraform Cloud ------------------------------------------------------------------------

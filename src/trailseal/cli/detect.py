@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 import threading
@@ -17,7 +18,7 @@ import orjson
 from trailseal.app import App
 from trailseal.app.alerts import DISPOSITIONS
 from trailseal.cli._common import data_option, host, key_option
-from trailseal.cli._output import emit_rows, info, output_options
+from trailseal.cli._output import emit_json, emit_rows, info, output_options
 from trailseal.config import resolve_data_dir
 from trailseal.errors import ConfigError, EventError
 from trailseal.events import parse_event
@@ -76,14 +77,40 @@ def rules() -> None:
 
 @rules.command("lint")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.option(
+    "--summary",
+    is_flag=True,
+    help="Print how many rules load and the problems grouped by reason, as JSON (to "
+    "measure a published collection such as a SigmaHQ checkout).",
+)
 @data_option
-def lint(paths: tuple[str, ...], data: str | None) -> None:
+def lint(paths: tuple[str, ...], summary: bool, data: str | None) -> None:
     """Check rule files; every problem is listed with its file and line (exit 1 if any)."""
     config = _config(data, paths, None)
-    pack = _pack(config, strict=True)
+    pack = _pack(config, strict=not summary)
     info(f"{len(pack.rules)} rules and {len(pack.correlations)} correlations load")
+    if summary:
+        emit_json(_summary(pack))
     if pack.problems:
         sys.exit(EXIT_PROBLEMS)
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|\b\d+\b")
+
+
+def _summary(pack: RulePack) -> dict[str, Any]:
+    """How many rules load, and the problems grouped by their reason (quoted names and
+    numbers folded, so one reason counts once however many rules it stops)."""
+    reasons: dict[str, int] = {}
+    for problem in pack.problems:
+        reason = _QUOTED.sub("…", problem.message)[:120]
+        reasons[reason] = reasons.get(reason, 0) + 1
+    return {
+        "rules": len(pack.rules),
+        "correlations": len(pack.correlations),
+        "problems": len(pack.problems),
+        "reasons": dict(sorted(reasons.items(), key=lambda item: -item[1])),
+    }
 
 
 @rules.command("test")
@@ -110,6 +137,15 @@ def test_rule(
     found = pack.rules.get(rule)
     if found is None:
         raise ConfigError(f"no rule named {rule!r}; the pack has: {', '.join(sorted(pack.rules))}")
+    credit = "; ".join(
+        part
+        for part in (
+            f"author: {found.author}" if found.author else "",
+            f"reference: {found.references[0]}" if found.references else "",
+        )
+        if part
+    )
+    info(f"{rule}: {found.title}" + (f" ({credit})" if credit else ""))
     memory = TransientMemory()  # first-seen within the file only
     enrich = Context(
         memory, roster=config.roster, geography=config.geography, ownership=config.ownership

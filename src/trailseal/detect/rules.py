@@ -67,6 +67,8 @@ class Rule:
     dedup_seconds: int
     path: str
     line: int
+    author: str | None = None  # shown with its matches, as the Detection Rule License asks
+    references: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -267,6 +269,10 @@ class _Document:
         """Add a detection rule to the pack, or return a correlation to add once every
         rule is loaded."""
         kind = SigmaCorrelationRule if "correlation" in self.data else SigmaRule
+        for key in ("id", "name", "title"):
+            if key in self.data and not isinstance(self.data[key], str):
+                self.problem(f"'{key}' is text (a rule's id a UUID), not {self.data[key]!r}")
+                return None
         try:
             parsed = kind.from_dict(_plain_names(self.data), collect_errors=True)
         except (SigmaError, ValueError, TypeError, AttributeError) as exc:
@@ -320,6 +326,8 @@ class _Document:
             dedup,
             self.path,
             self.line,
+            rule.author,
+            tuple(str(r) for r in rule.references or ()),
         )
 
     def add_correlation(self, correlation: SigmaCorrelationRule) -> None:
