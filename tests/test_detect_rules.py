@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cloudtrail_files import shared
 from conftest import run_cli
 from trailseal.detect.matcher import backtracking_hazard
 from trailseal.detect.rules import BUILTIN, load
@@ -362,7 +363,7 @@ def test_watch_with_a_rules_folder_that_does_not_exist_refuses_and_moves_nothing
     assert not (data / "detection.db").exists()  # no cursor was moved (none was made)
 
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "sigma-aws-cloudtrail"
+CORPUS = shared() / "corpus" / "sigma-aws-cloudtrail"
 
 
 def test_sigmahq_cloudtrail_rules_load_unmodified() -> None:

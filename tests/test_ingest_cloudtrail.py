@@ -143,6 +143,14 @@ def _awkward() -> tuple[bytes, list[bytes]]:
     return b'{"Records":[' + b",".join(texts) + b"]}", texts
 
 
+def test_integers_past_64_bits_keep_their_value() -> None:
+    """orjson reads an integer past 64 bits as a float (found by the property test below
+    with -9223372036854775809); such a record is read exactly."""
+    for number in (-(2**63) - 1, 2**64, -(10**30)):
+        text = b'[{"n":' + str(number).encode() + b"}]"
+        assert [r.value for r in records(text, "f")] == [{"n": number}]
+
+
 def test_records_keep_their_delivered_text_exactly() -> None:
     whole, texts = _awkward()
     found = list(records(gzip.compress(whole), "f.json.gz"))

@@ -22,7 +22,7 @@ Fields = dict[str, Any]
 RECORDS = frozenset({"cloudtrail", "terraform"})
 
 
-_BIG_INTEGER = re.compile(r"[-\[:,]\s*-?\d{20}")  # maybe past 64 bits: orjson reads a float
+_BIG_INTEGER = re.compile(r"[-\[:,]\s*-?\d{19}")  # maybe past 64 bits: orjson reads a float
 
 
 def _record(text: str) -> Any:

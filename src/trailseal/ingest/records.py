@@ -61,9 +61,9 @@ def _compact(value: Any, text: bytes) -> bytes:
     return minify(text)
 
 
-# An integer of 20 digits or more may be past 64 bits, which orjson reads as a float
+# An integer of 19 digits or more may be past 64 bits, which orjson reads as a float
 # (inexact); the match may also be inside a string, which only costs a slower parse.
-_BIG_INTEGER = re.compile(rb"[-\[:,]\s*-?\d{20}")
+_BIG_INTEGER = re.compile(rb"[-\[:,]\s*-?\d{19}")
 
 
 def loads(text: bytes) -> Any:
