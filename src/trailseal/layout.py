@@ -14,6 +14,8 @@
       retention.yaml     retention policies (how long entries stay hot, and in all)
       imports.yaml       sources `serve` imports on an interval (Terraform Cloud)
       imports/           each source's cursor (where the last import ended)
+      exports.yaml       destinations the exporter sends entries to (Splunk, Elastic, syslog)
+      exports/           each destination's cursor and status, and its dead letters
 """
 
 from __future__ import annotations
@@ -98,6 +100,18 @@ class DataLayout:
         ended, so the next run asks only for what came after."""
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
         return self.root / "imports" / f"{source}-{safe}.json"
+
+    @property
+    def exports_config(self) -> Path:
+        return self.root / "exports.yaml"
+
+    def export_state(self, name: str) -> Path:
+        """A destination's cursor, counts and last error (JSON)."""
+        return self.root / "exports" / f"{name}.json"
+
+    def export_dead(self, name: str) -> Path:
+        """A destination's dead letters: what it refused for good, with the reason."""
+        return self.root / "exports" / f"{name}.dead.jsonl"
 
     @property
     def report_schedules(self) -> Path:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Self
 from trailseal.access import PrincipalStore
 from trailseal.app.alerts import Alerts
 from trailseal.app.entries import Entries
+from trailseal.app.exports import Exports
 from trailseal.app.imports import Imports
 from trailseal.app.overview import Overviews
 from trailseal.app.principals import Principals
@@ -39,6 +40,7 @@ class App:
     overviews: Overviews = field(init=False)
     retention: Retention = field(init=False)
     imports: Imports = field(init=False)
+    exports: Exports = field(init=False)
 
     def __post_init__(self) -> None:
         self.recorder = Recorder(self.ledger)
@@ -51,6 +53,7 @@ class App:
         self.overviews = Overviews(self.ledger, self.recorder, self.entries, self.alerts)
         self.retention = Retention(self.ledger, self.recorder)
         self.imports = Imports(self.entries, self.recorder, self.ledger.settings.layout)
+        self.exports = Exports(self.ledger, self.recorder, self.ledger.settings.layout)
 
     @classmethod
     def open(

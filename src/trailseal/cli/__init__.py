@@ -46,6 +46,7 @@ _COMMANDS = {
     "verify-bundle": "reports:verify_bundle_command",
     "retention": "retention",
     "import": "imports:import_",
+    "export-to": "exports:export_to",
 }
 
 

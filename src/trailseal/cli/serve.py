@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import click
 
@@ -53,6 +54,14 @@ from trailseal.errors import TrailsealError
     is_flag=True,
     help="Also run detection in this process (as `trailseal watch` does on its own).",
 )
+@click.option(
+    "--export",
+    "exports",
+    multiple=True,
+    metavar="NAME",
+    help="Also follow the log to this destination of DATA/exports.yaml (as `trailseal "
+    "export-to NAME` does on its own); repeat for more.",
+)
 def serve(
     data: str | None,
     key: str | None,
@@ -63,6 +72,7 @@ def serve(
     rate: float,
     session_idle: int,
     watch: bool,
+    exports: tuple[str, ...],
 ) -> None:
     """Serve the log over HTTP: the dashboard at /, the API under /v1, OpenAPI at
     /openapi.json."""
@@ -95,6 +105,7 @@ def serve(
         info(f"watching with {len(watcher.pack.rules)} rules (alerts under /v1/alerts)")
         watcher.start()
     loops = _loops(application)
+    exporters = _exporters(application, exports)
     try:
         uvicorn.run(app, host=address, port=port, log_level="warning", server_header=False)
     finally:
@@ -104,7 +115,33 @@ def serve(
         for loop, wait in loops:
             loop.stop.set()
             loop.join(timeout=wait)  # a retention run stopped midway is finished by the next
+        for exporter, thread in exporters:
+            exporter.stop.set()
+            thread.join(timeout=60)
+            exporter.destination.close()
         application.close()
+
+
+def _exporters(application: App, names: tuple[str, ...]) -> list[tuple[Any, threading.Thread]]:
+    """An exporter thread per destination named with --export (each its own cursor)."""
+    started = []
+    caller = Caller(Caller.host().principal, None, "trailseal-export")
+    for name in names:
+        exporter = application.exports.exporter(caller, name)
+
+        def follow(exporter: Any = exporter, name: str = name) -> None:
+            while not exporter.stop.is_set():
+                try:
+                    exporter.run()
+                except TrailsealError as exc:  # the store unreachable: said, then again
+                    info(f"export to {name}: {exc.diagnostics()}")
+                    exporter.stop.wait(5)
+
+        thread = threading.Thread(target=follow, name=f"trailseal-export-{name}", daemon=True)
+        thread.start()
+        info(f"exporting to {name} from entry {exporter.state.cursor + 1}")
+        started.append((exporter, thread))
+    return started
 
 
 def _loops(application: App) -> list[tuple[_Scheduler | _Importer | _Keeper, float]]:
