@@ -26,6 +26,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import append_sample, need, run_cli
 from receivers import TOKEN, serve
@@ -690,3 +692,116 @@ def _sample(count: int) -> list[dict[str, Any]]:
     from trailseal.testing import sample_events  # noqa: PLC0415
 
     return [dict(event, id=f"sample-{n}") for n, event in enumerate(sample_events(count))]
+
+
+# -- OCSF, validated against the schema ----------------------------------------------------
+# ocsf-json-schema packages the OCSF schema releases and builds a JSON Schema for each
+# class; jsonschema validates against it.
+
+_SCHEMAS: dict[int, Any] = {}
+
+
+def _ocsf_validator(class_uid: int) -> Any:
+    from jsonschema import Draft202012Validator  # noqa: PLC0415
+    from ocsf_json_schema import OcsfJsonSchemaEmbedded, get_ocsf_schema  # noqa: PLC0415
+
+    from trailseal.export.formats import OCSF_VERSION  # noqa: PLC0415
+
+    if class_uid not in _SCHEMAS:
+        schema = OcsfJsonSchemaEmbedded(get_ocsf_schema(version=OCSF_VERSION))
+        name = schema.lookup_class_name_from_uid(class_uid=class_uid)
+        _SCHEMAS[class_uid] = Draft202012Validator(
+            schema.get_class_schema(class_name=name, profiles=[])
+        )
+    return _SCHEMAS[class_uid]
+
+
+_ACTIONS = [
+    "auth.login",
+    "auth.logout",
+    "auth.failure",
+    "principal.create",
+    "principal.revoke",
+    "user.role.grant",
+    "config.change",
+    "document.transition",
+    "document.sign",
+    "record.read",
+    "record.delete",
+    "aws.iam.CreateUser",
+    "report.produce",
+    "export.bulk",
+]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(min_value=0, max_value=10**6),
+    st.sampled_from(_ACTIONS),
+    st.sampled_from(["success", "failure", "denied", None]),
+    st.booleans(),
+)
+def test_ocsf_events_validate_against_the_schema(
+    seed: int, action: str, result: str | None, details: bool
+) -> None:
+    from trailseal.testing import sample_events  # noqa: PLC0415
+
+    event = next(iter(sample_events(1, seed=seed)))
+    event["action"] = action
+    if result is None:
+        event.pop("outcome", None)
+    else:
+        event["outcome"] = {"result": result, "reason": "because"}
+    if seed % 3 == 0:
+        event.pop("source", None)  # an event with no source at all
+    item = Exported(
+        "test.example/log",
+        seed,
+        "ef" * 32,
+        "2026-11-30T10:00:01Z",
+        "w",
+        event,
+        {"before": 1} if details else None,
+    )
+    found = ocsf_event(item)
+    errors = [e.message for e in _ocsf_validator(found["class_uid"]).iter_errors(found)]
+    assert errors == []
+
+
+def _cef_extensions(text: str) -> dict[str, str]:
+    """CEF's extension pairs read back: a key is letters and digits before an unescaped
+    '=', and a value runs to the space before the next key."""
+    found = {}
+    for part in re.split(r" (?=\w+=)", text):
+        key, _, value = part.partition("=")
+        found[key] = re.sub(r"\\(.)", lambda m: {"n": "\n", "r": "\r"}.get(m[1], m[1]), value)
+    return found
+
+
+_hostile = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40
+).filter(lambda t: t.strip())
+
+
+@settings(max_examples=300, deadline=None)
+@given(_hostile, _hostile, _hostile)
+def test_cef_and_syslog_carry_any_text_back_intact(reason: str, origin: str, resource: str) -> None:
+    """Whatever a reason, an origin or a resource holds (pipes, equals signs,
+    backslashes, quotes, brackets, newlines), a CEF or syslog reader gets it back."""
+    item = _item(
+        outcome={"result": "failure", "reason": reason}, resource={"id": resource, "type": "t"}
+    )
+    item = Exported(origin, 9, item.leaf_hash, item.received_at, None, item.event)
+    line = cef_message(item, "1.0")
+    assert "\n" not in line
+    assert "\r" not in line
+    parts = re.split(r"(?<!\\)\|", line, maxsplit=7)
+    assert len(parts) == 8
+    extensions = _cef_extensions(parts[7])
+    assert extensions["reason"] == reason
+    assert extensions["cs3"] == origin
+    assert extensions["cs4"] == f"t/{resource}"
+    message = syslog_message(item, host="h").decode()
+    quoted = re.search(r' origin="((?:[^"\\]|\\.)*)"\]', message)
+    assert quoted is not None
+    assert re.sub(r"\\(.)", r"\1", quoted[1]) == origin

@@ -185,7 +185,7 @@ def _ecs_ours(item: Exported, doc: dict[str, Any]) -> None:
 
 # -- OCSF ----------------------------------------------------------------------------------
 
-OCSF_VERSION = "1.3.0"
+OCSF_VERSION = "1.4.0"  # the first with an actor on Entity Management
 API_ACTIVITY, ACCOUNT_CHANGE, AUTHENTICATION, ENTITY_MANAGEMENT = 6003, 3001, 3002, 3004
 _OCSF_CATEGORY = {API_ACTIVITY: 6, ACCOUNT_CHANGE: 3, AUTHENTICATION: 3, ENTITY_MANAGEMENT: 3}
 _OCSF_NAMES = {
@@ -281,14 +281,18 @@ def ocsf_event(item: Exported) -> dict[str, Any]:
         found["status_detail"] = outcome["reason"]
     source = event.get("source") or {}
     endpoint = {k: v for k, v in (("ip", source.get("ip")), ("hostname", source.get("host"))) if v}
-    if endpoint or class_uid in (API_ACTIVITY, AUTHENTICATION):
-        found["src_endpoint"] = endpoint
+    if source.get("service"):
+        endpoint["svc_name"] = source["service"]
+    if endpoint or class_uid == API_ACTIVITY:  # API Activity requires one
+        found["src_endpoint"] = endpoint or {"name": "unknown"}
     if class_uid == API_ACTIVITY:
         found["api"] = {"operation": event["action"]}
         if source.get("service"):
             found["api"]["service"] = {"name": source["service"]}
     if class_uid == AUTHENTICATION:
         found["user"] = dict(user)
+        # the service authenticated to (Authentication requires it or a destination)
+        found["service"] = {"name": source.get("service") or item.origin}
     if class_uid == ACCOUNT_CHANGE:
         resource = event.get("resource") or {}
         found["user"] = {"uid": str(resource.get("id") or actor["id"])}
