@@ -279,7 +279,19 @@ def ocsf_event(item: Exported) -> dict[str, Any]:
     }
     if outcome.get("reason"):
         found["status_detail"] = outcome["reason"]
+    found.update(_ocsf_class_parts(class_uid, item, user))
+    if item.detail is not None:
+        found["unmapped"]["trailseal"]["detail"] = item.detail
+    return found
+
+
+def _ocsf_class_parts(class_uid: int, item: Exported, user: dict[str, Any]) -> dict[str, Any]:
+    """What each class requires or names beyond the base event: the source endpoint, the
+    API operation, the user and service of a log-in, the account changed, the entity."""
+    event = item.event
     source = event.get("source") or {}
+    resource = event.get("resource") or {}
+    found: dict[str, Any] = {}
     endpoint = {k: v for k, v in (("ip", source.get("ip")), ("hostname", source.get("host"))) if v}
     if source.get("service"):
         endpoint["svc_name"] = source["service"]
@@ -289,20 +301,15 @@ def ocsf_event(item: Exported) -> dict[str, Any]:
         found["api"] = {"operation": event["action"]}
         if source.get("service"):
             found["api"]["service"] = {"name": source["service"]}
-    if class_uid == AUTHENTICATION:
+    elif class_uid == AUTHENTICATION:
         found["user"] = dict(user)
         # the service authenticated to (Authentication requires it or a destination)
         found["service"] = {"name": source.get("service") or item.origin}
-    if class_uid == ACCOUNT_CHANGE:
-        resource = event.get("resource") or {}
-        found["user"] = {"uid": str(resource.get("id") or actor["id"])}
-    if class_uid == ENTITY_MANAGEMENT:
-        resource = event.get("resource") or {}
-        found["entity"] = {
-            k: str(v) for k, v in (("uid", resource.get("id")), ("type", resource.get("type"))) if v
-        } or {"name": event["action"]}
-    if item.detail is not None:
-        found["unmapped"]["trailseal"]["detail"] = item.detail
+    elif class_uid == ACCOUNT_CHANGE:
+        found["user"] = {"uid": str(resource.get("id") or user["uid"])}
+    else:
+        named = (("uid", resource.get("id")), ("type", resource.get("type")))
+        found["entity"] = {k: str(v) for k, v in named if v} or {"name": event["action"]}
     return found
 
 
