@@ -684,6 +684,9 @@ def test_serve_follows_the_log_to_a_destination(tmp_path: Path) -> None:
         assert len(indexes) == len(set(indexes))
         assert sum('"sample-' in line for line in out.read_text().splitlines()) == 50
         assert "exporting to lake from entry" in service.stderr()
+        metrics = service.client().get("/metrics").text
+        assert 'trailseal_export_lag_entries{destination="lake"}' in metrics
+        assert 'trailseal_export_dead_letters{destination="lake"} 0.0' in metrics
     finally:
         service.stop()
 

@@ -110,6 +110,17 @@ class Exports:
             )
         return rows
 
+    def lags(self) -> dict[str, tuple[int, int]]:
+        """Each destination's lag and dead letters, for the metrics (counts only; no
+        caller, like the log's size)."""
+        size = self.ledger.size()
+        found = {}
+        for name in self.destinations():
+            state = State.load(self.layout.export_state(name))
+            dead = sum(1 for _ in read_dead(self.layout.export_dead(name)))
+            found[name] = (max(0, size - 1 - state.cursor), dead)
+        return found
+
     def dead(self, caller: Caller, name: str) -> list[dict[str, Any]]:
         """A destination's dead letters: the entries it refused for good, and why."""
         self.recorder.authorize(caller, Permission.EXPORT)

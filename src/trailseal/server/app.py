@@ -83,7 +83,11 @@ def create_app(
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         size, depth = application.entries.size(), application.queue_depth()
-        text = service.metrics.text(size, depth, detection(size) if detection else None)
+        try:
+            lags = application.exports.lags()
+        except TrailsealError:  # a broken exports.yaml: said by export-to, not here
+            lags = {}
+        text = service.metrics.text(size, depth, detection(size) if detection else None, lags)
         return Response(text, media_type="text/plain; version=0.0.4")
 
     return app

@@ -55,6 +55,19 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.export_lag = Gauge(
+            "trailseal_export_lag_entries",
+            "Entries a destination of the exporter has yet to be sent (DATA/exports.yaml)",
+            ["destination"],
+            registry=self.registry,
+        )
+        self.export_dead = Gauge(
+            "trailseal_export_dead_letters",
+            "Entries a destination refused for good, waiting for export-to replay",
+            ["destination"],
+            registry=self.registry,
+        )
+
     def appended(self, new: int, batch: int, seconds: float) -> None:
         self._appended.inc(new)
         self._batch.observe(batch)
@@ -63,8 +76,17 @@ class Metrics:
     def verified(self, *, ok: bool) -> None:
         self._verify.set(1 if ok else 0)
 
-    def text(self, size: int, queue_depth: int, detection: dict[str, Any] | None = None) -> bytes:
+    def text(
+        self,
+        size: int,
+        queue_depth: int,
+        detection: dict[str, Any] | None = None,
+        exports: dict[str, tuple[int, int]] | None = None,
+    ) -> bytes:
         self.size.set(size)
+        for name, (lag, dead) in (exports or {}).items():
+            self.export_lag.labels(destination=name).set(lag)
+            self.export_dead.labels(destination=name).set(dead)
         self.queue.set(queue_depth)
         if detection is not None:
             self.detection_up.set(1 if detection["state"] == "running" else 0)
