@@ -808,3 +808,26 @@ def test_cef_and_syslog_carry_any_text_back_intact(reason: str, origin: str, res
     quoted = re.search(r' origin="((?:[^"\\]|\\.)*)"\]', message)
     assert quoted is not None
     assert re.sub(r"\\(.)", r"\1", quoted[1]) == origin
+
+
+def test_purged_and_cold_entries(tmp_path: Path) -> None:
+    """After retention, cold entries go like hot ones, purged ones (nothing left to send)
+    are passed over, and a batch of nothing but purged entries still moves the cursor."""
+    from test_retention_run import AT, _run, _tiers, build  # noqa: PLC0415
+
+    data = tmp_path / "data"
+    build(data)
+    with App.open(data) as app:
+        _run(app, AT)
+    purged, cold, _hot = _tiers(data)
+    assert purged
+    assert cold
+    out = tmp_path / "ecs.jsonl"
+    _configure(data, lake={"type": "file", "path": str(out), "format": "ecs", "batch": 20})
+    run_cli("export-to", "lake", "--once", data=data, check=True)
+    sent = [json.loads(line)["trailseal"]["index"] for line in out.read_text().splitlines()]
+    with App.open(data) as app:
+        size = app.ledger.size()
+    assert sent == [i for i in range(size) if i not in purged][: len(sent)]
+    assert set(sent) >= set(range(size - 1)) - purged  # all but perhaps the export's own record
+    assert cold <= set(sent)

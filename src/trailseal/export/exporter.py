@@ -117,17 +117,16 @@ class Exporter:
             return [], self.state.cursor
         if self.where is None:
             found = []
-            last = self.state.cursor
-            for stored, detail in self.ledger.stored(start, min(size, start + self.batch)):
-                last = stored.index
-                if not stored.entry:
-                    continue  # purged under its retention policy: nothing left to send
+            end = min(size, start + self.batch)
+            # A purged entry (its retention period over) has nothing left to send, and
+            # the log gives none for it: the range is done all the same.
+            for stored, detail in self.ledger.stored(start, end):
                 entry = orjson.loads(stored.entry)
                 if self.visible is not None and not self.visible(entry["event"]):
                     continue
                 value = orjson.loads(detail.detail) if detail and detail.detail else None
                 found.append(self._exported(stored.index, entry, stored.leaf_hash, value))
-            return found, last
+            return found, end - 1
         if self.ledger.unindexed():
             self.ledger.catch_up()
         query = SearchFilter(
