@@ -64,7 +64,9 @@ def _item(**event: Any) -> Exported:
         "resource": {"type": "patient", "id": "p-1", "tenant": "acme"},
     }
     base.update(event)
-    return Exported("test.example/log", 42, "ab" * 32, "2026-11-30T10:00:01Z", "w-1", base)
+    return Exported(
+        "test.example/log", 42, "ab" * 32, "2026-11-30T10:00:01Z", "w-1", base, tenant="acme"
+    )
 
 
 # -- formats, field by field --------------------------------------------------------------

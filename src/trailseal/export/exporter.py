@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from trailseal.access import entry_tenant
 from trailseal.errors import ConfigError
 from trailseal.export.destinations import Destination, Outcome, Transient
 from trailseal.export.formats import Exported
@@ -106,6 +107,7 @@ class Exporter:
             submitter=entry.get("submitter"),
             event=entry["event"],
             detail=detail if self.details else None,
+            tenant=entry_tenant(entry["event"]),
         )
 
     def next_batch(self) -> tuple[list[Exported], int]:

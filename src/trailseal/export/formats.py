@@ -40,6 +40,7 @@ class Exported:
     submitter: str | None
     event: dict[str, Any]
     detail: Any = None
+    tenant: str | None = None  # the entry's tenant, by the one tenant rule (access.tenants)
 
     @property
     def proof(self) -> dict[str, Any]:
@@ -167,9 +168,8 @@ def _ecs_ours(item: Exported, doc: dict[str, Any]) -> None:
     place for under ``trailseal.*``."""
     event = item.event
     resource = event.get("resource")
-    tenant = (resource or {}).get("tenant") or (event.get("actor") or {}).get("tenant")
-    if tenant:
-        doc["organization"] = {"id": tenant}
+    if item.tenant:
+        doc["organization"] = {"id": item.tenant}
     if resource:
         doc["trailseal"]["resource"] = resource
     context = event.get("context") or {}
@@ -361,9 +361,9 @@ def cef_message(item: Exported, version: str) -> str:
     if resource.get("id") is not None:
         pairs.append(("cs4Label", "resource"))
         pairs.append(("cs4", f"{resource.get('type', '')}/{resource['id']}"))
-    if resource.get("tenant") or actor.get("tenant"):
+    if item.tenant:
         pairs.append(("cs5Label", "tenant"))
-        pairs.append(("cs5", resource.get("tenant") or actor.get("tenant")))
+        pairs.append(("cs5", item.tenant))
     reason = (event.get("outcome") or {}).get("reason")
     if reason:
         pairs.append(("reason", reason))
