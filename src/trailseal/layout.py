@@ -81,10 +81,10 @@ class DataLayout:
     def retention_config(self) -> Path:
         return self.root / "retention.yaml"
 
-    @property
-    def retention_lock(self) -> Path:
-        """Held (flock) by the retention run in progress; a second run is refused."""
-        return self.root / "retention.lock"
+    def lease_lock(self, name: str) -> Path:
+        """Held (flock) by the process doing work that runs once per log on SQLite
+        (``retention``, ``detection``); on PostgreSQL an advisory lock does it."""
+        return self.root / f"{name}.lock"
 
     @property
     def retention_state(self) -> Path:

@@ -4,7 +4,6 @@ entry in the log, and read back from the log)."""
 
 from __future__ import annotations
 
-import fcntl
 import secrets
 import threading
 from collections.abc import Callable, Iterator
@@ -28,25 +27,24 @@ from trailseal.retention.holds import HOLD, RELEASE, Hold, active, check_id, hol
 from trailseal.retention.plan import Plan, plan
 from trailseal.retention.policy import RetentionConfig, load_config
 from trailseal.retention.run import Fault, Runner, RunReport, cold_location
+from trailseal.storage.lease import Lease, open_lease
 
 _HOLD_ACTIONS = Match("action", (Exact(HOLD), Exact(RELEASE)))
 
 
 @contextmanager
-def _one_run(path: Path) -> Iterator[None]:
-    """Hold the data directory's retention lock: one run at a time across processes (the
-    CLI beside `serve`'s schedule); a second is refused, never queued."""
-    with path.open("a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BusyError(
-                "a retention run is already in progress on this log; try again when it is done"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+def _one_run(lease: Lease) -> Iterator[None]:
+    """Hold the retention lease: one run at a time across processes (the CLI beside
+    `serve`'s schedule, or several `serve` processes on one PostgreSQL database); a
+    second is refused, never queued."""
+    if not lease.acquire():
+        raise BusyError(
+            "a retention run is already in progress on this log; try again when it is done"
+        )
+    try:
+        yield
+    finally:
+        lease.release()
 
 
 def _last_run(state: Path) -> datetime | None:
@@ -125,7 +123,9 @@ class Retention:
             fault=fault or (lambda _step: None),
             progress=progress,
         )
-        with self._running, _one_run(self.ledger.settings.layout.retention_lock):
+        settings = self.ledger.settings
+        lease = open_lease("retention", settings.store, settings.data_dir)
+        with self._running, _one_run(lease):
             return runner.run(moment)
 
     def run_due(self, now: datetime | None = None) -> RunReport | None:

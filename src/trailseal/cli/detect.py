@@ -20,7 +20,7 @@ from trailseal.app.alerts import DISPOSITIONS
 from trailseal.cli._common import data_option, host, key_option
 from trailseal.cli._output import emit_json, emit_rows, info, output_options
 from trailseal.config import resolve_data_dir
-from trailseal.errors import ConfigError, EventError
+from trailseal.errors import BusyError, ConfigError, EventError
 from trailseal.events import parse_event
 from trailseal.ledger import Ledger
 
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from trailseal.detect.engine import Engine
     from trailseal.detect.rules import RulePack
     from trailseal.detect.sinks import Dispatcher
+    from trailseal.detect.watcher import Lease
 
 # Detection modules (pySigma, YAML) are imported inside the commands that use them,
 # so that every other command starts as fast as before.
@@ -188,11 +189,14 @@ def watch(
     from trailseal.detect.engine import Engine  # noqa: PLC0415
     from trailseal.detect.sinks import Dispatcher  # noqa: PLC0415
     from trailseal.detect.store import open_store  # noqa: PLC0415
+    from trailseal.detect.watcher import detection_lease  # noqa: PLC0415
 
     with Ledger.open(data, key_path=key) as ledger:
         data_dir = ledger.settings.data_dir
         config = load_config(data_dir, list(rules) or None, context)
         pack = _pack(config, strict=False)
+        lease = detection_lease(ledger.settings.store, data_dir)
+        _hold(lease, wait=not once)
         store = open_store(data_dir)
         dispatcher = Dispatcher(store.reopen, config.sinks)
         engine = Engine(ledger, store, pack, config, on_alert=dispatcher.wake.set)
@@ -207,12 +211,29 @@ def watch(
                 engine.run_once()
                 _drain(dispatcher)
             else:
-                _follow(engine, dispatcher, data_dir, key, pack, config)
+                _follow(engine, dispatcher, data_dir, key, pack, config, lease)
         finally:
             store.close()
+            lease.release()
         with closing(open_store(data_dir)) as again:
             open_alerts = len(again.alerts(status="open"))
         info(f"processed {engine.processed:,} entries; {open_alerts} open alerts")
+
+
+def _hold(lease: Lease, *, wait: bool) -> None:
+    """Take the detection lease before touching the detection state: another process
+    (`serve --watch`, another `watch`) running detection on this log holds it. Following,
+    wait for it; once, refuse."""
+    if lease.acquire():
+        return
+    if not wait:
+        raise BusyError(
+            "detection runs in another process on this log (serve --watch or watch); "
+            "its lease is held, so this one would evaluate entries twice"
+        )
+    info("another process runs detection on this log; standing by until its lease is free")
+    while not lease.acquire():
+        time.sleep(2)
 
 
 def _drain(dispatcher: Dispatcher, budget: float = 30.0) -> None:
@@ -231,6 +252,7 @@ def _follow(
     key: str | None,
     pack: RulePack,
     config: DetectionConfig,
+    lease: Lease,
 ) -> None:
     """Follow under the supervisor: a failure restarts the engine from its last batch."""
     from trailseal.detect.watcher import Health, running, supervise  # noqa: PLC0415
@@ -249,7 +271,7 @@ def _follow(
 
     dispatcher.start()
     try:
-        supervise(start, halt, Health(max_lag=config.max_lag))
+        supervise(start, halt, Health(max_lag=config.max_lag), lease)
     except KeyboardInterrupt:
         pass
     finally:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trailseal.config import Settings
 from trailseal.detect.config import DetectionConfig, load_config
 from trailseal.detect.engine import Engine
 from trailseal.detect.rules import RulePack, load
@@ -29,6 +30,9 @@ from trailseal.detect.sinks import Dispatcher
 from trailseal.detect.store import open_store
 from trailseal.errors import TrailsealError
 from trailseal.ledger import Ledger
+from trailseal.storage.lease import Lease, open_lease
+
+__all__ = ["Health", "Lease", "Watcher", "detection_lease", "running", "supervise"]
 
 logger = logging.getLogger("trailseal.detect")
 
@@ -40,7 +44,7 @@ class Health:
     """How detection is doing, for `/healthz` and `/metrics` (read from other threads)."""
 
     max_lag: int = 300
-    state: str = "starting"  # running, retrying, stopped
+    state: str = "starting"  # running, retrying, standby (another process holds the lease), stopped
     cursor: int = 0
     size: int = 0
     failures: int = 0  # failed runs since the start
@@ -98,16 +102,48 @@ class Health:
         }
 
 
+def detection_lease(store_url: str, data_dir: Path) -> Lease:
+    """The lease detection runs under: once per log, across every process serving it."""
+    return open_lease("detection", store_url, data_dir)
+
+
+STANDBY_POLL = 2.0  # seconds between tries for a lease another process holds
+
+
+class _Held:
+    """Whether this process still holds its lease, asked of the store at most once a
+    second (the engine checks its stop condition far more often)."""
+
+    def __init__(self, lease: Lease) -> None:
+        self.lease, self.checked, self.ok = lease, 0.0, True
+
+    def lost(self) -> bool:
+        now = time.monotonic()
+        if now - self.checked >= 1.0:
+            self.checked, self.ok = now, self.lease.held()
+        return not self.ok
+
+
 def supervise(
     start: Callable[[], AbstractContextManager[Engine]],
     halt: threading.Event,
     health: Health,
+    lease: Lease | None = None,
 ) -> None:
-    """Run engines from ``start`` until ``halt``, starting a new one after any failure."""
+    """Run engines from ``start`` until ``halt``, starting a new one after any failure.
+    With ``lease``, only while holding it: several processes serving one log run
+    detection once, and another takes over within seconds of the holder's death."""
     while not halt.is_set():
+        if lease is not None and not _take(lease, halt, health):
+            continue
+        held = _Held(lease) if lease is not None else None
+
+        def stop(held: _Held | None = held) -> bool:
+            return halt.is_set() or (held is not None and held.lost())
+
         try:
             with start() as engine:
-                engine.follow(halt.is_set, observe=health.stepped)
+                engine.follow(stop, observe=health.stepped)
         except Exception as exc:  # whatever stopped it, detection goes on
             wait = health.failed(exc)
             if isinstance(exc, TrailsealError):  # named by the error: no traceback
@@ -115,7 +151,22 @@ def supervise(
             else:
                 logger.exception("trailseal: detection failed; retrying in %.1f s", wait)
             halt.wait(wait)
+    if lease is not None:
+        lease.release()
     health.state = "stopped"
+
+
+def _take(lease: Lease, halt: threading.Event, health: Health) -> bool:
+    """Whether the lease is this process's now; if another holds it, wait on standby."""
+    try:
+        if lease.acquire():
+            return True
+    except TrailsealError as exc:  # the store unreachable: a failure like any other
+        halt.wait(health.failed(exc))
+        return False
+    health.state = "standby"
+    halt.wait(STANDBY_POLL)
+    return False
 
 
 class Watcher(threading.Thread):
@@ -135,10 +186,12 @@ class Watcher(threading.Thread):
         self.halt.set()
 
     def run(self) -> None:
+        settings = Settings.load(self.data_dir, key_path=self.key)
         supervise(
             lambda: running(self.data_dir, self.key, self.pack, self.config),
             self.halt,
             self.health,
+            detection_lease(settings.store, self.data_dir),
         )
 
 
