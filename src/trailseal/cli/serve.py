@@ -55,6 +55,12 @@ from trailseal.errors import TrailsealError
     help="Also run detection in this process (as `trailseal watch` does on its own).",
 )
 @click.option(
+    "--nats",
+    metavar="URL",
+    help="Also append what producers publish to NATS JetStream (nats://HOST:PORT); "
+    "several serve processes may consume one stream.",
+)
+@click.option(
     "--export",
     "exports",
     multiple=True,
@@ -72,6 +78,7 @@ def serve(
     rate: float,
     session_idle: int,
     watch: bool,
+    nats: str | None,
     exports: tuple[str, ...],
 ) -> None:
     """Serve the log over HTTP: the dashboard at /, the API under /v1, OpenAPI at
@@ -106,6 +113,13 @@ def serve(
         watcher.start()
     loops = _loops(application)
     exporters = _exporters(application, exports)
+    stream = None
+    if nats:
+        from trailseal.app.stream import StreamIngest  # noqa: PLC0415 - only with --nats
+
+        stream = StreamIngest(application.entries, nats)
+        stream.start()
+        info(f"appending what producers publish to JetStream at {nats}")
     try:
         uvicorn.run(app, host=address, port=port, log_level="warning", server_header=False)
     finally:
@@ -115,6 +129,9 @@ def serve(
         for loop, wait in loops:
             loop.stop.set()
             loop.join(timeout=wait)  # a retention run stopped midway is finished by the next
+        if stream is not None:
+            stream.stop()
+            stream.join(timeout=30)
         for exporter, thread in exporters:
             exporter.stop.set()
             thread.join(timeout=60)

@@ -22,6 +22,7 @@ from typing import Any, Literal, Self
 
 import orjson
 
+from trailseal.client.jetstream import JetStreamSender
 from trailseal.client.sender import Sender, SenderStatus
 from trailseal.client.spool import Spool, SpoolFullError, SpoolWriteError
 from trailseal.errors import EventError, TrailsealError
@@ -76,14 +77,20 @@ class Client:
         self._spool = Spool(spool, max_spool_bytes, fsync=fsync)
         self._block = when_full == "block"
         self._full_timeout = full_timeout
-        self._sender = Sender(
-            self._spool,
-            url,
-            token,
-            batch_bytes=batch_bytes,
-            timeout=timeout,
-            max_backoff=max_backoff,
-        )
+        self._sender: Sender | JetStreamSender
+        if url.startswith(("nats://", "tls://")):
+            # Through NATS JetStream (`serve --nats` consumes it); the token is unused:
+            # NATS's own credentials go in the URL.
+            self._sender = JetStreamSender(self._spool, url, max_backoff=max_backoff)
+        else:
+            self._sender = Sender(
+                self._spool,
+                url,
+                token,
+                batch_bytes=batch_bytes,
+                timeout=timeout,
+                max_backoff=max_backoff,
+            )
         self._sender.start()
         self._closed = False
 
