@@ -1,0 +1,175 @@
+"""Benchmark appends past one process: one and two `serve` processes on one PostgreSQL
+log, beside the single-log SQLite figure, and end-to-end latency (emit to the index
+acknowledged) through HTTP and through NATS JetStream.
+
+    python bench/scale.py                      # 40,000 events a throughput run
+    python bench/scale.py --events 10000 --latency 500
+
+Not yet here (issue 16 is in progress): several logs per deployment (1, 2 and 4 logs).
+What it measures, in one run:
+
+- **throughput**: 4 producer processes, each posting its share of the events in
+  batches of 100 over HTTP; to one `serve` on SQLite, to one `serve` on PostgreSQL, and
+  to two `serve` processes on the same PostgreSQL log (producers split between them);
+- **latency**: one event at a time, from `Client.emit` to `Client.flush` returning
+  (the log has acknowledged its index), through HTTP and through JetStream (a
+  `nats-server -js` started for the run), median and p95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+
+from trailseal.testing import ServiceProcess, drop_postgres_log, free_port, sample_events
+
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+PRODUCER = """
+import sys, httpx, orjson
+url, token, path = sys.argv[1], sys.argv[2], sys.argv[3]
+lines = open(path, "rb").read().splitlines()
+with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as c:
+    for start in range(0, len(lines), 100):
+        r = c.post("/v1/events", content=b"\\n".join(lines[start:start + 100]),
+                   headers={"Content-Type": "application/x-ndjson"})
+        assert r.status_code == 201, r.text
+"""
+
+
+def _cli(*args: str | Path) -> bytes:
+    return subprocess.run(
+        [sys.executable, "-m", "trailseal", *map(str, args)], check=True, capture_output=True
+    ).stdout
+
+
+def _log(root: Path, store: str | None) -> tuple[Path, str]:
+    data = root / uuid.uuid4().hex[:8]
+    _cli("init", "--data", data, *(("--store", store) if store else ()))
+    writer = json.loads(_cli("principals", "create", "writer", "--role", "writer", "--data", data))
+    return data, writer["token"]
+
+
+def throughput(root: Path, events: int, store: str | None, services: int) -> float:
+    data, token = _log(root, store)
+    running = [ServiceProcess(data, token) for _ in range(services)]
+    for service in running:
+        service.start()
+    files = []
+    for n in range(4):
+        path = root / f"producer-{uuid.uuid4().hex[:6]}-{n}.jsonl"
+        path.write_bytes(
+            b"\n".join(orjson.dumps(e) for e in sample_events(events // 4, seed=40 + n))
+        )
+        files.append(path)
+    started = time.perf_counter()
+    producers = [
+        subprocess.Popen(
+            [sys.executable, "-c", PRODUCER, running[n % services].url, token, str(path)]
+        )
+        for n, path in enumerate(files)
+    ]
+    assert all(p.wait(timeout=900) == 0 for p in producers)
+    elapsed = time.perf_counter() - started
+    for service in running:
+        service.stop()
+    return events / elapsed
+
+
+def latency(root: Path, count: int, url: str, nats: str | None) -> list[float]:
+    from trailseal.client import Client  # noqa: PLC0415
+
+    data, token = _log(root, None)
+    service = ServiceProcess(data, token, ("--nats", nats) if nats else ())
+    service.start()
+    waits = []
+    try:
+        target = nats or service.url
+        with Client(target, token, spool=root / uuid.uuid4().hex) as client:
+            for event in sample_events(count, seed=50):
+                started = time.perf_counter()
+                client.emit(event)
+                client.flush(timeout=60)
+                waits.append(time.perf_counter() - started)
+    finally:
+        service.stop()
+    del url
+    return waits
+
+
+def _nats(root: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
+    process = subprocess.Popen(
+        [binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(root / "js")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.05)
+    return process, f"nats://127.0.0.1:{port}"
+
+
+SCHEMAS: list[str] = []
+
+
+def _schema() -> str:
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    SCHEMAS.append(name)
+    return f"{POSTGRES}?schema={name}"
+
+
+def _drop_schemas() -> None:
+    """The run's schemas and their roles go when it ends."""
+    for name in SCHEMAS:
+        drop_postgres_log(f"{POSTGRES}?schema={name}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=40_000)
+    parser.add_argument("--latency", type=int, default=1_000)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="trailseal-scale-"))
+    os.environ.pop("TRAILSEAL_STORE", None)
+    nats_process, nats_url = _nats(root)
+    try:
+        rows = [
+            ("1 serve, SQLite (baseline)", throughput(root, args.events, None, 1)),
+            ("1 serve, PostgreSQL", throughput(root, args.events, _schema(), 1)),
+            ("2 serve, one PostgreSQL log", throughput(root, args.events, _schema(), 2)),
+        ]
+        http = latency(root, args.latency, "", None)
+        stream = latency(root, args.latency, "", nats_url)
+    finally:
+        nats_process.kill()
+        _drop_schemas()
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"{args.events:,} events, 4 producer processes, batches of 100; one run")
+    for name, rate in rows:
+        print(f"  {name:<32} {rate:>10,.0f} events/s")
+    for name, waits in (("HTTP", http), ("JetStream", stream)):
+        ordered = sorted(waits)
+        p95 = ordered[int(len(ordered) * 0.95) - 1]
+        print(
+            f"  latency emit->index, {name:<10} median {statistics.median(waits) * 1000:6.1f} ms"
+            f"   p95 {p95 * 1000:6.1f} ms   ({len(waits)} events, one at a time)"
+        )
+
+
+if __name__ == "__main__":
+    main()
