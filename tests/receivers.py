@@ -257,11 +257,22 @@ Receiver.fail_items = 0  # bulk: items answered 429 before any is created
 
 
 def serve(
-    kind: str, port: int, path: Path, kill_after: int | None = None
+    kind: str,
+    port: int,
+    path: Path,
+    kill_after: int | None = None,
+    tls: tuple[Path, Path] | None = None,
 ) -> tuple[ThreadingHTTPServer, Receiver]:
+    """A receiver on ``port`` (0: any); with ``tls`` (certificate, key), over HTTPS."""
     state = Receiver(path, kill_after)
     handler = hec_handler(state) if kind == "hec" else bulk_handler(state)
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    if tls is not None:
+        import ssl  # noqa: PLC0415
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(tls[0]), str(tls[1]))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, state
 

@@ -833,3 +833,80 @@ def test_purged_and_cold_entries(tmp_path: Path) -> None:
     assert sent == [i for i in range(size) if i not in purged][: len(sent)]
     assert set(sent) >= set(range(size - 1)) - purged  # all but perhaps the export's own record
     assert cold <= set(sent)
+
+
+def test_a_destination_that_is_down_blocks_no_other(tmp_path: Path) -> None:
+    """Two destinations in one `serve`: one down (nothing listens), one a file. The file
+    gets every entry while the other waits, and appends go on."""
+    from trailseal.testing import ServiceProcess  # noqa: PLC0415
+
+    data = tmp_path / "data"
+    out = tmp_path / "ecs.jsonl"
+    run_cli("init", data=data, check=True)
+    created = run_cli("principals", "create", "root", "--role", "admin", data=data, check=True)
+    down = {"type": "syslog", "host": "127.0.0.1", "port": free_port(), "protocol": "tcp"}
+    _configure(data, down=down, lake={"type": "file", "path": str(out), "format": "ecs"})
+    service = ServiceProcess(
+        data, json.loads(created.stdout)["token"], ("--export", "down", "--export", "lake")
+    )
+    service.start()
+    try:
+        with service.client(service.admin) as admin:
+            writer = admin.post("/v1/principals", json={"name": "app", "role": "writer"}).json()
+        with service.client(writer["token"]) as client:
+            assert client.post("/v1/events", json=_sample(50)).status_code == 201
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            sent = out.read_text().splitlines() if out.exists() else []
+            if sum('"sample-' in line for line in sent) >= 50:
+                break
+            time.sleep(0.2)
+        assert sum('"sample-' in line for line in out.read_text().splitlines()) == 50
+        status = {
+            row["destination"]: row
+            for row in json.loads(run_cli("export-to", "status", "--json", data=data).stdout)
+        }
+        assert status["down"]["cursor"] == -1
+        assert "Connection refused" in (status["down"]["last_error"] or "")
+        assert status["lake"]["lag"] <= 2
+    finally:
+        service.stop()
+
+
+def test_hec_over_https_refuses_a_certificate_that_does_not_verify(
+    log: Path, tmp_path: Path
+) -> None:
+    """A receiver whose certificate no trusted CA signed: nothing is sent, nothing counted,
+    and the reason is shown; trusted (verify: its CA), every entry goes."""
+    ca, cert, key = _certificates(tmp_path, "hec")
+    server, state = serve("hec", 0, tmp_path / "hec.jsonl", tls=(cert, key))
+    (tmp_path / "hec.token").write_text(TOKEN)
+    url = f"https://127.0.0.1:{server.server_address[1]}"
+    try:
+        _configure(
+            log, splunk={"type": "hec", "url": url, "token_file": str(tmp_path / "hec.token")}
+        )
+        app, exporter = _exporter(log, "splunk")
+        worker = threading.Thread(target=exporter.run, kwargs={"once": True})
+        worker.start()
+        time.sleep(1.5)
+        exporter.stop.set()
+        worker.join(timeout=30)
+        exporter.destination.close()
+        app.close()
+        assert exporter.state.cursor == -1
+        assert "the TLS certificate does not verify" in (exporter.state.last_error or "")
+        assert state.held() == []
+        _configure(
+            log,
+            splunk={
+                "type": "hec",
+                "url": url,
+                "token_file": str(tmp_path / "hec.token"),
+                "verify": str(ca),
+            },
+        )
+        run_cli("export-to", "splunk", "--once", data=log, check=True)
+        assert len(state.held()) >= 1200
+    finally:
+        server.shutdown()
