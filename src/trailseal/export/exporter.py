@@ -179,6 +179,7 @@ class Exporter:
                 self.state.last_error = outcome.reason or "not delivered"
                 self.state.last_error_at = _now()
                 self.state.save(self.state_path)
+                self._check_lag()  # a destination down is falling behind: said while it is
                 self.stop.wait(outcome.wait if outcome.wait is not None else _backoff(attempt))
             pending = retry
         if not pending:
