@@ -178,6 +178,10 @@ def test_rules_test_reads_cloudtrail_fields_as_the_engine_does(tmp_path: Path) -
     with_mfa["detail"]["cloudtrail"] = text.replace('"MFAUsed":"No"', '"MFAUsed":"Yes"')
     assert with_mfa["detail"]["cloudtrail"] != text
     events.append(with_mfa)
+    large = orjson.loads(orjson.dumps(events[0]))  # past the 64 KiB append limit, whole
+    large["id"] = "large"
+    large["detail"]["cloudtrail"] = text[:-1] + ',"pad":"' + "x" * 100_000 + '"}'
+    events.append(large)
     (tmp_path / "events.jsonl").write_bytes(b"\n".join(orjson.dumps(e) for e in events))
     tested = run_cli(
         "rules",
@@ -197,3 +201,4 @@ def test_rules_test_reads_cloudtrail_fields_as_the_engine_does(tmp_path: Path) -
     assert "imported_from_cloudtrail=yes" in lines[0]
     assert lines[1].startswith("2:")
     assert "MATCH" not in lines[1]
+    assert lines[2].startswith("3: MATCH")

@@ -21,7 +21,7 @@ from trailseal.cli._common import data_option, host, key_option
 from trailseal.cli._output import emit_json, emit_rows, info, output_options
 from trailseal.config import resolve_data_dir
 from trailseal.errors import BusyError, ConfigError, EventError
-from trailseal.events import parse_event
+from trailseal.events import EventLimits, parse_event
 from trailseal.ledger import Ledger
 
 rules_option = click.option(
@@ -156,7 +156,8 @@ def test_rule(
         if not line.strip():
             continue
         try:
-            event = parse_event(line)
+            # no size bound: an imported record (CloudTrail's can pass 64 KiB) is tried whole
+            event = parse_event(line, EventLimits(max_bytes=max(len(line), 256)))
         except EventError as exc:
             raise EventError(exc.field, f"{events}:{number}: {exc.message}") from None
         raw = orjson.loads(line)
