@@ -33,6 +33,7 @@ SUBJECT = "trailseal.events"
 DURABLE = "trailseal-sequencers"
 ACK_HEADER = "Trailseal-Ack-To"
 BATCH = 1000
+ACK_WAIT = 5.0  # seconds before JetStream hands unacknowledged messages to another
 
 
 class StreamIngest(threading.Thread):
@@ -54,7 +55,7 @@ class StreamIngest(threading.Thread):
 
     async def _main(self) -> None:
         import nats  # noqa: PLC0415 - only `serve --nats` needs it
-        from nats.js.api import StreamConfig  # noqa: PLC0415
+        from nats.js.api import ConsumerConfig, StreamConfig  # noqa: PLC0415
         from nats.js.errors import BadRequestError  # noqa: PLC0415
 
         while not self.halt.is_set():
@@ -66,7 +67,10 @@ class StreamIngest(threading.Thread):
                 # it may exist (made by another sequencer, or an operator)
                 with contextlib.suppress(BadRequestError):
                     await js.add_stream(StreamConfig(name=STREAM, subjects=[self.subject]))
-                pull = await js.pull_subscribe(self.subject, durable=DURABLE)
+                # a sequencer that dies holding messages gives them back within ACK_WAIT
+                pull = await js.pull_subscribe(
+                    self.subject, durable=DURABLE, config=ConsumerConfig(ack_wait=ACK_WAIT)
+                )
                 while not self.halt.is_set():
                     try:
                         messages = await pull.fetch(BATCH, timeout=1)
