@@ -38,6 +38,7 @@ class Receiver:
         self.fail: list[int] = []  # statuses to answer before a real answer
         self.never_ack = False
         self.bad_action: str | None = None  # an event with this action is refused
+        self.fail_items = 0  # bulk: items answered 429 before any is created
         self.pending: dict[int, list[dict[str, Any]]] = {}
         self.next_ack = 0
         self.ids: set[str] = set()
@@ -251,9 +252,6 @@ def bulk_handler(state: Receiver) -> type[BaseHTTPRequestHandler]:
                 return self._answer(200, {"took": 1, "errors": errors, "items": items})
 
     return Handler
-
-
-Receiver.fail_items = 0  # bulk: items answered 429 before any is created
 
 
 def serve(

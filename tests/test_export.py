@@ -663,26 +663,11 @@ def test_a_receiver_killed_mid_stream_ends_with_every_entry_once(kind: str, tmp_
 def test_serve_follows_the_log_to_a_destination(tmp_path: Path) -> None:
     """`serve --export NAME`: entries appended over the API reach the destination while
     the service runs, each once."""
-    from trailseal.testing import ServiceProcess  # noqa: PLC0415
-
     data = tmp_path / "data"
     out = tmp_path / "ecs.jsonl"
-    run_cli("init", data=data, check=True)
-    created = run_cli("principals", "create", "root", "--role", "admin", data=data, check=True)
-    _configure(data, lake={"type": "file", "path": str(out), "format": "ecs"})
-    service = ServiceProcess(data, json.loads(created.stdout)["token"], ("--export", "lake"))
-    service.start()
+    service = _serving(data, {"lake": {"type": "file", "path": str(out), "format": "ecs"}})
     try:
-        with service.client(service.admin) as admin:
-            writer = admin.post("/v1/principals", json={"name": "app", "role": "writer"}).json()
-        with service.client(writer["token"]) as client:
-            assert client.post("/v1/events", json=_sample(50)).status_code == 201
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            sent = out.read_text().splitlines() if out.exists() else []
-            if sum('"sample-' in line for line in sent) >= 50:
-                break
-            time.sleep(0.2)
+        _append_and_wait(service, out)
         indexes = [json.loads(line)["trailseal"]["index"] for line in out.read_text().splitlines()]
         assert len(indexes) == len(set(indexes))
         assert sum('"sample-' in line for line in out.read_text().splitlines()) == 50
@@ -692,6 +677,34 @@ def test_serve_follows_the_log_to_a_destination(tmp_path: Path) -> None:
         assert 'trailseal_export_dead_letters{destination="lake"} 0.0' in metrics
     finally:
         service.stop()
+
+
+def _serving(data: Path, destinations: dict[str, dict[str, Any]]) -> Any:
+    """A new log, its destinations, and a `serve` exporting to every one of them."""
+    from trailseal.testing import ServiceProcess  # noqa: PLC0415
+
+    run_cli("init", data=data, check=True)
+    created = run_cli("principals", "create", "root", "--role", "admin", data=data, check=True)
+    _configure(data, **destinations)
+    exports = [arg for name in destinations for arg in ("--export", name)]
+    service = ServiceProcess(data, json.loads(created.stdout)["token"], tuple(exports))
+    service.start()
+    return service
+
+
+def _append_and_wait(service: Any, out: Path) -> None:
+    """Append 50 sample events through the API, and wait (30 s at most) until the file
+    destination ``out`` holds them."""
+    with service.client(service.admin) as admin:
+        writer = admin.post("/v1/principals", json={"name": "app", "role": "writer"}).json()
+    with service.client(writer["token"]) as client:
+        assert client.post("/v1/events", json=_sample(50)).status_code == 201
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        sent = out.read_text().splitlines() if out.exists() else []
+        if sum('"sample-' in line for line in sent) >= 50:
+            return
+        time.sleep(0.2)
 
 
 def _sample(count: int) -> list[dict[str, Any]]:
@@ -839,29 +852,13 @@ def test_purged_and_cold_entries(tmp_path: Path) -> None:
 def test_a_destination_that_is_down_blocks_no_other(tmp_path: Path) -> None:
     """Two destinations in one `serve`: one down (nothing listens), one a file. The file
     gets every entry while the other waits, and appends go on."""
-    from trailseal.testing import ServiceProcess  # noqa: PLC0415
-
     data = tmp_path / "data"
     out = tmp_path / "ecs.jsonl"
-    run_cli("init", data=data, check=True)
-    created = run_cli("principals", "create", "root", "--role", "admin", data=data, check=True)
     down = {"type": "syslog", "host": "127.0.0.1", "port": free_port(), "protocol": "tcp"}
-    _configure(data, down=down, lake={"type": "file", "path": str(out), "format": "ecs"})
-    service = ServiceProcess(
-        data, json.loads(created.stdout)["token"], ("--export", "down", "--export", "lake")
-    )
-    service.start()
+    lake = {"type": "file", "path": str(out), "format": "ecs"}
+    service = _serving(data, {"down": down, "lake": lake})
     try:
-        with service.client(service.admin) as admin:
-            writer = admin.post("/v1/principals", json={"name": "app", "role": "writer"}).json()
-        with service.client(writer["token"]) as client:
-            assert client.post("/v1/events", json=_sample(50)).status_code == 201
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            sent = out.read_text().splitlines() if out.exists() else []
-            if sum('"sample-' in line for line in sent) >= 50:
-                break
-            time.sleep(0.2)
+        _append_and_wait(service, out)
         assert sum('"sample-' in line for line in out.read_text().splitlines()) == 50
         status = {
             row["destination"]: row
@@ -911,3 +908,24 @@ def test_hec_over_https_refuses_a_certificate_that_does_not_verify(
         assert len(state.held()) >= 1200
     finally:
         server.shutdown()
+
+
+def test_a_ca_file_that_is_missing_or_not_a_certificate_is_named(log: Path, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate")
+    for ca, message in ((tmp_path / "nowhere.pem", b"is not a file"), (junk, b"cannot set up TLS")):
+        _configure(
+            log,
+            siem={
+                "type": "syslog",
+                "host": "127.0.0.1",
+                "port": 6514,
+                "protocol": "tls",
+                "ca_file": str(ca),
+            },
+        )
+        result = run_cli("export-to", "siem", "--once", data=log)
+        assert result.returncode == 1
+        assert b"destination siem: " in result.stderr
+        assert message in result.stderr
+        assert b"Traceback" not in result.stderr

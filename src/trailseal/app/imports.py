@@ -46,6 +46,7 @@ from trailseal.ingest.terraform import to_event as terraform_event
 from trailseal.layout import DataLayout
 from trailseal.ledger.bulk import worker_pool
 from trailseal.ledger.entry import Prepared
+from trailseal.reports.render import write_whole
 
 __all__ = [
     "DEFAULT_URL",
@@ -132,8 +133,9 @@ def _made(record: Record, make: Callable[[Record], dict[str, Any]]) -> _Made:
     return _Made(record.where, hashlib.sha256(record.text).digest(), Prepared.of(event), None)
 
 
-def _cloudtrail_file(name: str, data: bytes, tenancy: Tenancy) -> _File:
-    """One CloudTrail delivery file, read and prepared (in a worker process for many)."""
+def _cloudtrail_file(name: str, data: bytes, tenancy: Tenancy, hashed: bool) -> _File:
+    """One CloudTrail delivery file, read and prepared (in a worker process for many);
+    with ``hashed``, its content's SHA-256 too, for the digests to be checked against."""
     try:
         content = decompress(data, name)
         found = list(records_of(content, name))
@@ -143,7 +145,8 @@ def _cloudtrail_file(name: str, data: bytes, tenancy: Tenancy) -> _File:
     def make(record: Record) -> dict[str, Any]:
         return to_event(record.value, record.text, tenancy)
 
-    return _File(name, content_hash(content), [_made(r, make) for r in found], None)
+    digest = content_hash(content) if hashed else None
+    return _File(name, digest, [_made(r, make) for r in found], None)
 
 
 @dataclass
@@ -187,7 +190,7 @@ class Imports:
         summary = ImportSummary(files=len(logs))
         hashes: dict[str, str] = {}
         pending = _Pending()
-        files = _files(logs, tenancy or Tenancy(), summary)
+        files = _files(logs, tenancy or Tenancy(), summary, hashed=bool(digests and keys))
         for done, read in enumerate(files, start=1):
             if read.content_hash is not None:
                 hashes[read.name] = read.content_hash
@@ -370,7 +373,9 @@ class Imports:
         return summary
 
 
-def _files(logs: Sequence[Delivery], tenancy: Tenancy, summary: ImportSummary) -> Iterator[_File]:
+def _files(
+    logs: Sequence[Delivery], tenancy: Tenancy, summary: ImportSummary, *, hashed: bool
+) -> Iterator[_File]:
     """Each delivery file read and prepared, in order: in worker processes (a few files
     ahead) when there are several and more than one core, so mapping overlaps appending.
     A file that cannot be read is refused whole, named."""
@@ -385,9 +390,11 @@ def _files(logs: Sequence[Delivery], tenancy: Tenancy, summary: ImportSummary) -
                 ahead.append(_done(_File(delivery.name, None, [], reason)))
             else:
                 if pool is None:
-                    ahead.append(_done(_cloudtrail_file(delivery.name, data, tenancy)))
+                    ahead.append(_done(_cloudtrail_file(delivery.name, data, tenancy, hashed)))
                 else:
-                    ahead.append(pool.submit(_cloudtrail_file, delivery.name, data, tenancy))
+                    ahead.append(
+                        pool.submit(_cloudtrail_file, delivery.name, data, tenancy, hashed)
+                    )
             while len(ahead) > 4 or (ahead and pool is None):
                 yield _result(ahead.popleft(), summary)
         while ahead:
@@ -505,9 +512,7 @@ def _read_cursor(path: Path) -> datetime | None:
 def _write_cursor(path: Path, since: datetime, org: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     body = {"source": "terraform", "org": org, "since": since.isoformat()}
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
-    temporary.replace(path)
+    write_whole(path, orjson.dumps(body, option=orjson.OPT_INDENT_2))
 
 
 def _record_time(record: Record) -> datetime | None:

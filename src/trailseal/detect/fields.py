@@ -9,11 +9,9 @@ rule value matches a list when it matches any element.
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
-import orjson
+from trailseal.events import exact_json
 
 Fields = dict[str, Any]
 
@@ -22,17 +20,11 @@ Fields = dict[str, Any]
 RECORDS = frozenset({"cloudtrail", "terraform"})
 
 
-_BIG_INTEGER = re.compile(r"[-\[:,]\s*-?\d{19}")  # maybe past 64 bits: orjson reads a float
-
-
 def _record(text: str) -> Any:
     try:
-        return json.loads(text) if _BIG_INTEGER.search(text) else orjson.loads(text)
+        return exact_json(text)
     except ValueError:
-        try:
-            return json.loads(text)  # lone surrogates
-        except ValueError:
-            return None
+        return None
 
 
 def readable(detail: Any) -> Any:

@@ -111,13 +111,14 @@ def syslog_message(alert: dict[str, Any], app: str = "trailseal") -> bytes:
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     host = socket.gethostname()[:255] or "-"
     structured = '[trailseal@32473 rule="{}" alert="{}"]'.format(
-        _sd(str(alert.get("rule"))), alert.get("id")
+        sd_value(str(alert.get("rule"))), alert.get("id")
     )
     header = f"<{FACILITY_LOG_AUDIT * 8 + severity}>1 {stamp} {host} {app} - ALERT {structured} "
     return header.encode() + b"\xef\xbb\xbf" + orjson.dumps(alert)
 
 
-def _sd(value: str) -> str:
+def sd_value(value: str) -> str:
+    """An RFC 5424 SD-PARAM value: backslash, double quote and ``]`` escaped."""
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
 
 

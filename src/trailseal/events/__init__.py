@@ -15,6 +15,7 @@ from trailseal.events.parse import (
     DEFAULT_MAX_EVENT_BYTES,
     EventLimits,
     event_from_mapping,
+    exact_json,
     parse_event,
 )
 
@@ -31,5 +32,6 @@ __all__ = [
     "Source",
     "canonical",
     "event_from_mapping",
+    "exact_json",
     "parse_event",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -75,6 +76,24 @@ def _unsealed(event: Event) -> Event:
             "unknown field; trailseal computes the commitment, send the detail itself",
         )
     return event
+
+
+# An integer of 19 digits or more may be past 64 bits, which orjson reads as a float
+# (inexact); the match may also be inside a string, which only costs a slower parse.
+_BIG_INTEGER = re.compile(rb"[-\[:,]\s*-?\d{19}")
+
+
+def exact_json(text: bytes | str) -> Any:
+    """A JSON value read exactly: orjson, or the standard library for what orjson reads
+    inexactly or refuses and JSON allows (integers past 64 bits, lone surrogates).
+    ValueError for text that is not JSON."""
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if _BIG_INTEGER.search(raw):
+        return json.loads(text)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def event_from_mapping(value: Any) -> Event:

@@ -36,6 +36,7 @@ before an alert) and ``verify`` (for HTTPS: false, or a CA file).
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,11 +103,24 @@ class DestinationConfig:
         value = self.settings.get("verify", True)
         if isinstance(value, bool):
             return value
-        path = self._path("verify")
-        return str(path)
+        return str(self._file("verify"))
+
+    def _file(self, key: str) -> Path:
+        """A file the destination names (a CA), which must be there and readable."""
+        path = self._path(key)
+        assert path is not None  # asked only for keys that are set
+        if not path.is_file():
+            raise ConfigError(f"destination {self.name}: {key}: {path} is not a file")
+        return path
 
     def open(self) -> Destination:
-        """The destination's client (reading its secrets now)."""
+        """The destination's client (reading its secrets and CA files now)."""
+        try:
+            return self._open()
+        except (OSError, ssl.SSLError) as exc:  # a CA file that is not a certificate
+            raise ConfigError(f"destination {self.name}: cannot set up TLS: {exc}") from None
+
+    def _open(self) -> Destination:
         s = self.settings
         if self.kind == "hec":
             token = self._secret("token_file")
@@ -139,7 +153,7 @@ class DestinationConfig:
                 str(s["host"]),
                 int(s["port"]),
                 str(s.get("protocol", "tcp")),
-                ca_file=self._path("ca_file"),
+                ca_file=self._file("ca_file") if s.get("ca_file") else None,
                 cef=s.get("format", "json") == "cef",
                 version=__version__,
             )
@@ -183,6 +197,9 @@ def _check(name: str, item: dict[str, Any]) -> None:
             )
     if item.get("batch", 1) > 10_000:
         raise ConfigError(f"destination {name}: batch is at most 10000")
+    verify = item.get("verify", True)
+    if not isinstance(verify, bool | str):
+        raise ConfigError(f"destination {name}: verify is false, or a CA file")
 
 
 def load_destinations(path: Path) -> dict[str, DestinationConfig]:

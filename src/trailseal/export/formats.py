@@ -23,8 +23,9 @@ from typing import Any
 
 import orjson
 
+from trailseal.detect.sinks import FACILITY_LOG_AUDIT, sd_value
+
 SD_ID = "trailseal@32473"  # an enterprise-number SD-ID, as the alert sinks use
-FACILITY_LOG_AUDIT = 13
 VENDOR = "trailseal"
 
 
@@ -372,11 +373,6 @@ def cef_message(item: Exported, version: str) -> str:
     )
     extensions = " ".join(f"{key}={cef_value(value)}" for key, value in pairs)
     return f"CEF:0|{header}|{_CEF_SEVERITY.get(result, 5)}|{extensions}"
-
-
-def sd_value(value: object) -> str:
-    """An RFC 5424 SD-PARAM value: backslash, double quote and ``]`` escaped."""
-    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
 
 
 def syslog_message(

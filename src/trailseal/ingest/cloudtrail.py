@@ -36,11 +36,10 @@ from typing import Any
 
 from trailseal.errors import EventError
 from trailseal.events.model import is_ip
+from trailseal.ingest.names import clean, fit, part
 
 ACTION_PREFIX = "aws."
 DETAIL_KEY = "cloudtrail"
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]|[\ud800-\udfff]")
 _DENIED = re.compile(r"AccessDenied|Unauthori[sz]ed|Forbidden|NotAuthorized", re.IGNORECASE)
 _FRACTION = re.compile(r"(\.\d{1,6})\d*")
 _USERS = {
@@ -68,7 +67,7 @@ class Tenancy:
             return self.name
         if self.from_account:
             account = record.get("recipientAccountId") or _dig(record, "userIdentity", "accountId")
-            return _name(account)
+            return fit(account)
         return None
 
 
@@ -80,17 +79,8 @@ def _dig(value: Any, *keys: str) -> Any:
     return value
 
 
-def _name(value: Any, limit: int = 256) -> str | None:
-    """A text fit for one of the event's names: control characters and lone surrogates
-    replaced, cut to ``limit``; None for nothing usable."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return None
-    text = _CONTROL.sub("\N{REPLACEMENT CHARACTER}", str(value)).strip()
-    return text[:limit] or None
-
-
 def _text(value: Any) -> str | None:
-    return _name(value, 4096)
+    return fit(value, 4096)
 
 
 def event_time(value: Any) -> str:
@@ -121,10 +111,8 @@ def event_time(value: Any) -> str:
 def action(record: dict[str, Any]) -> str:
     """``aws.SERVICE.EVENTNAME``, each part in the characters an action allows."""
     source = str(record.get("eventSource") or "unknown").removesuffix(".amazonaws.com")
-    parts = [_UNSAFE.sub("_", part) for part in source.split(".")]
-    parts.append(_UNSAFE.sub("_", str(record.get("eventName") or "unknown")))
-    named = ".".join((p.strip("_") or "_")[:40] for p in parts[-3:])  # at most 128 in all
-    return ACTION_PREFIX + named
+    parts = [*source.split("."), record.get("eventName") or "unknown"]
+    return ACTION_PREFIX + ".".join(part(p, 40) for p in parts[-3:])  # at most 128 in all
 
 
 def _actor(record: dict[str, Any], tenant: str | None) -> dict[str, Any]:
@@ -133,10 +121,10 @@ def _actor(record: dict[str, Any], tenant: str | None) -> dict[str, Any]:
     kind = identity.get("type")
     account = identity.get("accountId")
     ident = (
-        _name(identity.get("arn"))
-        or _name(identity.get("principalId"))
-        or (_name(f"{kind}:{account}") if kind and account else None)
-        or _name(identity.get("invokedBy"))
+        fit(identity.get("arn"))
+        or fit(identity.get("principalId"))
+        or (fit(f"{kind}:{account}") if kind and account else None)
+        or fit(identity.get("invokedBy"))
         or "aws:unknown"
     )
     actor: dict[str, Any] = {"id": ident}
@@ -144,12 +132,12 @@ def _actor(record: dict[str, Any], tenant: str | None) -> dict[str, Any]:
         actor["type"] = "user"
     elif kind in _SERVICES:
         actor["type"] = "service"
-    name = _name(identity.get("userName")) or _name(
+    name = fit(identity.get("userName")) or fit(
         _dig(identity, "sessionContext", "sessionIssuer", "userName")
     )
     if name:
         actor["name"] = name
-    if key := _name(identity.get("accessKeyId")):
+    if key := fit(identity.get("accessKeyId")):
         actor["token_id"] = key
     if tenant:
         actor["tenant"] = tenant
@@ -157,7 +145,7 @@ def _actor(record: dict[str, Any], tenant: str | None) -> dict[str, Any]:
 
 
 def _outcome(record: dict[str, Any]) -> dict[str, Any]:
-    code = _name(record.get("errorCode"))
+    code = fit(record.get("errorCode"))
     message = _text(record.get("errorMessage"))
     console = _dig(record, "responseElements", "ConsoleLogin")
     if code is None and console != "Failure":
@@ -169,7 +157,7 @@ def _outcome(record: dict[str, Any]) -> dict[str, Any]:
 
 def _source(record: dict[str, Any]) -> dict[str, Any] | None:
     source: dict[str, Any] = {}
-    address = _name(record.get("sourceIPAddress"))
+    address = fit(record.get("sourceIPAddress"))
     if address is not None:
         if is_ip(address):
             source["ip"] = address
@@ -188,9 +176,9 @@ def _resource(record: dict[str, Any], tenant: str | None) -> dict[str, Any] | No
     found = found if isinstance(found, list) else []
     first = found[0] if found else None
     if isinstance(first, dict):
-        if kind := _name(first.get("type")):
+        if kind := fit(first.get("type")):
             resource["type"] = kind
-        if arn := _name(first.get("ARN")):
+        if arn := fit(first.get("ARN")):
             resource["id"] = arn
         if len(found) > 1:
             resource["count"] = len(found)
@@ -206,7 +194,7 @@ def _labels(record: dict[str, Any]) -> dict[str, Any]:
         ("cloudtrail.region", "awsRegion"),
         ("cloudtrail.event_type", "eventType"),
     ):
-        if value := _name(record.get(key)):
+        if value := fit(record.get(key)):
             labels[label] = value
     read_only = record.get("readOnly")
     if isinstance(read_only, bool):
@@ -219,7 +207,7 @@ def _labels(record: dict[str, Any]) -> dict[str, Any]:
 def event_id(record: dict[str, Any], text: bytes) -> str:
     """``eventID``, or a name derived from the record's text when it has none usable."""
     found = record.get("eventID")
-    if isinstance(found, str) and 0 < len(found) <= 256 and not _CONTROL.search(found):
+    if isinstance(found, str) and 0 < len(found) <= 256 and clean(found):
         return found
     return "cloudtrail:" + hashlib.sha256(text).hexdigest()
 
@@ -243,7 +231,7 @@ def to_event(record: Any, text: bytes, tenancy: Tenancy) -> dict[str, Any]:
         event["source"] = source
     if resource := _resource(record, tenant):
         event["resource"] = resource
-    if request_id := _name(record.get("requestID")):
+    if request_id := fit(record.get("requestID")):
         event["request"] = {"request_id": request_id}
     if labels := _labels(record):
         event["context"] = {"labels": labels}

@@ -11,7 +11,6 @@ indented one keeps one text, so a re-import finds it already stored.
 
 from __future__ import annotations
 
-import json
 import re
 import zlib
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from typing import Any
 import orjson
 
 from trailseal.errors import ConfigError
+from trailseal.events import exact_json
 
 MAX_FILE_BYTES = 1 << 30  # a delivery file decompressed; CloudTrail's are megabytes
 GZIP_MAGIC = b"\x1f\x8b"
@@ -59,22 +59,6 @@ def _compact(value: Any, text: bytes) -> bytes:
     except orjson.JSONEncodeError:
         pass
     return minify(text)
-
-
-# An integer of 19 digits or more may be past 64 bits, which orjson reads as a float
-# (inexact); the match may also be inside a string, which only costs a slower parse.
-_BIG_INTEGER = re.compile(rb"[-\[:,]\s*-?\d{19}")
-
-
-def loads(text: bytes) -> Any:
-    """A JSON value, exactly: orjson, or the standard library for what orjson reads
-    inexactly or refuses and JSON allows (integers past 64 bits, lone surrogates)."""
-    if _BIG_INTEGER.search(text):
-        return json.loads(text)
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
 
 
 def decompress(data: bytes, name: str, limit: int = MAX_FILE_BYTES) -> bytes:
@@ -159,7 +143,7 @@ def records_of(content: bytes, name: str, key: str = "Records") -> Iterator[Reco
     if not text:
         return
     try:
-        whole = loads(text)
+        whole = exact_json(text)
     except ValueError:
         whole = None  # JSON Lines, or not JSON at all
     else:
@@ -207,7 +191,7 @@ def _lines(text: bytes, name: str) -> Iterator[Record]:
         if not line.strip():
             continue
         try:
-            value = loads(line)
+            value = exact_json(line)
         except ValueError as exc:
             if number == 1:
                 raise RecordFileError(

@@ -8,7 +8,7 @@ read whatever its name. ``s3://BUCKET/PREFIX`` lists every object under the pref
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,9 +108,3 @@ def deliveries(sources: Sequence[str], s3_client: Any = None) -> list[Delivery]:
         for delivery in listed:
             found.setdefault(delivery.name, delivery)
     return list(found.values())
-
-
-def each(found: Sequence[Delivery]) -> Iterator[tuple[Delivery, bytes]]:
-    """Each delivery with its bytes, read one at a time."""
-    for delivery in found:
-        yield delivery, delivery.read()

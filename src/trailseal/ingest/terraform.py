@@ -24,7 +24,6 @@ and id, request its request id, and labels for the organisation.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ import orjson
 
 from trailseal.errors import ConfigError, EventError
 from trailseal.ingest.cloudtrail import event_time
+from trailseal.ingest.names import fit, part
 from trailseal.ingest.records import Record, records_of
 
 API_PATH = "/api/v2/organization/audit-trail"
@@ -44,19 +44,6 @@ MAX_PAGES = 10_000  # 10 million events: far past 14 days of any organisation
 MAX_PAGE_BYTES = 64 << 20
 RETAINED_DAYS = 14  # the API keeps this long
 DETAIL_KEY = "terraform"
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]|[\ud800-\udfff]")
-
-
-def _name(value: Any, limit: int = 256) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return None
-    text = _CONTROL.sub("\N{REPLACEMENT CHARACTER}", str(value)).strip()
-    return text[:limit] or None
-
-
-def _part(value: Any) -> str:
-    return (_UNSAFE.sub("_", str(value or "unknown")).strip("_") or "_")[:60]
 
 
 def _object(value: Any) -> dict[str, Any]:
@@ -67,40 +54,41 @@ def to_event(item: Any, text: bytes, organization: str) -> dict[str, Any]:
     """The event for one audit trail event whose delivered text is ``text``."""
     if not isinstance(item, dict):
         raise EventError("$", f"an audit trail event is a JSON object, not {type(item).__name__}")
-    ident = _name(item.get("id"))
+    ident = fit(item.get("id"))
     if ident is None:
         raise EventError("id", "the audit trail event has no id")
     auth = _object(item.get("auth"))
     resource = _object(item.get("resource"))
     kind = auth.get("type")
     actor: dict[str, Any] = {
-        "id": _name(auth.get("accessor_id")) or f"terraform:{_part(kind).lower()}",
+        "id": fit(auth.get("accessor_id")) or "terraform:" + part(kind or "unknown", 60).lower(),
         "type": "system" if kind == "System" else "user",
     }
-    if name := _name(auth.get("description")):
+    if name := fit(auth.get("description")):
         actor["name"] = name
-    if impersonator := _name(auth.get("impersonator_id")):
+    if impersonator := fit(auth.get("impersonator_id")):
         actor["impersonator_id"] = impersonator
     event: dict[str, Any] = {
         "id": f"tfc:{ident}"[:256],
         "time": event_time(item.get("timestamp")),
         "actor": actor,
-        "action": f"terraform.{_part(resource.get('type'))}.{_part(resource.get('action'))}",
+        "action": "terraform."
+        + ".".join(part(resource.get(key) or "unknown", 60) for key in ("type", "action")),
         "outcome": {"result": "success"},
         "context": {"labels": {"terraform.organization": organization}},
         "detail": {DETAIL_KEY: text.decode("utf-8", "surrogatepass")},
     }
-    if org_id := _name(auth.get("organization_id")):
+    if org_id := fit(auth.get("organization_id")):
         event["context"]["labels"]["terraform.organization_id"] = org_id
     found = {
         key: value
-        for key, value in (("type", _name(resource.get("type"))), ("id", _name(resource.get("id"))))
+        for key, value in (("type", fit(resource.get("type"))), ("id", fit(resource.get("id"))))
         if value
     }
     if found:
         event["resource"] = found
     request = _object(item.get("request"))
-    if request_id := _name(request.get("id")):
+    if request_id := fit(request.get("id")):
         event["request"] = {"request_id": request_id}
     return event
 
