@@ -16,6 +16,10 @@
       imports/           each source's cursor (where the last import ended)
       exports.yaml       destinations the exporter sends entries to (Splunk, Elastic, syslog)
       exports/           each destination's cursor and status, and its dead letters
+      logs/NAME/         each further log of the deployment: a data directory of its own
+                         (config.toml naming the log and its tenants, its signing key,
+                         verifier key, log.db, detection and exports); the directory
+                         itself holds the default log
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_DATA = "trailseal-data"
+DEFAULT_LOG = "default"  # the log a deployment's data directory itself holds
 
 
 def resolve_data_dir(flag: str | os.PathLike[str] | None) -> Path:
@@ -112,6 +117,14 @@ class DataLayout:
     def export_dead(self, name: str) -> Path:
         """A destination's dead letters: what it refused for good, with the reason."""
         return self.root / "exports" / f"{name}.dead.jsonl"
+
+    @property
+    def logs(self) -> Path:
+        """Where a deployment's further logs live, one directory each."""
+        return self.root / "logs"
+
+    def log_dir(self, name: str) -> Path:
+        return self.logs / name
 
     @property
     def report_schedules(self) -> Path:

@@ -74,21 +74,32 @@ class App:
         *,
         origin: str | None = None,
         key_path: str | Path | None = None,
+        log: str | None = None,
+        tenants: tuple[str, ...] = (),
     ) -> Self:
-        """Create a new log (and its signing key) and open it."""
-        return cls._around(Ledger.init(data_dir, origin=origin, key_path=key_path))
+        """Create a new log (and its signing key) and open it; with ``log``, a further
+        log of the deployment in ``data_dir``, to which ``tenants`` are routed."""
+        return cls._around(
+            Ledger.init(data_dir, origin=origin, key_path=key_path, log=log, tenants=tenants)
+        )
 
     @classmethod
     def _around(cls, ledger: Ledger) -> Self:
-        """The application over an open ledger, with the principals beside it."""
+        """The application over an open ledger, with the deployment's principals (one set
+        for every log of a deployment)."""
         settings = ledger.settings
         try:
-            state = open_state(settings.store, settings.layout.principals, PRINCIPALS)
+            state = open_state(settings.deployment_url, settings.deployment.principals, PRINCIPALS)
             principals = PrincipalStore(state)
         except BaseException:
             ledger.close()
             raise
         return cls(ledger, principals)
+
+    @property
+    def log(self) -> str:
+        """This log's name in its deployment (``default`` for the data directory's own)."""
+        return self.ledger.settings.log
 
     @property
     def verifier(self) -> Verifier:

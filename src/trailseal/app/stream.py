@@ -2,14 +2,14 @@
 consume (`serve --nats URL`).
 
 The consumer is durable and shared: several `serve` processes pull from it and each
-message goes to one of them. A batch is checked and appended through the one append
-pipeline, as ``host`` with the service name ``trailseal-nats`` (who may publish is
-NATS's to decide: its accounts and permissions); then each producer is told, on the
-subject its messages name in ``Trailseal-Ack-To``, the index each event landed at (or
-why it was refused), and only then are the messages acknowledged to JetStream. A
-sequencer that dies before that leaves them to be delivered again, and the log keeps
-each event id once. De-duplication by event id is the log's: JetStream's duplicate
-window (``Nats-Msg-Id``) only saves work.
+message goes to one of them. A batch is checked, routed to the deployment's logs by
+tenant, and appended through the one append pipeline, as ``host`` with the service name
+``trailseal-nats`` (who may publish is NATS's to decide: its accounts and permissions);
+then each producer is told, on the subject its messages name in ``Trailseal-Ack-To``,
+the index each event landed at (or why it was refused), and only then are the messages
+acknowledged to JetStream. A sequencer that dies before that leaves them to be delivered
+again, and the log keeps each event id once. De-duplication by event id is the log's:
+JetStream's duplicate window (``Nats-Msg-Id``) only saves work.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from trailseal.app.caller import Caller
-from trailseal.app.entries import Entries
+from trailseal.app.deployment import Deployment
 from trailseal.errors import EventError, TrailsealError
 
 logger = logging.getLogger("trailseal.stream")
@@ -39,9 +39,9 @@ ACK_WAIT = 5.0  # seconds before JetStream hands unacknowledged messages to anot
 class StreamIngest(threading.Thread):
     """Pulls events from JetStream and appends them, until stopped."""
 
-    def __init__(self, entries: Entries, url: str, *, subject: str = SUBJECT) -> None:
+    def __init__(self, deployment: Deployment, url: str, *, subject: str = SUBJECT) -> None:
         super().__init__(name="trailseal-nats", daemon=True)
-        self.entries, self.url, self.subject = entries, url, subject
+        self.deployment, self.url, self.subject = deployment, url, subject
         self.caller = Caller(Caller.host().principal, None, "trailseal-nats")
         self.halt = threading.Event()
         self.appended = 0
@@ -87,8 +87,9 @@ class StreamIngest(threading.Thread):
         """Append a batch, tell each producer where its events landed, then ack them."""
         lines = [bytes(m.data) for m in messages]
         try:
-            batch = await asyncio.to_thread(self.entries.check, self.caller, lines)
-            outcome = await asyncio.to_thread(self.entries.commit, batch, partial=True)
+            outcome = await asyncio.to_thread(
+                self.deployment.append, self.caller, lines, partial=True
+            )
         except TrailsealError as exc:  # the store unavailable: JetStream delivers them again
             self.last_error = exc.diagnostics()
             for message in messages:
@@ -96,7 +97,7 @@ class StreamIngest(threading.Thread):
             return
         self.appended += outcome.appended
         replies: dict[str, dict[str, dict[str, Any]]] = {}
-        for number, index in outcome.placed:
+        for number, _, index in outcome.placed:
             self._reply(replies, messages[number - 1], "acks", index)
         for problem in outcome.problems:
             error = problem.error

@@ -47,6 +47,7 @@ _COMMANDS = {
     "retention": "retention",
     "import": "imports:import_",
     "export-to": "exports:export_to",
+    "logs": "logs",
 }
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from trailseal.app import Caller
+from trailseal.config import DEFAULT_LOG, check_log_name, log_names, resolve_data_dir
+from trailseal.errors import ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,8 +42,56 @@ _store = click.option(
 )
 
 
+_log = click.option(
+    "--log",
+    "log",
+    metavar="NAME",
+    envvar="TRAILSEAL_LOG",
+    default=None,
+    help="Which log of the deployment [default: $TRAILSEAL_LOG, else the default log, the "
+    "data directory's own].",
+)
+
+
+def log_dir(data: str | None, name: str) -> Path:
+    """The data directory of the deployment's log ``name`` (ConfigError, listing the
+    logs, when there is none)."""
+    root = resolve_data_dir(data)
+    if check_log_name(name) == DEFAULT_LOG:
+        return root
+    directory = root / "logs" / name
+    if not (directory / "config.toml").is_file():
+        known = ", ".join(log_names(root)) if root.is_dir() else "none yet"
+        raise ConfigError(
+            f"no log {name!r} in {root} (its logs: {known}); create it with "
+            f"`trailseal logs create {name}`"
+        )
+    return directory
+
+
+def chosen_log() -> str:
+    """The log this command was told to act on (``--log``), ``default`` when none."""
+    found = click.get_current_context().meta.get("trailseal.log")
+    return found if isinstance(found, str) else DEFAULT_LOG
+
+
 def data_option(func: F) -> F:
-    """``--data DIR`` and ``--store URL``: where the log lives."""
+    """``--data DIR``, ``--store URL`` and ``--log NAME``: where the log lives. The command
+    gets the chosen log's own data directory as ``data``."""
+
+    @functools.wraps(func)
+    def chosen(*args: Any, **kwargs: Any) -> Any:
+        name = kwargs.pop("log") or DEFAULT_LOG
+        click.get_current_context().meta["trailseal.log"] = name
+        if name != DEFAULT_LOG:
+            kwargs["data"] = str(log_dir(kwargs["data"], name))
+        return func(*args, **kwargs)
+
+    return _data(_store(_log(chosen)))  # type: ignore[return-value]
+
+
+def deployment_option(func: F) -> F:
+    """``--data DIR`` and ``--store URL`` for commands over every log of a deployment."""
     return _data(_store(func))
 
 

@@ -6,12 +6,14 @@ init, append, get, export, checkpoint, pubkey, erase and search.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import click
 
 from trailseal.app import App, search_filter
-from trailseal.cli._common import data_option, host, key_option
+from trailseal.app.deployment import Deployment
+from trailseal.cli._common import chosen_log, data_option, host, key_option
 from trailseal.cli._lines import bounded_lines
 from trailseal.cli._output import (
     emit_json,
@@ -21,7 +23,9 @@ from trailseal.cli._output import (
     output_options,
     progress_bar,
 )
+from trailseal.config import DEFAULT_LOG, log_names
 from trailseal.errors import BatchError, EventError, LineProblem
+from trailseal.ledger import SearchFilter
 
 
 @click.command()
@@ -68,8 +72,15 @@ def append(
     A file with bad lines is refused as a whole, listing every bad line; with
     --skip-invalid the good lines are appended and the bad ones reported.
     """
+    name = chosen_log()
     with App.open(data, key_path=key, max_event_bytes=max_event_bytes) as app:
+        root = app.ledger.settings.deployment.root
         lines, unread = _read_lines(file, app.ledger.limits.max_bytes)
+        several = len(log_names(root)) > 1
+    if several:
+        _append_routed(root, name, key, max_event_bytes, lines, unread, skip_invalid=skip_invalid)
+        return
+    with App.open(data, key_path=key, max_event_bytes=max_event_bytes) as app:
         with progress_bar("checking", len(lines)) as bar:
             batch = app.entries.check(host(), lines, progress=bar.set)
         batch = replace(batch, problems=sorted(unread + batch.problems, key=_line))
@@ -84,10 +95,53 @@ def append(
         }
         if outcome.duplicates:
             report["duplicates"] = outcome.duplicates
-        if outcome.problems:
-            report["skipped"] = [{"line": p.line, "error": str(p.error)} for p in outcome.problems]
-            for problem in outcome.problems:
-                info(f"skipped {problem}")
+        _skipped(report, outcome.problems)
+        emit_json(report)
+
+
+def _skipped(report: dict[str, Any], problems: list[LineProblem]) -> None:
+    if problems:
+        report["skipped"] = [{"line": p.line, "error": str(p.error)} for p in problems]
+        for problem in problems:
+            info(f"skipped {problem}")
+
+
+def _append_routed(
+    root: Path,
+    name: str,
+    key: str | None,
+    max_event_bytes: int | None,
+    lines: list[bytes],
+    unread: list[LineProblem],
+    *,
+    skip_invalid: bool,
+) -> None:
+    """Append to a deployment of several logs: each event to the log its tenant is routed
+    to; with --log NAME, only events routed to NAME (the others refused)."""
+    with Deployment.open(
+        root, key_path=key, max_event_bytes=max_event_bytes, key_of=name
+    ) as deployment:
+        with progress_bar("checking", len(lines)) as bar:
+            only = None if name == DEFAULT_LOG else name
+            batch = deployment.check(host(), lines, progress=bar.set, only=only)
+        problems = sorted(unread + batch.problems, key=_line)
+        if problems and not skip_invalid:
+            raise BatchError(problems)
+        outcome = deployment.commit(batch, partial=True)
+        report: dict[str, Any] = {
+            "appended": outcome.appended,
+            "logs": {
+                log: {
+                    "appended": part.appended,
+                    "first_index": part.first_index,
+                    "size": part.size,
+                }
+                for log, part in outcome.logs.items()
+            },
+        }
+        if outcome.duplicates:
+            report["duplicates"] = outcome.duplicates
+        _skipped(report, problems)
         emit_json(report)
 
 
@@ -206,6 +260,21 @@ _COLUMNS = (
 )
 
 
+def _search_all(
+    data: str | None, key: str | None, wanted: SearchFilter, count_by: str | None, fmt: str | None
+) -> None:
+    with Deployment.open(data, key_path=key) as deployment:
+        if count_by:
+            rows = deployment.count_by(host(), wanted, count_by).to_json()["counts"]
+            emit_rows(rows, fmt, _COUNT_COLUMNS)
+            return
+        found = deployment.search(host(), wanted)
+    emit_rows([{"log": log, **_row(view)} for log, view in found], fmt, _LOG_COLUMNS)
+
+
+_LOG_COLUMNS = (("log", lambda r: r["log"]), *_COLUMNS)
+
+
 _COUNT_COLUMNS = (("value", lambda r: r["value"]), ("count", lambda r: r["count"]))
 
 
@@ -235,6 +304,9 @@ _COUNT_COLUMNS = (("value", lambda r: r["value"]), ("count", lambda r: r["count"
     metavar="FIELD",
     help="Count the matches by a field (actor, action, resource, unit, day, ...) instead.",
 )
+@click.option(
+    "--all-logs", is_flag=True, help="Search every log of the deployment (a log column is added)."
+)
 @output_options
 def search(
     query: str,
@@ -251,6 +323,7 @@ def search(
     order: str,
     limit: int,
     count_by: str | None,
+    all_logs: bool,
     fmt: str | None,
 ) -> None:
     """Find entries with the search language (reads included), e.g.
@@ -279,6 +352,11 @@ def search(
         newest_first=order == "newest",
         names=("--since", "--until"),
     )
+    if all_logs:
+        if chosen_log() != DEFAULT_LOG:
+            raise click.UsageError("--all-logs searches every log; leave out --log")
+        _search_all(data, key, wanted, count_by, fmt)
+        return
     with App.open(data, key_path=key) as app:
         with progress_bar("indexing for search", app.entries.unindexed()) as bar:
             if count_by:

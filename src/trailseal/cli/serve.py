@@ -9,8 +9,10 @@ import click
 
 from trailseal.access import ALL_TENANTS, TOKEN_ROLES
 from trailseal.app import App, Caller
-from trailseal.cli._common import data_option, host, key_option
+from trailseal.app.deployment import Deployment
+from trailseal.cli._common import chosen_log, data_option, host, key_option
 from trailseal.cli._output import emit_json, emit_rows, info, output_options
+from trailseal.config import DEFAULT_LOG
 from trailseal.errors import TrailsealError
 
 
@@ -87,8 +89,12 @@ def serve(
 
     from trailseal import web  # noqa: PLC0415
     from trailseal.server import Limits, create_app  # noqa: PLC0415
+    from trailseal.server.app import serve_deployment  # noqa: PLC0415
 
-    application = App.open(data, key_path=key)
+    if chosen_log() != DEFAULT_LOG:
+        raise click.UsageError("serve serves every log of the deployment; leave out --log")
+    deployment = Deployment.open(data, key_path=key)
+    application = deployment.default
     if not application.principals.exist():
         info(
             "no principals yet: create an administrator with "
@@ -97,46 +103,66 @@ def serve(
     limits = Limits(
         max_body_bytes=max_body_bytes, max_batch=max_batch, rate=rate, burst=max(1, int(rate * 2))
     )
-    watcher = None
-    if watch:
-        from trailseal.detect.watcher import Watcher  # noqa: PLC0415 - only with --watch
-
-        watcher = Watcher(application.ledger.settings.data_dir, key)
-    app = create_app(application, limits, watcher.health.report if watcher else None)
+    watchers = _watchers(deployment, key) if watch else {}
+    default = watchers.get(DEFAULT_LOG)
+    app = create_app(application, limits, default.health.report if default else None, deployment)
     web.mount(app, application, session_idle)
+    several = len(deployment.names) > 1
+    served: Any = app
+    if several:
+        reports = {name: watcher.health.report for name, watcher in watchers.items()}
+        served = serve_deployment(app, deployment, limits, reports)
+    logs = f"{len(deployment.names)} logs ({', '.join(deployment.names)}), " if several else ""
     info(
-        f"serving log {application.ledger.origin!r} on http://{address}:{port} "
+        f"serving {logs}log {application.ledger.origin!r} on http://{address}:{port} "
         "(dashboard at /, API under /v1, OpenAPI at /openapi.json); Ctrl-C stops"
     )
-    if watcher is not None:
-        info(f"watching with {len(watcher.pack.rules)} rules (alerts under /v1/alerts)")
+    for name, watcher in watchers.items():
+        where = "" if name == DEFAULT_LOG else f" on log {name}"
+        info(f"watching{where} with {len(watcher.pack.rules)} rules (alerts under /v1/alerts)")
         watcher.start()
-    loops = _loops(application)
+    loops = [loop for each in deployment.apps() for loop in _loops(each)]
     exporters = _exporters(application, exports)
     stream = None
     if nats:
         from trailseal.app.stream import StreamIngest  # noqa: PLC0415 - only with --nats
 
-        stream = StreamIngest(application.entries, nats)
+        stream = StreamIngest(deployment, nats)
         stream.start()
         info(f"appending what producers publish to JetStream at {nats}")
     try:
-        uvicorn.run(app, host=address, port=port, log_level="warning", server_header=False)
+        uvicorn.run(served, host=address, port=port, log_level="warning", server_header=False)
     finally:
-        if watcher is not None:
-            watcher.stop()
-            watcher.join(timeout=30)
-        for loop, wait in loops:
-            loop.stop.set()
-            loop.join(timeout=wait)  # a retention run stopped midway is finished by the next
-        if stream is not None:
-            stream.stop()
-            stream.join(timeout=30)
-        for exporter, thread in exporters:
-            exporter.stop.set()
-            thread.join(timeout=60)
-            exporter.destination.close()
-        application.close()
+        _stop(list(watchers.values()), loops, stream, exporters)
+        deployment.close()
+
+
+def _stop(watchers: list[Any], loops: list[Any], stream: Any, exporters: list[Any]) -> None:
+    """Stop what serve started beside the HTTP service, each given time to finish."""
+    for watcher in watchers:
+        watcher.stop()
+    for watcher in watchers:
+        watcher.join(timeout=30)
+    for loop, wait in loops:
+        loop.stop.set()
+        loop.join(timeout=wait)  # a retention run stopped midway is finished by the next
+    if stream is not None:
+        stream.stop()
+        stream.join(timeout=30)
+    for exporter, thread in exporters:
+        exporter.stop.set()
+        thread.join(timeout=60)
+        exporter.destination.close()
+
+
+def _watchers(deployment: Deployment, key: str | None) -> dict[str, Any]:
+    """Detection for each log (``serve --watch``), each under its own lease."""
+    from trailseal.detect.watcher import Watcher  # noqa: PLC0415 - only with --watch
+
+    return {
+        each.log: Watcher(each.ledger.settings.data_dir, key if each.log == DEFAULT_LOG else None)
+        for each in deployment.apps()
+    }
 
 
 def _exporters(application: App, names: tuple[str, ...]) -> list[tuple[Any, threading.Thread]]:

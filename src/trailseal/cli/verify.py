@@ -7,9 +7,11 @@ from pathlib import Path
 import click
 
 from trailseal.app import App
+from trailseal.app.deployment import Deployment
 from trailseal.checkpoints import Verifier
-from trailseal.cli._common import data_option, host, key_option
+from trailseal.cli._common import chosen_log, data_option, host, key_option
 from trailseal.cli._output import emit_mapping, info, output_options, progress_bar
+from trailseal.config import DEFAULT_LOG
 from trailseal.errors import ConfigError
 from trailseal.ledger import verify_export
 
@@ -48,6 +50,11 @@ def verifier_from(value: str | None) -> Verifier | None:
 @click.option(
     "--vkey", help="Trust this verifier key (text or file) instead of the log's own record."
 )
+@click.option(
+    "--all-logs",
+    is_flag=True,
+    help="Verify every log of the deployment, each recorded in its own log.",
+)
 @output_options
 def verify_command(
     data: str | None,
@@ -55,6 +62,7 @@ def verify_command(
     against: Path | None,
     since_file: Path | None,
     vkey: str | None,
+    all_logs: bool,
     fmt: str | None,
 ) -> None:
     """Recompute every hash and check every checkpoint; exit 3 on any damage.
@@ -62,6 +70,17 @@ def verify_command(
     With --since, only what was appended after a checkpoint verified before (a nightly
     run keeps the checkpoint it ended on, and starts from it the next night). The
     result is recorded in the log (audit.verify)."""
+    if all_logs:
+        if against or since_file or vkey or chosen_log() != DEFAULT_LOG:
+            raise click.UsageError("--all-logs verifies each log whole, against its own key")
+        with Deployment.open(data, key_path=key) as deployment:
+            reports = deployment.verify(host())
+        for name, found in reports.items():
+            info(f"OK: log {name}: {found.size} entries, {found.checkpoints} checkpoints verified")
+        emit_mapping(
+            {name: found.to_json() for name, found in reports.items()}, fmt, title="verification"
+        )
+        return
     with App.open(data, key_path=key) as app:
         note = read_text(against, "checkpoint") if against else None
         since = read_text(since_file, "checkpoint") if since_file else None

@@ -7,6 +7,7 @@ no key; appends and erasures load the signing key.
 from __future__ import annotations
 
 import secrets
+import shutil
 import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -19,7 +20,14 @@ import orjson
 
 from trailseal.access.principals import Principal
 from trailseal.checkpoints import Checkpoint, Signer, Verifier
-from trailseal.config import Settings, default_store, resolve_data_dir, write_config
+from trailseal.config import (
+    DEFAULT_LOG,
+    Settings,
+    check_log_name,
+    default_store,
+    resolve_data_dir,
+    write_config,
+)
 from trailseal.errors import (
     ConfigError,
     EventError,
@@ -194,17 +202,31 @@ class Ledger:
         self.clock: Callable[[], str] = utc_now
 
     @classmethod
-    def init(
+    def init(  # noqa: PLR0913 - where, what it is called, its key, and which log
         cls,
         data_dir: str | Path | None = None,
         *,
         origin: str | None = None,
         key_path: str | Path | None = None,
         store: str | None = None,
+        log: str | None = None,
+        tenants: Sequence[str] = (),
     ) -> Ledger:
         """Create a new log and its Ed25519 signing key; ``store`` is a store URL
-        (default: SQLite in the data directory)."""
+        (default: SQLite in the data directory). With ``log``, a further log of the
+        deployment in ``data_dir`` (which must hold its default log), in
+        ``DATA/logs/LOG`` and the store derived from the deployment's; ``tenants``
+        (names, or patterns with ``*``) are routed to it."""
         directory = resolve_data_dir(data_dir)
+        if log is not None and check_log_name(log) != DEFAULT_LOG:
+            return cls._init_named(
+                directory,
+                log,
+                origin=origin,
+                key_path=key_path,
+                store=store,
+                tenants=tuple(tenants),
+            )
         try:
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
@@ -212,6 +234,20 @@ class Ledger:
         settings = Settings.load(directory, key_path=key_path, store=store)
         if not is_postgres(settings.store) and sqlite_path(settings.store).exists():
             raise ConfigError(f"a log already exists in {directory}")
+        created, origin = cls._create(settings, origin)
+        default = settings.store == default_store(directory)
+        write_config(
+            directory,
+            origin,
+            Path(key_path) if key_path else None,
+            None if default else settings.store,
+        )
+        settings = Settings.load(directory, key_path=key_path, store=store)
+        return cls(created, KeyFile(settings.key_path), settings)
+
+    @classmethod
+    def _create(cls, settings: Settings, origin: str | None) -> tuple[Store, str]:
+        """The key, the store and the verifier file of a new log; its origin."""
         origin = origin or settings.origin or default_origin()
         signer = Signer.generate(origin)
         keys.write_key(settings.key_path, signer)
@@ -222,15 +258,39 @@ class Ledger:
         except BaseException:
             settings.key_path.unlink()  # ours, made a moment ago: a retry can start afresh
             raise
-        default = settings.store == default_store(directory)
-        write_config(
-            directory,
-            origin,
-            Path(key_path) if key_path else None,
-            None if default else settings.store,
-        )
         settings.layout.verifier.write_text(str(signer.verifier) + "\n", encoding="utf-8")
-        settings = Settings.load(directory, key_path=key_path, store=store)
+        return created, origin
+
+    @classmethod
+    def _init_named(  # noqa: PLR0913 - init's arguments
+        cls,
+        deployment: Path,
+        log: str,
+        *,
+        origin: str | None,
+        key_path: str | Path | None,
+        store: str | None,
+        tenants: tuple[str, ...],
+    ) -> Ledger:
+        root = Settings.load(deployment, store=store)
+        if not (is_postgres(root.store) or sqlite_path(root.store).exists()):
+            raise ConfigError(
+                f"no log in {deployment}; create the deployment's default log first "
+                "(`trailseal init`)"
+            )
+        directory = root.layout.log_dir(log)
+        if directory.exists():
+            raise ConfigError(f"the deployment already has a log {log!r} ({directory})")
+        origin = origin or f"{root.origin or default_origin()}/{log}"
+        directory.mkdir(parents=True, mode=0o700)
+        key = Path(key_path) if key_path else None
+        try:
+            write_config(directory, origin, key, log=log, tenants=tenants)
+            settings = Settings.load(directory, key_path=key_path, store=store)
+            created, _ = cls._create(settings, origin)
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)  # ours, made a moment ago
+            raise
         return cls(created, KeyFile(settings.key_path), settings)
 
     @classmethod
@@ -339,6 +399,23 @@ class Ledger:
         and ids already stored with different content. Returns the good events,
         the line number of each, and the problems in line order. ``progress`` hears
         how many lines were checked."""
+        prepared, numbers, problems = self.prepare_all(
+            lines, workers, pool=pool, chunk_lines=chunk_lines, progress=progress
+        )
+        kept, numbers, found = self.check_prepared(prepared, numbers)
+        return kept, numbers, sorted([*problems, *found], key=lambda problem: problem.line)
+
+    def prepare_all(
+        self,
+        lines: Sequence[bytes],
+        workers: int | None = None,
+        *,
+        pool: Executor | None = None,
+        chunk_lines: int | None = None,
+        progress: Callable[[int], object] | None = None,
+    ) -> tuple[list[Prepared], list[int], list[LineProblem]]:
+        """Every line prepared (with no look at what the log stores): the good events,
+        the line number of each, and the problems of the others."""
         prepared: list[Prepared] = []
         numbers: list[int] = []
         problems: list[LineProblem] = []
@@ -348,8 +425,7 @@ class Ledger:
             problems += chunk.problems
             if progress is not None:
                 progress(min(chunk.first_line - 1 + (chunk_lines or CHUNK_LINES), len(lines)))
-        kept, numbers, found = self.check_prepared(prepared, numbers)
-        return kept, numbers, sorted([*problems, *found], key=lambda problem: problem.line)
+        return prepared, numbers, problems
 
     def check_prepared(
         self, prepared: Sequence[Prepared], numbers: Sequence[int]

@@ -7,7 +7,7 @@ in the log itself. Domain errors become RFC 9457 problem details here.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,15 +19,18 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from trailseal.app import App
+from trailseal.app.deployment import Deployment
 from trailseal.errors import TrailsealError
 from trailseal.events import Event
 from trailseal.server import problems
+from trailseal.server.logs import LogRouter
 from trailseal.server.problems import Problem
 from trailseal.server.routes import (
     alerts,
     entries,
     events,
     log,
+    logs,
     principals,
     reports,
     retention,
@@ -39,11 +42,14 @@ def create_app(
     application: App,
     limits: Limits | None = None,
     detection: Callable[[int], dict[str, Any]] | None = None,
+    deployment: Deployment | None = None,
 ) -> FastAPI:
     """The ASGI app serving one log; it records its own start and stop in the log.
     ``detection`` reports how detection running in this process is doing (``--watch``),
-    given the log's size. `serve` mounts the dashboard (:mod:`trailseal.web`) beside it."""
-    service = Service(application, limits or Limits())
+    given the log's size. With ``deployment`` (the logs beside it), appends are routed
+    by tenant and /v1/logs lists the logs: :func:`serve_deployment` serves them all.
+    `serve` mounts the dashboard (:mod:`trailseal.web`) beside it."""
+    service = Service(application, limits or Limits(), deployment=deployment)
     recorder = application.recorder
 
     @asynccontextmanager
@@ -65,7 +71,7 @@ def create_app(
     app.add_exception_handler(HTTPException, problems.on_http)
     app.add_exception_handler(RequestValidationError, problems.on_validation)
     app.add_exception_handler(Exception, problems.on_unexpected)
-    for module in (events, entries, log, principals, alerts, reports, retention):
+    for module in (events, entries, log, logs, principals, alerts, reports, retention):
         app.include_router(module.router)
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -91,6 +97,22 @@ def create_app(
         return Response(text, media_type="text/plain; version=0.0.4")
 
     return app
+
+
+def serve_deployment(
+    default: FastAPI,
+    deployment: Deployment,
+    limits: Limits | None = None,
+    detection: Mapping[str, Callable[[int], dict[str, Any]]] | None = None,
+) -> LogRouter:
+    """Every log of ``deployment``: ``default`` (made with :func:`create_app` over its
+    default log) at /v1/..., and each log at /v1/logs/NAME/... too."""
+    apps = {deployment.default.log: default}
+    for application in deployment.apps():
+        if application is not deployment.default:
+            found = (detection or {}).get(application.log)
+            apps[application.log] = create_app(application, limits, found, deployment)
+    return LogRouter(default, apps)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

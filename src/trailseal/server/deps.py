@@ -9,6 +9,14 @@ from fastapi import Depends, Request
 from trailseal.app import Caller
 from trailseal.server.service import Service
 
+LOG_KEY = "trailseal.log"  # set by the log router for /v1/logs/NAME/...
+
+
+def named_log(request: Request) -> str | None:
+    """The log the request named in its path (/v1/logs/NAME/...), if it named one."""
+    found = request.scope.get(LOG_KEY)
+    return found if isinstance(found, str) else None
+
 
 def get_service(request: Request) -> Service:
     service: Service = request.app.state.service
@@ -28,7 +36,10 @@ def authenticate(request: Request, service: Annotated[Service, Depends(get_servi
     principal = service.app.principals.authenticate(given, ip)
     assert service.rates is not None
     service.rates.take(principal.id)
-    return Caller(principal, ip)
+    caller = Caller(principal, ip)
+    if service.deployment is not None and request.scope.get(LOG_KEY):
+        service.deployment.readable(caller, service.app.log)  # another tenant's log: 404
+    return caller
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from trailseal.app import App
+from trailseal.app.deployment import Deployment
 from trailseal.server.metrics import Metrics
 from trailseal.server.problems import Problem
 from trailseal.server.ratelimit import RateLimiter
@@ -34,6 +35,7 @@ class Service:
     metrics: Metrics = field(default_factory=Metrics)
     rates: RateLimiter | None = None
     pool: Executor | None = None  # worker processes that prepare large batches
+    deployment: Deployment | None = None  # the logs beside this one, and the routing
 
     def __post_init__(self) -> None:
         if self.rates is None:

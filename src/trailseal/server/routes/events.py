@@ -10,7 +10,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from trailseal.app import AppendOutcome, Caller
-from trailseal.server.deps import CallerDep, ServiceDep
+from trailseal.app.deployment import RoutedOutcome
+from trailseal.server.deps import CallerDep, ServiceDep, named_log
 from trailseal.server.problems import PROBLEM_RESPONSES, Problem, line_pointer
 from trailseal.server.service import Service, parse_body
 
@@ -47,6 +48,14 @@ async def post_events(
     raw = await _read_body(request, service.limits.max_body_bytes)
     items = parse_body(raw, request.headers.get("content-type", ""), service.limits.max_batch)
     started = time.perf_counter()
+    deployment = service.deployment
+    if deployment is not None and len(deployment.names) > 1:
+        only = named_log(request)
+        routed = await asyncio.to_thread(
+            deployment.append, caller, items, partial=partial, only=only
+        )
+        service.metrics.appended(routed.appended, len(items), time.perf_counter() - started)
+        return JSONResponse(_routed_answer(routed), status_code=201)
     outcome = await asyncio.to_thread(_append, service, caller, items, partial=partial)
     service.metrics.appended(outcome.appended, len(items), time.perf_counter() - started)
     return JSONResponse(_answer(outcome), status_code=201)
@@ -63,6 +72,27 @@ def _append(
         chunk_lines=POOL_CHUNK if large else None,
     )
     return service.app.entries.commit(batch, partial=partial)
+
+
+def _routed_answer(outcome: RoutedOutcome) -> dict[str, Any]:
+    """As :func:`_answer`, each entry naming its log; ``size`` is said when the batch
+    reached one log, and ``logs`` gives each log's count and size."""
+    body: dict[str, Any] = {
+        "appended": outcome.appended,
+        "entries": [
+            {"position": line - 1, "log": log, "index": index}
+            for line, log, index in outcome.placed
+        ],
+        "logs": {
+            name: {"appended": part.appended, "size": part.size}
+            for name, part in outcome.logs.items()
+        },
+    }
+    if len(outcome.logs) == 1:
+        body["size"] = next(iter(outcome.logs.values())).size
+    if outcome.problems:
+        body["rejected"] = [line_pointer(problem) for problem in outcome.problems]
+    return body
 
 
 def _answer(outcome: AppendOutcome) -> dict[str, Any]:
