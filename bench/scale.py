@@ -1,16 +1,17 @@
-"""Benchmark appends past one process: one and two `serve` processes on one PostgreSQL
-log, beside the single-log SQLite figure, and end-to-end latency (emit to the index
-acknowledged) through HTTP and through NATS JetStream.
+"""Benchmark appends past one process: 1, 2 and 4 logs on PostgreSQL, each with one and
+with two `serve` processes, beside the single-log SQLite figure, and end-to-end latency
+(emit to the index acknowledged) through HTTP and through NATS JetStream.
 
     python bench/scale.py                      # 40,000 events a throughput run
     python bench/scale.py --events 10000 --latency 500
 
-Not yet here (issue 16 is in progress): several logs per deployment (1, 2 and 4 logs).
 What it measures, in one run:
 
 - **throughput**: 4 producer processes, each posting its share of the events in
-  batches of 100 over HTTP; to one `serve` on SQLite, to one `serve` on PostgreSQL, and
-  to two `serve` processes on the same PostgreSQL log (producers split between them);
+  batches of 100 over HTTP to `POST /v1/events`, which routes each event by its tenant
+  (the sample events' 24 tenants shared evenly among the logs); to one `serve` on
+  SQLite (one log, the baseline), and on PostgreSQL to a deployment of 1, 2 and 4 logs
+  served by one `serve` and by two (producers split between them);
 - **latency**: one event at a time, from `Client.emit` to `Client.flush` returning
   (the log has acknowledged its index), through HTTP and through JetStream (a
   `nats-server -js` started for the run), median and p95.
@@ -54,15 +55,22 @@ def _cli(*args: str | Path) -> bytes:
     ).stdout
 
 
-def _log(root: Path, store: str | None) -> tuple[Path, str]:
+def _log(root: Path, store: str | None, logs: int = 1) -> tuple[Path, str]:
     data = root / uuid.uuid4().hex[:8]
-    _cli("init", "--data", data, *(("--store", store) if store else ()))
+    flags = ("--store", store) if store else ()
+    _cli("init", "--data", data, *flags)
+    for k in range(1, logs):
+        tenants = [f"tenant-{j}" for j in range(24) if j % logs == k]
+        routes = [flag for tenant in tenants for flag in ("--tenant", tenant)]
+        _cli("logs", "create", f"log{k}", "--data", data, *flags, *routes)
+        if store:
+            SCHEMAS.append(f"{store.rsplit('=', 1)[1]}_log{k}")
     writer = json.loads(_cli("principals", "create", "writer", "--role", "writer", "--data", data))
     return data, writer["token"]
 
 
-def throughput(root: Path, events: int, store: str | None, services: int) -> float:
-    data, token = _log(root, store)
+def throughput(root: Path, events: int, store: str | None, services: int, logs: int = 1) -> float:
+    data, token = _log(root, store, logs)
     running = [ServiceProcess(data, token) for _ in range(services)]
     for service in running:
         service.start()
@@ -148,11 +156,13 @@ def main() -> None:
     os.environ.pop("TRAILSEAL_STORE", None)
     nats_process, nats_url = _nats(root)
     try:
-        rows = [
-            ("1 serve, SQLite (baseline)", throughput(root, args.events, None, 1)),
-            ("1 serve, PostgreSQL", throughput(root, args.events, _schema(), 1)),
-            ("2 serve, one PostgreSQL log", throughput(root, args.events, _schema(), 2)),
-        ]
+        rows = [("1 log, 1 serve, SQLite (baseline)", throughput(root, args.events, None, 1))]
+        for logs in (1, 2, 4):
+            for services in (1, 2):
+                rate = throughput(root, args.events, _schema(), services, logs)
+                rows.append(
+                    (f"{logs} log{'s' if logs > 1 else ''}, {services} serve, PostgreSQL", rate)
+                )
         http = latency(root, args.latency, "", None)
         stream = latency(root, args.latency, "", nats_url)
     finally:
@@ -160,8 +170,9 @@ def main() -> None:
         _drop_schemas()
         shutil.rmtree(root, ignore_errors=True)
     print(f"{args.events:,} events, 4 producer processes, batches of 100; one run")
+    baseline = rows[0][1]
     for name, rate in rows:
-        print(f"  {name:<32} {rate:>10,.0f} events/s")
+        print(f"  {name:<36} {rate:>10,.0f} events/s   {rate / baseline:6.0%} of the baseline")
     for name, waits in (("HTTP", http), ("JetStream", stream)):
         ordered = sorted(waits)
         p95 = ordered[int(len(ordered) * 0.95) - 1]
