@@ -151,3 +151,39 @@ def test_a_refused_event_is_set_aside_with_the_reason(
     assert len(aside) == 1
     assert "$.action" in json.loads(aside[0])["reason"]
     assert "js-bad" not in _ids_in_log(service.data)
+
+
+def test_an_event_whose_answer_was_lost_is_not_held_back_by_the_duplicate_window(
+    service: ServiceProcess, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    """An event published once (as ``Nats-Msg-Id`` = its id) whose answer from the log was
+    lost, as when NATS restarts between the append and the reply: the client publishes it
+    again. With the same ``Nats-Msg-Id`` JetStream would drop the resend as a duplicate
+    for its whole two-minute window, and the producer's spool would stall; a fresh id
+    gets it delivered, and the log, which already has it, answers with its index."""
+    import asyncio  # noqa: PLC0415
+
+    import nats  # noqa: PLC0415
+
+    (event,) = _events(1, 34)
+
+    async def publish_unanswered() -> None:
+        connection = await nats.connect(nats_server.url)
+        headers = {"Nats-Msg-Id": event["id"], "Trailseal-Ack-To": "trailseal.acks.nobody"}
+        await connection.jetstream().publish(
+            "trailseal.events", orjson.dumps(event), headers=headers
+        )
+        await connection.close()
+
+    asyncio.run(publish_unanswered())
+    deadline = time.monotonic() + 30
+    while event["id"] not in _ids_in_log(service.data):
+        assert time.monotonic() < deadline, "the first publish never reached the log"
+        time.sleep(0.2)
+    started = time.monotonic()
+    with Client(nats_server.url, "", tmp_path / "spool") as client:
+        client.emit(event)
+        client.flush(timeout=60)  # well inside JetStream's 120 s duplicate window
+        assert client.status.sent == 1
+    assert time.monotonic() - started < 60
+    assert _ids_in_log(service.data).count(event["id"]) == 1

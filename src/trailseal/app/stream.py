@@ -32,6 +32,7 @@ STREAM = "TRAILSEAL"
 SUBJECT = "trailseal.events"
 DURABLE = "trailseal-sequencers"
 ACK_HEADER = "Trailseal-Ack-To"
+EVENT_HEADER = "Trailseal-Event-Id"  # Nats-Msg-Id is the event id only on a first publish
 BATCH = 1000
 ACK_WAIT = 5.0  # seconds before JetStream hands unacknowledged messages to another
 
@@ -115,7 +116,7 @@ class StreamIngest(threading.Thread):
     ) -> None:
         headers = message.headers or {}
         subject = headers.get(ACK_HEADER)
-        event_id = headers.get("Nats-Msg-Id")
+        event_id = headers.get(EVENT_HEADER) or headers.get("Nats-Msg-Id")
         if not subject or not event_id:
             return  # a producer that does not wait for the log's word
         replies.setdefault(subject, {"acks": {}, "rejected": {}})[kind][event_id] = value

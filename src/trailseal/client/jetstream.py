@@ -1,8 +1,12 @@
 """Sending spooled events through NATS JetStream instead of HTTP.
 
-Each event is published to the stream's subject with its id as ``Nats-Msg-Id`` (so
-JetStream drops a resend within its duplicate window) and a ``Trailseal-Ack-To``
-header naming this client's acknowledgement subject. A stream's acknowledgement is
+Each event is published to the stream's subject with its id in ``Trailseal-Event-Id``
+and, the first time, as ``Nats-Msg-Id`` (so JetStream drops a second publish of it
+within its duplicate window), and a ``Trailseal-Ack-To`` header naming this client's
+acknowledgement subject. An event published again because the log's word on it never
+came (a reply lost when NATS restarted) gets a fresh ``Nats-Msg-Id`` (``ID#2``, ...):
+with its first id, JetStream would take it for a duplicate and never deliver it, and the
+client would wait out the duplicate window (two minutes). A stream's acknowledgement is
 never taken for durability (published fault tests have shown JetStream losing
 acknowledged writes under network faults): an event leaves the spool only once a
 sequencer has appended it to the log and said at which index, on that subject. A batch
@@ -26,6 +30,7 @@ logger = logging.getLogger("trailseal.client")
 
 SUBJECT = "trailseal.events"
 ACK_HEADER = "Trailseal-Ack-To"
+EVENT_HEADER = "Trailseal-Event-Id"
 
 
 class JetStreamSender(threading.Thread):
@@ -52,6 +57,7 @@ class JetStreamSender(threading.Thread):
         self._halt = threading.Event()
         self._acked: dict[str, int] = {}
         self._rejected: dict[str, str] = {}
+        self._published: dict[str, int] = {}  # how many times each unanswered event went out
         self._arrived = asyncio.Event()
         self.status = SenderStatus()
 
@@ -105,9 +111,14 @@ class JetStreamSender(threading.Thread):
         for event_id, line in zip(ids, lines, strict=True):
             if event_id in self._acked or event_id in self._rejected:
                 continue  # the log has answered for it already (a resent batch)
-            await js.publish(
-                self.subject, line, headers={"Nats-Msg-Id": event_id, ACK_HEADER: self.inbox}
-            )
+            times = self._published.get(event_id, 0) + 1
+            self._published[event_id] = times
+            headers = {
+                "Nats-Msg-Id": event_id if times == 1 else f"{event_id}#{times}",
+                EVENT_HEADER: event_id,
+                ACK_HEADER: self.inbox,
+            }
+            await js.publish(self.subject, line, headers=headers)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._ack_timeout
         while not all(i in self._acked or i in self._rejected for i in ids):
@@ -121,6 +132,7 @@ class JetStreamSender(threading.Thread):
             except TimeoutError:
                 continue
         for event_id, line in zip(ids, lines, strict=True):
+            self._published.pop(event_id, None)
             reason = self._rejected.pop(event_id, None)
             if reason is not None:
                 self.status.rejected += 1

@@ -50,9 +50,15 @@ async def post_events(
     started = time.perf_counter()
     deployment = service.deployment
     if deployment is not None and len(deployment.names) > 1:
-        only = named_log(request)
+        large = service.pool is not None and len(items) >= POOL_FROM
         routed = await asyncio.to_thread(
-            deployment.append, caller, items, partial=partial, only=only
+            deployment.append,
+            caller,
+            items,
+            partial=partial,
+            only=named_log(request),
+            pool=service.pool if large else None,
+            chunk_lines=POOL_CHUNK if large else None,
         )
         service.metrics.appended(routed.appended, len(items), time.perf_counter() - started)
         return JSONResponse(_routed_answer(routed), status_code=201)
