@@ -45,8 +45,15 @@ def _lines(*events: dict[str, Any]) -> bytes:
 
 
 def _deployment(data: Path, store: str | None = None) -> None:
-    """A deployment of three logs: default, north (tenant north and clinic-*), south."""
-    extra = ["--store", store] if store else []
+    """A deployment of three logs: default, north (tenant north and clinic-*), south. Made
+    with the command line on PostgreSQL (``store``), else with the library (quicker; the
+    command itself is tested in test_bad_names_and_routes_are_refused...)."""
+    if store is None:
+        App.init(data, origin="acme.example/audit").close()
+        App.init(data, log="north", tenants=("north", "clinic-*")).close()
+        App.init(data, log="south", tenants=("south",)).close()
+        return
+    extra = ["--store", store]
     run_cli("init", "--origin", "acme.example/audit", *extra, data=data, check=True)
     run_cli(
         "logs", "create", "north", "--tenant", "north", "--tenant", "clinic-*", *extra,
@@ -377,7 +384,7 @@ def test_a_deployment_on_postgresql_keeps_each_log_in_its_schema(
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[ServiceProcess]:
     data = tmp_path / "data"
-    run_cli("init", "--origin", "acme.example/audit", data=data, check=True)
+    App.init(data, origin="acme.example/audit").close()
     run_cli("logs", "create", "north", "--tenant", "north", data=data, check=True)
     admin = json.loads(
         run_cli("principals", "create", "root", "--role", "admin", data=data, check=True).stdout

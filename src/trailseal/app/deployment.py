@@ -344,7 +344,11 @@ class Deployment:
         self.default.recorder.authorize(caller, Permission.CHECKPOINT)
         if not caller.sees_all:
             # The note names every log, and so the tenants routed to them.
-            raise_refusal(self.default, caller, "the deployment checkpoint names every log")
+            reason = (
+                "the deployment checkpoint names every log; a principal of one tenant sees its own"
+            )
+            self.default.recorder.refused(caller, reason, resource={"type": "deployment"})
+            raise PermissionDeniedError(reason)
         heads = []
         for app in self.apps():
             ledger = app.ledger
@@ -403,9 +407,3 @@ def _misrouted(tenant: str | None, routed: str, only: str) -> EventError:
         f"{whose} is routed to log {routed!r}, not {only!r}; send it there, or "
         "to the deployment's own append, which routes it",
     )
-
-
-def raise_refusal(app: App, caller: Caller, reason: str) -> None:
-    """Record the refusal in the log and raise it."""
-    app.recorder.refused(caller, reason, resource={"type": "deployment"})
-    raise PermissionDeniedError(reason)

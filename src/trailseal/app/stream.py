@@ -35,6 +35,9 @@ ACK_HEADER = "Trailseal-Ack-To"
 EVENT_HEADER = "Trailseal-Event-Id"  # Nats-Msg-Id is the event id only on a first publish
 BATCH = 1000
 ACK_WAIT = 5.0  # seconds before JetStream hands unacknowledged messages to another
+# Messages out to sequencers at once, unacknowledged. JetStream's default (1,000) is one
+# batch: the sequencers would take turns, each waiting for the other's acknowledgements.
+MAX_ACK_PENDING = 20 * BATCH
 
 
 class StreamIngest(threading.Thread):
@@ -69,9 +72,8 @@ class StreamIngest(threading.Thread):
                 with contextlib.suppress(BadRequestError):
                     await js.add_stream(StreamConfig(name=STREAM, subjects=[self.subject]))
                 # a sequencer that dies holding messages gives them back within ACK_WAIT
-                pull = await js.pull_subscribe(
-                    self.subject, durable=DURABLE, config=ConsumerConfig(ack_wait=ACK_WAIT)
-                )
+                config = ConsumerConfig(ack_wait=ACK_WAIT, max_ack_pending=MAX_ACK_PENDING)
+                pull = await js.pull_subscribe(self.subject, durable=DURABLE, config=config)
                 while not self.halt.is_set():
                     try:
                         messages = await pull.fetch(BATCH, timeout=1)

@@ -71,7 +71,7 @@ class JetStreamSender(threading.Thread):
         import nats  # noqa: PLC0415 - only a client that uses JetStream needs it
 
         backoff = 0.1
-        nc = None
+        nc = js = None
         while not self._halt.is_set():
             try:
                 if nc is None or nc.is_closed:
@@ -79,7 +79,8 @@ class JetStreamSender(threading.Thread):
                         self.url, max_reconnect_attempts=-1, reconnect_time_wait=0.5
                     )
                     await nc.subscribe(self.inbox, cb=self._on_ack)
-                sent = await self._once(nc)
+                    js = nc.jetstream()
+                sent = await self._once(js)
             except Exception as exc:  # noqa: BLE001 - the sender outlives every error
                 sent = self._failed(f"{type(exc).__name__}: {exc}")
             if sent:
@@ -100,25 +101,14 @@ class JetStreamSender(threading.Thread):
         self._rejected.update({str(k): str(v) for k, v in (body.get("rejected") or {}).items()})
         self._arrived.set()
 
-    async def _once(self, nc: Any) -> bool:
+    async def _once(self, js: Any) -> bool:
         if not await asyncio.to_thread(self._spool.wait_for_data, 0.2):
             return True
         end, lines = self._spool.read(64 * 1024 * 1024, self._batch_lines)
         if not lines:
             return True
         ids = [str(orjson.loads(line)["id"]) for line in lines]
-        js = nc.jetstream()
-        for event_id, line in zip(ids, lines, strict=True):
-            if event_id in self._acked or event_id in self._rejected:
-                continue  # the log has answered for it already (a resent batch)
-            times = self._published.get(event_id, 0) + 1
-            self._published[event_id] = times
-            headers = {
-                "Nats-Msg-Id": event_id if times == 1 else f"{event_id}#{times}",
-                EVENT_HEADER: event_id,
-                ACK_HEADER: self.inbox,
-            }
-            await js.publish(self.subject, line, headers=headers)
+        await self._publish(js, ids, lines)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._ack_timeout
         while not all(i in self._acked or i in self._rejected for i in ids):
@@ -143,6 +133,24 @@ class JetStreamSender(threading.Thread):
                 self.status.sent += 1
         self._spool.acknowledge(end)
         return True
+
+    async def _publish(self, js: Any, ids: list[str], lines: list[bytes]) -> None:
+        """Publish the events the log has not answered for, all in flight at once (not a
+        round trip an event), and wait for JetStream to take them."""
+        published = []
+        for event_id, line in zip(ids, lines, strict=True):
+            if event_id in self._acked or event_id in self._rejected:
+                continue  # the log has answered for it already (a resent batch)
+            times = self._published.get(event_id, 0) + 1
+            self._published[event_id] = times
+            headers = {
+                "Nats-Msg-Id": event_id if times == 1 else f"{event_id}#{times}",
+                EVENT_HEADER: event_id,
+                ACK_HEADER: self.inbox,
+            }
+            published.append(await js.publish_async(self.subject, line, headers=headers))
+        if published:
+            await asyncio.wait_for(asyncio.gather(*published), self._ack_timeout)
 
     def _failed(self, why: str) -> bool:
         self.status.attempts_failed += 1
