@@ -11,7 +11,9 @@ What it measures, in one run:
   batches of 100 over HTTP to `POST /v1/events`, which routes each event by its tenant
   (the sample events' 24 tenants shared evenly among the logs); to one `serve` on
   SQLite (one log, the baseline), and on PostgreSQL to a deployment of 1, 2 and 4 logs
-  served by one `serve` and by two (producers split between them);
+  served by one `serve` and by two (producers split between them); with batches that
+  mix every log's events, and with each producer's events ordered by log (a batch then
+  mostly goes to one log, as when each host sends its own tenant's events);
 - **latency**: one event at a time, from `Client.emit` to `Client.flush` returning
   (the log has acknowledged its index), through HTTP and through JetStream (a
   `nats-server -js` started for the run), median and p95.
@@ -69,7 +71,25 @@ def _log(root: Path, store: str | None, logs: int = 1) -> tuple[Path, str]:
     return data, writer["token"]
 
 
-def throughput(root: Path, events: int, store: str | None, services: int, logs: int = 1) -> float:
+def _routed(event: dict[str, object], logs: int) -> int:
+    """The log the sample event's tenant is routed to (tenant-J to log J mod logs)."""
+    resource = event.get("resource")
+    tenant = resource.get("tenant") if isinstance(resource, dict) else None
+    return int(str(tenant).rsplit("-", 1)[1]) % logs if tenant else 0
+
+
+def throughput(
+    root: Path,
+    events: int,
+    store: str | None,
+    services: int,
+    logs: int = 1,
+    *,
+    by_log: bool = False,
+) -> float:
+    """Events a second; ``by_log``: each producer's events ordered by the log they route
+    to, so a batch of 100 mostly goes to one log (as when each host sends its own
+    tenant's events), instead of splitting among them."""
     data, token = _log(root, store, logs)
     running = [ServiceProcess(data, token) for _ in range(services)]
     for service in running:
@@ -77,9 +97,10 @@ def throughput(root: Path, events: int, store: str | None, services: int, logs: 
     files = []
     for n in range(4):
         path = root / f"producer-{uuid.uuid4().hex[:6]}-{n}.jsonl"
-        path.write_bytes(
-            b"\n".join(orjson.dumps(e) for e in sample_events(events // 4, seed=40 + n))
-        )
+        chosen = list(sample_events(events // 4, seed=40 + n))
+        if by_log:
+            chosen.sort(key=lambda event: _routed(event, logs))
+        path.write_bytes(b"\n".join(orjson.dumps(e) for e in chosen))
         files.append(path)
     started = time.perf_counter()
     producers = [
@@ -156,13 +177,20 @@ def main() -> None:
     os.environ.pop("TRAILSEAL_STORE", None)
     nats_process, nats_url = _nats(root)
     try:
-        rows = [("1 log, 1 serve, SQLite (baseline)", throughput(root, args.events, None, 1))]
+        baseline = throughput(root, args.events, None, 1)
+        rows: list[tuple[str, float, float | None]] = [
+            ("1 log, 1 serve, SQLite (baseline)", baseline, None)
+        ]
         for logs in (1, 2, 4):
             for services in (1, 2):
-                rate = throughput(root, args.events, _schema(), services, logs)
-                rows.append(
-                    (f"{logs} log{'s' if logs > 1 else ''}, {services} serve, PostgreSQL", rate)
+                mixed = throughput(root, args.events, _schema(), services, logs)
+                grouped = (
+                    throughput(root, args.events, _schema(), services, logs, by_log=True)
+                    if logs > 1
+                    else None
                 )
+                name = f"{logs} log{'s' if logs > 1 else ''}, {services} serve, PostgreSQL"
+                rows.append((name, mixed, grouped))
         http = latency(root, args.latency, "", None)
         stream = latency(root, args.latency, "", nats_url)
     finally:
@@ -170,9 +198,10 @@ def main() -> None:
         _drop_schemas()
         shutil.rmtree(root, ignore_errors=True)
     print(f"{args.events:,} events, 4 producer processes, batches of 100; one run")
-    baseline = rows[0][1]
-    for name, rate in rows:
-        print(f"  {name:<36} {rate:>10,.0f} events/s   {rate / baseline:6.0%} of the baseline")
+    print(f"  {'':<36} {'mixed batches':>26}   {'batches by log':>17}")
+    for name, rate, grouped in rows:
+        by_log = f"{grouped:>10,.0f} ({grouped / baseline:4.0%})" if grouped else f"{'-':>17}"
+        print(f"  {name:<36} {rate:>10,.0f} ({rate / baseline:4.0%}) events/s   {by_log}")
     for name, waits in (("HTTP", http), ("JetStream", stream)):
         ordered = sorted(waits)
         p95 = ordered[int(len(ordered) * 0.95) - 1]
