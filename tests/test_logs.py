@@ -457,3 +457,29 @@ def test_one_log_is_served_as_before(tmp_path: Path) -> None:
             deployment.app("north")
         outcome = deployment.append(Caller.host(), [orjson.dumps(_event(None, uuid.uuid4().hex))])
         assert outcome.placed == [(1, "default", 0)]
+
+
+def test_detection_runs_per_log_and_alerts_list_across_them(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _deployment(data)
+
+    def export(tenant: str | None, actor: str) -> dict[str, Any]:
+        event = _event(tenant, actor)
+        return dict(
+            event,
+            actor={"id": actor},
+            action="patients.export",
+            resource={**event["resource"], "count": 500},
+        )
+
+    events = _lines(export("north", "u-n"), export(None, "u-d"))
+    run_cli("append", "-", data=data, stdin=events, check=True)
+    for name in ("north", "default"):
+        run_cli("watch", "--once", "--log", name, data=data, check=True)
+    north = json.loads(run_cli("alerts", "list", "--log", "north", "--json", data=data).stdout)
+    assert [alert["group"] for alert in north] == ["actor.id=u-n"]  # north's alone
+    every = json.loads(run_cli("alerts", "list", "--all-logs", "--json", data=data).stdout)
+    assert sorted((alert["log"], alert["group"]) for alert in every) == [
+        ("default", "actor.id=u-d"),
+        ("north", "actor.id=u-n"),
+    ]

@@ -18,7 +18,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from trailseal.access import Permission
 from trailseal.app.caller import Caller
@@ -41,6 +41,9 @@ from trailseal.layout import resolve_data_dir
 from trailseal.ledger import EntryView, SearchFilter, VerificationReport
 from trailseal.ledger.counting import Counts, ordered_counts
 from trailseal.ledger.entry import Prepared, utc_now
+
+if TYPE_CHECKING:
+    from trailseal.detect.store import Alert
 
 
 @dataclass(frozen=True)
@@ -335,6 +338,17 @@ class Deployment:
                 damage.args = (f"log {name}: {damage}",)
                 raise
         return reports
+
+    def alerts(
+        self, caller: Caller, status: str | None = None, rule: str | None = None
+    ) -> list[tuple[str, Alert]]:
+        """Alerts of every log ``caller`` may see, each log's oldest first (each listing
+        recorded in its log)."""
+        return [
+            (name, alert)
+            for name in self.visible(caller)
+            for alert in self.app(name).alerts.list(caller, status=status, rule=rule)
+        ]
 
     # -- the deployment checkpoint ---------------------------------------------
 

@@ -17,9 +17,10 @@ import orjson
 
 from trailseal.app import App
 from trailseal.app.alerts import DISPOSITIONS
-from trailseal.cli._common import data_option, host, key_option
+from trailseal.app.deployment import Deployment
+from trailseal.cli._common import chosen_log, data_option, host, key_option
 from trailseal.cli._output import emit_json, emit_rows, info, output_options
-from trailseal.config import resolve_data_dir
+from trailseal.config import DEFAULT_LOG, resolve_data_dir
 from trailseal.errors import BusyError, ConfigError, EventError
 from trailseal.events import EventLimits, parse_event
 from trailseal.ledger import Ledger
@@ -290,18 +291,34 @@ def alerts() -> None:
 @click.option("--rule", help="Only this rule's alerts.")
 @data_option
 @key_option
+@click.option("--all-logs", is_flag=True, help="Every log's alerts (a log column is added).")
 @output_options
 def list_alerts(
-    status: str | None, rule: str | None, data: str | None, key: str | None, fmt: str | None
+    status: str | None,
+    rule: str | None,
+    data: str | None,
+    key: str | None,
+    all_logs: bool,
+    fmt: str | None,
 ) -> None:
     """Alerts, oldest first, with the entry indexes that are their evidence (recorded as
     alert.read)."""
-    with App.open(data, key_path=key) as app:
-        rows = [a.to_json() for a in app.alerts.list(host(), status=status, rule=rule)]
+    columns: list[tuple[str, Any]] = []
+    if all_logs:
+        if chosen_log() != DEFAULT_LOG:
+            raise click.UsageError("--all-logs lists every log's alerts; leave out --log")
+        with Deployment.open(data, key_path=key) as deployment:
+            found = deployment.alerts(host(), status=status, rule=rule)
+        rows = [{"log": name, **alert.to_json()} for name, alert in found]
+        columns.append(("log", lambda r: r["log"]))
+    else:
+        with App.open(data, key_path=key) as app:
+            rows = [a.to_json() for a in app.alerts.list(host(), status=status, rule=rule)]
     emit_rows(
         rows,
         fmt,
         [
+            *columns,
             ("id", lambda r: r["id"]),
             ("rule", lambda r: r["rule"]),
             ("severity", lambda r: r["severity"]),
