@@ -45,7 +45,7 @@ def test_faults_in_turn_lose_nothing(pg: PostgresBackend, tmp_path: Path) -> Non
         pytest.skip("nats-server is not installed")
     try:
         outcome = faultrun.run(
-            tmp_path, pg.schema, producers=PRODUCERS, events=EVENTS, logs=LOGS, pace=0.15,
+            tmp_path, pg.schema, producers=PRODUCERS, events=EVENTS, logs=LOGS, pace=0.1,
             settle=1.5,
         )  # fmt: skip
     finally:
