@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +39,37 @@ def listening(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as probe:
         probe.settimeout(1)
         return probe.connect_ex((host, port)) == 0
+
+
+# PostgreSQL is one server shared by the test workers, and two tests stop and start it.
+# Every test of a module that uses it holds this lock shared; those two hold it alone.
+POSTGRES_LOCK = Path(tempfile.gettempdir()) / "trailseal-tests-postgresql.lock"
+USES_POSTGRES = {
+    "test_capture_orm",
+    "test_faults",
+    "test_ingest_cloudtrail",
+    "test_leases",
+    "test_ledger",
+    "test_logs",
+    "test_postgres",
+    "test_proofs_property",
+    "test_retention_run",
+    "test_scale_faults",
+    "test_search",
+    "test_tamper",
+}
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_in_turn(request: pytest.FixtureRequest) -> Iterator[None]:
+    module = request.node.module.__name__ if request.node.module else ""
+    if module not in USES_POSTGRES:
+        yield
+        return
+    alone = request.node.get_closest_marker("restarts_postgresql") is not None
+    with POSTGRES_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        yield
 
 
 def need_postgres() -> None:

@@ -200,6 +200,7 @@ def _wait_for_postgres(timeout: float = 30) -> None:
     raise AssertionError("PostgreSQL did not come back")
 
 
+@pytest.mark.restarts_postgresql
 @pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("pg_ctlcluster") is None,
     reason="stopping the server needs root and Debian's pg_ctlcluster",

@@ -36,6 +36,7 @@ def pg() -> Iterator[PostgresBackend]:
     yield from postgres()
 
 
+@pytest.mark.restarts_postgresql
 @pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("pg_ctlcluster") is None,
     reason="restarting PostgreSQL needs root and Debian's pg_ctlcluster",
