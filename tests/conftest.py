@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -162,12 +163,26 @@ Server = ServiceProcess
 
 
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """`trailseal demo`'s whole month (about a minute), run once for every test that reads
-    it; a test that changes the log works on a copy."""
-    root = tmp_path_factory.mktemp("demo") / "hospital"
-    result = run_cli("demo", "--data", root, check=True)
-    return root, result.stdout.decode()
+def demo_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> tuple[Path, str]:
+    """`trailseal demo`'s whole month (about a minute) and what it printed, run once for
+    the whole session: under xdist the first worker to ask runs it, under a lock, into a
+    directory nobody opens afterwards, and every worker gets a copy of its own (the
+    printed commands then name the copy). A test that changes the log works on a further
+    copy."""
+    own = tmp_path_factory.mktemp("demo") / "hospital"
+    if worker_id == "master":  # no xdist: this session alone
+        result = run_cli("demo", "--data", own, check=True)
+        return own, result.stdout.decode()
+    session = tmp_path_factory.getbasetemp().parent  # this run's, shared by its workers
+    shared = session / "demo-shared"
+    with (session / "demo-shared.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / "stdout.txt").exists():
+            result = run_cli("demo", "--data", shared / "hospital", check=True)
+            (shared / "stdout.txt").write_bytes(result.stdout)
+    shutil.copytree(shared / "hospital", own)
+    printed = (shared / "stdout.txt").read_text()
+    return own, printed.replace(str(shared / "hospital"), str(own))
 
 
 @pytest.fixture
