@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,10 +31,14 @@ import psycopg
 
 from trailseal.app import Caller
 from trailseal.app.deployment import Deployment
-from trailseal.testing import ServiceProcess, free_port
+from trailseal.testing import (
+    NatsProcess,
+    ServiceProcess,
+    pg_ctl,
+    wait_for_postgres,
+)
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
-NATS = shutil.which("nats-server") or "/usr/sbin/nats-server"
 TENANTS = 24  # sample events carry tenant-0 ... tenant-23 (and some none)
 PRODUCER = """
 import sys, time, json
@@ -57,55 +59,6 @@ client.close(timeout=5)
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-class NatsProcess:
-    """``nats-server -js`` on a loopback port of its own, its store in ``root``."""
-
-    def __init__(self, root: Path) -> None:
-        self.port, self.store = free_port(), root / "jetstream"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [NATS, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError("nats-server did not start")
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-
-def pg_ctl(action: str) -> None:
-    version = max(path.name for path in Path("/etc/postgresql").iterdir())
-    command = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action]
-    subprocess.run([*command, "-m", "fast"] if action == "stop" else command, check=True)
-
-
-def wait_for_postgres(timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            psycopg.connect(POSTGRES, connect_timeout=1).close()
-        except psycopg.OperationalError:
-            time.sleep(0.2)
-        else:
-            return
-    raise RuntimeError("PostgreSQL did not come back")
 
 
 @dataclass
@@ -232,7 +185,7 @@ def run(
         def restart_postgres() -> None:
             pg_ctl("stop")
             pg_ctl("start")
-            wait_for_postgres()
+            wait_for_postgres(POSTGRES)
 
         times["PostgreSQL restarted"] = _recovery(schemas, restart_postgres)
         say(f"faults done at {time.monotonic() - started:.0f} s; waiting for the producers")

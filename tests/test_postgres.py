@@ -29,7 +29,7 @@ from trailseal.errors import ConfigError, StoreUnavailableError
 from trailseal.events import parse_event
 from trailseal.ledger import Ledger
 from trailseal.storage import open_store
-from trailseal.testing import ServiceProcess, free_port
+from trailseal.testing import ServiceProcess, free_port, pg_ctl, wait_for_postgres
 
 
 @pytest.fixture
@@ -177,29 +177,6 @@ def test_two_processes_appending_concurrently_never_fork(
         assert report.checkpoints == 60  # every batch signed, none lost, none forked
 
 
-def _pg_ctl(action: str) -> None:
-    version = max(path.name for path in Path("/etc/postgresql").iterdir())
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action, "-m", "fast"]
-        if action == "stop"
-        else ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action],
-        check=True,
-        capture_output=True,
-    )
-
-
-def _wait_for_postgres(timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            psycopg.connect(POSTGRES, connect_timeout=1).close()
-        except psycopg.OperationalError:
-            time.sleep(0.2)
-        else:
-            return
-    raise AssertionError("PostgreSQL did not come back")
-
-
 @pytest.mark.restarts_postgresql
 @pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("pg_ctlcluster") is None,
@@ -210,13 +187,13 @@ def test_a_server_that_goes_away_and_comes_back(pg: PostgresBackend, tmp_path: P
     with Ledger.init(data, store=pg.store(data)) as ledger:
         ledger.append(_events(100, seed=6))
         root = ledger.root(100)
-        _pg_ctl("stop")
+        pg_ctl("stop")
         try:
             with pytest.raises(StoreUnavailableError, match=r"unreachable|cannot connect"):
                 ledger.append(_events(100, seed=7))
         finally:
-            _pg_ctl("start")
-            _wait_for_postgres()
+            pg_ctl("start")
+            wait_for_postgres(POSTGRES)
         result = ledger.append(_events(100, seed=7))  # the same process goes on
         assert result.first_index == 100
         assert ledger.root(100) == root  # what was stored did not change

@@ -21,7 +21,7 @@ import pytest
 
 from backends import PostgresBackend
 from conftest import postgres
-from trailseal.testing import drop_postgres_log
+from trailseal.testing import NATS_SERVER, drop_postgres_log
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import faultrun
@@ -42,7 +42,7 @@ def pg() -> Iterator[PostgresBackend]:
     reason="restarting PostgreSQL needs root and Debian's pg_ctlcluster",
 )
 def test_faults_in_turn_lose_nothing(pg: PostgresBackend, tmp_path: Path) -> None:
-    if not Path(faultrun.NATS).exists():
+    if not Path(NATS_SERVER).exists():
         pytest.skip("nats-server is not installed")
     try:
         outcome = faultrun.run(

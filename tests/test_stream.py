@@ -10,9 +10,6 @@ started again on the same port and store.
 from __future__ import annotations
 
 import json
-import shutil
-import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -23,46 +20,17 @@ import pytest
 
 from conftest import need, run_cli
 from trailseal.client import Client
-from trailseal.testing import ServiceProcess, free_port, sample_events
-
-NATS = shutil.which("nats-server") or "/usr/sbin/nats-server"
-
-
-class NatsServer:
-    def __init__(self, root: Path) -> None:
-        self.port, self.store = free_port(), root / "jetstream"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [NATS, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        import socket  # noqa: PLC0415
-
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise AssertionError("nats-server did not start")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
+from trailseal.testing import NATS_SERVER, NatsProcess, ServiceProcess, sample_events
 
 
 @pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
-    need(Path(NATS).exists(), "nats-server (NATS with JetStream)", "apt-get install nats-server")
-    server = NatsServer(tmp_path)
+def nats_server(tmp_path: Path) -> Iterator[NatsProcess]:
+    need(
+        Path(NATS_SERVER).exists(),
+        "nats-server (NATS with JetStream)",
+        "apt-get install nats-server",
+    )
+    server = NatsProcess(tmp_path)
     server.start()
     yield server
     if server.process is not None and server.process.poll() is None:
@@ -70,7 +38,7 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
 
 
 @pytest.fixture
-def service(tmp_path: Path, nats_server: NatsServer) -> Iterator[ServiceProcess]:
+def service(tmp_path: Path, nats_server: NatsProcess) -> Iterator[ServiceProcess]:
     data = tmp_path / "data"
     run_cli("init", data=data, check=True)
     created = run_cli("principals", "create", "root", "--role", "admin", data=data, check=True)
@@ -92,7 +60,7 @@ def _events(count: int, seed: int) -> list[dict]:
 
 
 def test_events_through_jetstream_are_in_the_log_once(
-    service: ServiceProcess, nats_server: NatsServer, tmp_path: Path
+    service: ServiceProcess, nats_server: NatsProcess, tmp_path: Path
 ) -> None:
     events = _events(2000, 31)
     with Client(nats_server.url, "", tmp_path / "spool") as client:
@@ -108,7 +76,7 @@ def test_events_through_jetstream_are_in_the_log_once(
 
 
 def test_nats_killed_mid_stream_loses_nothing(
-    service: ServiceProcess, nats_server: NatsServer, tmp_path: Path
+    service: ServiceProcess, nats_server: NatsProcess, tmp_path: Path
 ) -> None:
     """SIGKILL the NATS server while a producer streams; start it again on the same store.
     Every event the producer was told is stored is in the log once, and the producer's
@@ -138,7 +106,7 @@ def test_nats_killed_mid_stream_loses_nothing(
 
 
 def test_a_refused_event_is_set_aside_with_the_reason(
-    service: ServiceProcess, nats_server: NatsServer, tmp_path: Path
+    service: ServiceProcess, nats_server: NatsProcess, tmp_path: Path
 ) -> None:
     good = _events(3, 33)
     bad = dict(good[0], id="js-bad", action="not an action!")
@@ -154,7 +122,7 @@ def test_a_refused_event_is_set_aside_with_the_reason(
 
 
 def test_an_event_whose_answer_was_lost_is_not_held_back_by_the_duplicate_window(
-    service: ServiceProcess, nats_server: NatsServer, tmp_path: Path
+    service: ServiceProcess, nats_server: NatsProcess, tmp_path: Path
 ) -> None:
     """An event published once (as ``Nats-Msg-Id`` = its id) whose answer from the log was
     lost, as when NATS restarts between the append and the reply: the client publishes it

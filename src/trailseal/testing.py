@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -265,3 +266,65 @@ def drop_postgres_log(url: str) -> None:
             if db.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
                 db.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
                 db.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
+
+
+class NatsProcess:
+    """``nats-server -js`` on a loopback port of its own, its store in ``root``, for tests
+    and benchmarks that kill it and start it again on the same port and store."""
+
+    def __init__(self, root: Path) -> None:
+        self.port, self.store = free_port(), root / "jetstream"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(  # noqa: S603 - the server, with our own arguments
+            [NATS_SERVER, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("nats-server did not start")
+
+    def kill(self) -> None:
+        """SIGKILL, as in a crash."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+def pg_ctl(action: str) -> None:
+    """Stop (fast) or start this machine's PostgreSQL cluster (Debian's pg_ctlcluster)."""
+    version = max(path.name for path in Path("/etc/postgresql").iterdir())
+    command = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action]
+    subprocess.run(  # noqa: S603 - Debian's tool, our own arguments
+        [*command, "-m", "fast"] if action == "stop" else command,
+        check=True,
+        capture_output=True,
+    )
+
+
+def wait_for_postgres(url: str, timeout: float = 60) -> None:
+    """Until PostgreSQL at ``url`` accepts connections again (RuntimeError after ``timeout``)."""
+    import psycopg  # noqa: PLC0415 - only for PostgreSQL tests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            psycopg.connect(url, connect_timeout=1).close()
+        except psycopg.OperationalError:
+            time.sleep(0.2)
+        else:
+            return
+    raise RuntimeError("PostgreSQL did not come back")

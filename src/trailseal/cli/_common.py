@@ -13,6 +13,7 @@ import click
 from trailseal.app import Caller
 from trailseal.config import DEFAULT_LOG, check_log_name, log_names, resolve_data_dir
 from trailseal.errors import ConfigError
+from trailseal.layout import DataLayout
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,7 +60,7 @@ def log_dir(data: str | None, name: str) -> Path:
     root = resolve_data_dir(data)
     if check_log_name(name) == DEFAULT_LOG:
         return root
-    directory = root / "logs" / name
+    directory = DataLayout(root).log_dir(name)
     if not (directory / "config.toml").is_file():
         known = ", ".join(log_names(root)) if root.is_dir() else "none yet"
         raise ConfigError(
@@ -67,6 +68,13 @@ def log_dir(data: str | None, name: str) -> Path:
             f"`trailseal logs create {name}`"
         )
     return directory
+
+
+def deployment_dir(data: str | None) -> Path:
+    """The deployment's data directory, given the ``data`` a command received (the chosen
+    log's own directory, ``DEPLOYMENT/logs/NAME``, when --log named one)."""
+    directory = resolve_data_dir(data)
+    return directory if chosen_log() == DEFAULT_LOG else directory.parent.parent
 
 
 def chosen_log() -> str:

@@ -13,7 +13,7 @@ import click
 
 from trailseal.app import App, search_filter
 from trailseal.app.deployment import Deployment
-from trailseal.cli._common import chosen_log, data_option, host, key_option
+from trailseal.cli._common import chosen_log, data_option, deployment_dir, host, key_option
 from trailseal.cli._lines import bounded_lines
 from trailseal.cli._output import (
     emit_json,
@@ -73,14 +73,12 @@ def append(
     --skip-invalid the good lines are appended and the bad ones reported.
     """
     name = chosen_log()
-    with App.open(data, key_path=key, max_event_bytes=max_event_bytes) as app:
-        root = app.ledger.settings.deployment.root
-        lines, unread = _read_lines(file, app.ledger.limits.max_bytes)
-        several = len(log_names(root)) > 1
-    if several:
-        _append_routed(root, name, key, max_event_bytes, lines, unread, skip_invalid=skip_invalid)
+    root = deployment_dir(data)
+    if len(log_names(root)) > 1:
+        _append_routed(file, root, name, key, max_event_bytes, skip_invalid=skip_invalid)
         return
     with App.open(data, key_path=key, max_event_bytes=max_event_bytes) as app:
+        lines, unread = _read_lines(file, app.ledger.limits.max_bytes)
         with progress_bar("checking", len(lines)) as bar:
             batch = app.entries.check(host(), lines, progress=bar.set)
         batch = replace(batch, problems=sorted(unread + batch.problems, key=_line))
@@ -107,12 +105,11 @@ def _skipped(report: dict[str, Any], problems: list[LineProblem]) -> None:
 
 
 def _append_routed(
+    file: BinaryIO,
     root: Path,
     name: str,
     key: str | None,
     max_event_bytes: int | None,
-    lines: list[bytes],
-    unread: list[LineProblem],
     *,
     skip_invalid: bool,
 ) -> None:
@@ -121,6 +118,7 @@ def _append_routed(
     with Deployment.open(
         root, key_path=key, max_event_bytes=max_event_bytes, key_of=name
     ) as deployment:
+        lines, unread = _read_lines(file, deployment.app(name).ledger.limits.max_bytes)
         with progress_bar("checking", len(lines)) as bar:
             only = None if name == DEFAULT_LOG else name
             batch = deployment.check(host(), lines, progress=bar.set, only=only)

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
+from trailseal.app.deployment import Deployment
 from trailseal.server.deps import CallerDep, ServiceDep
 from trailseal.server.problems import PROBLEM_RESPONSES, Problem
 from trailseal.server.service import Service
@@ -14,7 +15,7 @@ from trailseal.server.service import Service
 router = APIRouter(responses=PROBLEM_RESPONSES)
 
 
-def _deployment(service: Service) -> Any:
+def _deployment(service: Service) -> Deployment:
     if service.deployment is None:
         raise Problem(404, "Not found", "this service serves one log, not a deployment")
     return service.deployment
